@@ -1,0 +1,212 @@
+"""The control catalog: scenarios/catalog.yaml, validated on load.
+
+The catalog is data. Adding a control adds an entry here, a Rego package and a fixture
+folder; no Python changes. Validation turns a typo into a one-line error naming the
+file and control instead of a silently missing row in a coverage table.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from harness import paths
+from harness.errors import HarnessError
+
+FRAMEWORKS = {"nsa": "NSA", "cis": "CIS"}
+ASSESSMENTS = {"RD", "NC", "OOS"}
+ENFORCEMENT_POINTS = {"admission", "node", "audit", "none"}
+THESIS_VERDICTS = {"✓", "×", "Partially", "OOS"}
+SCOPES = {"full", "partial"}
+
+REQUIRED_KEYS = {
+    "id",
+    "framework",
+    "title",
+    "guideline",
+    "assessment",
+    "enforcement",
+    "thesis",
+    "scope",
+    "rationale",
+}
+OPTIONAL_KEYS = {"policy", "fixtures", "published_id"}
+_ID = re.compile(r"^(NSA|CIS)-\d+(\.\d+)*$")
+_PACKAGE = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class ThesisVerdict:
+    assessment: str
+    verdict: str
+
+    @property
+    def enforceable(self) -> bool:
+        return self.verdict == "✓"
+
+
+@dataclass(frozen=True)
+class Control:
+    id: str
+    framework: str
+    title: str
+    guideline: str
+    assessment: str
+    enforcement: str
+    thesis: ThesisVerdict
+    scope: str
+    rationale: str
+    policy: str | None = None
+    fixtures: str | None = None
+    published_id: str | None = None
+
+    @property
+    def has_policy(self) -> bool:
+        return self.policy is not None
+
+    @property
+    def entrypoint(self) -> str:
+        """The deny rule of this control's Rego package, as a data path."""
+        if self.policy is None:
+            raise HarnessError(f"{self.id}: has no policy")
+        return f"controls/{self.policy}/deny"
+
+    def sort_key(self) -> tuple:
+        prefix, _, number = self.id.partition("-")
+        return (prefix != "NSA", tuple(int(p) for p in number.split(".")))
+
+
+class Catalog:
+    """All controls, in table order, with lookups by id."""
+
+    def __init__(self, controls: Iterable[Control], source: Path) -> None:
+        self.controls = sorted(controls, key=Control.sort_key)
+        self.source = source
+        self._by_id = {c.id: c for c in self.controls}
+
+    def __iter__(self):
+        return iter(self.controls)
+
+    def __len__(self) -> int:
+        return len(self.controls)
+
+    def get(self, control_id: str) -> Control:
+        try:
+            return self._by_id[control_id]
+        except KeyError:
+            raise HarnessError(f"unknown control id {control_id!r} (not in {self.source})") from None
+
+    def select(self, ids: Iterable[str] | None) -> list[Control]:
+        """The controls named by ids (all when None), in catalog order."""
+        if not ids:
+            return list(self.controls)
+        wanted = {self.get(i.strip()).id for i in ids if i.strip()}
+        return [c for c in self.controls if c.id in wanted]
+
+    def framework(self, name: str) -> list[Control]:
+        return [c for c in self.controls if c.framework == name]
+
+    @property
+    def with_policy(self) -> list[Control]:
+        return [c for c in self.controls if c.has_policy]
+
+
+def load_catalog(
+    path: Path | None = None,
+    policies: Path | None = None,
+    fixtures: Path | None = None,
+) -> Catalog:
+    path = path or paths.catalog_file()
+    policies = policies or paths.policies_dir()
+    fixtures = fixtures or paths.fixtures_dir()
+    try:
+        entries = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise HarnessError(f"{path}: catalog file not found") from None
+    except yaml.YAMLError as exc:
+        raise HarnessError(f"{path}: malformed YAML: {_one_line(exc)}") from None
+    if not isinstance(entries, list):
+        raise HarnessError(f"{path}: the catalog must be a YAML list of controls")
+    controls: list[Control] = []
+    seen: set[str] = set()
+    for index, entry in enumerate(entries):
+        control = _parse_entry(entry, index, path)
+        if control.id in seen:
+            raise HarnessError(f"{path}: duplicate control id {control.id}")
+        seen.add(control.id)
+        _check_files(control, path, policies, fixtures)
+        controls.append(control)
+    return Catalog(controls, path)
+
+
+def _parse_entry(entry: Any, index: int, path: Path) -> Control:
+    where = f"{path}: entry {index + 1}"
+    if not isinstance(entry, dict):
+        raise HarnessError(f"{where}: each control must be a mapping")
+    cid = entry.get("id")
+    if isinstance(cid, str):
+        where = f"{path}: {cid}"
+    unknown = set(entry) - REQUIRED_KEYS - OPTIONAL_KEYS
+    if unknown:
+        raise HarnessError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
+    missing = REQUIRED_KEYS - set(entry)
+    if missing:
+        raise HarnessError(f"{where}: missing key(s) {', '.join(sorted(missing))}")
+    if not isinstance(cid, str) or not _ID.match(cid):
+        raise HarnessError(f"{where}: id must look like NSA-1.1 or CIS-5.2.7")
+    _expect(entry["framework"], FRAMEWORKS, where, "framework")
+    if FRAMEWORKS[entry["framework"]] != cid.split("-")[0]:
+        raise HarnessError(f"{where}: framework {entry['framework']} does not match the id")
+    _expect(entry["assessment"], ASSESSMENTS, where, "assessment")
+    _expect(entry["enforcement"], ENFORCEMENT_POINTS, where, "enforcement")
+    _expect(entry["scope"], SCOPES, where, "scope")
+    thesis = entry["thesis"]
+    if not isinstance(thesis, dict) or set(thesis) != {"assessment", "verdict"}:
+        raise HarnessError(f"{where}: thesis must have exactly assessment and verdict")
+    _expect(thesis["assessment"], ASSESSMENTS - {"OOS"}, where, "thesis.assessment")
+    _expect(thesis["verdict"], THESIS_VERDICTS, where, "thesis.verdict")
+    policy = entry.get("policy")
+    if policy is not None and not (isinstance(policy, str) and _PACKAGE.match(policy)):
+        raise HarnessError(f"{where}: policy must be a Rego package name like nsa_1_1")
+    if entry["assessment"] == "RD" and policy is None:
+        raise HarnessError(f"{where}: an RD control needs a policy")
+    if policy is not None and not entry.get("fixtures"):
+        raise HarnessError(f"{where}: a control with a policy needs a fixtures folder")
+    return Control(
+        id=cid,
+        framework=entry["framework"],
+        title=str(entry["title"]),
+        guideline=str(entry["guideline"]),
+        assessment=entry["assessment"],
+        enforcement=entry["enforcement"],
+        thesis=ThesisVerdict(thesis["assessment"], thesis["verdict"]),
+        scope=entry["scope"],
+        rationale=" ".join(str(entry["rationale"]).split()),
+        policy=policy,
+        fixtures=entry.get("fixtures"),
+        published_id=entry.get("published_id"),
+    )
+
+
+def _check_files(control: Control, path: Path, policies: Path, fixtures: Path) -> None:
+    if control.policy is not None:
+        package_dir = policies / "controls" / control.policy
+        if not any(p for p in package_dir.glob("*.rego") if not p.name.endswith("_test.rego")):
+            raise HarnessError(f"{path}: {control.id}: policy {control.policy} not found in {package_dir}")
+    if control.fixtures is not None and not (fixtures / control.fixtures).is_dir():
+        raise HarnessError(f"{path}: {control.id}: fixtures folder {fixtures / control.fixtures} not found")
+
+
+def _expect(value: Any, allowed: Iterable[str], where: str, key: str) -> None:
+    if value not in allowed:
+        choices = ", ".join(sorted(allowed))
+        raise HarnessError(f"{where}: {key} must be one of {choices} (got {value!r})")
+
+
+def _one_line(exc: Exception) -> str:
+    return " ".join(str(exc).split())

@@ -1,0 +1,285 @@
+"""Command line: `python -m harness <command>`.
+
+Exit codes: 0 success; 1 the check found denials (check) or a control failed its
+fixtures (run); 2 bad input or a target error (partial results are kept);
+130 interrupted (partial results are kept).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from harness import __version__
+from harness.catalog import FRAMEWORKS, load_catalog
+from harness.errors import HarnessError, TargetError
+from harness.results import base_metadata, new_run_dir, now, write_run
+
+EXIT_OK, EXIT_FINDINGS, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return EXIT_ERROR
+    try:
+        return args.func(args)
+    except HarnessError as exc:
+        err.print(f"error: {exc}", markup=False, soft_wrap=True)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        return EXIT_INTERRUPTED
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from harness.targets import target_names
+
+    parser = argparse.ArgumentParser(prog="python -m harness", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"pac-harness {__version__}")
+    sub = parser.add_subparsers(title="commands")
+
+    p = sub.add_parser("controls", help="list the control catalog")
+    p.add_argument("--framework", choices=sorted(FRAMEWORKS))
+    p.add_argument("--format", choices=["table", "json"], default="table")
+    p.set_defaults(func=cmd_controls)
+
+    p = sub.add_parser("run", help="replay every fixture against a target and report coverage and latency")
+    p.add_argument("--target", default="embedded", choices=target_names())
+    p.add_argument("--controls", type=_id_list, help="comma-separated control ids (default: all with a policy)")
+    p.add_argument("--iterations", type=_positive, default=1000, help="timed decisions per control and fixture (default 1000)")
+    p.add_argument("--combined-iterations", type=_non_negative, default=100,
+                   help="timed decisions of all policies as one query, per fixture (default 100; 0 skips)")
+    p.add_argument("--warmup", type=_non_negative, default=10, help="untimed decisions before each series (default 10)")
+    p.add_argument("--out", type=Path, help="run folder (default results/runs/<UTC timestamp>)")
+    p.add_argument("--config", type=Path, help="admin config merged over scenarios/config/default.yaml")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("report", help="regenerate tables and figures of a run folder")
+    p.add_argument("run_dir", type=Path)
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("check", help="check manifests offline against the admission policies")
+    p.add_argument("paths", nargs="+", type=Path, help="files or folders (YAML, multi-document YAML, AdmissionReview JSON)")
+    p.add_argument("--controls", type=_id_list)
+    p.add_argument("--format", choices=["table", "json"], default="table")
+    p.add_argument("--config", type=Path)
+    p.set_defaults(func=cmd_check)
+    return parser
+
+
+def _id_list(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must not be negative")
+    return value
+
+
+# ---------------------------------------------------------------- controls
+
+def cmd_controls(args: argparse.Namespace) -> int:
+    catalog = load_catalog()
+    controls = catalog.framework(args.framework) if args.framework else list(catalog)
+    if args.format == "json":
+        rows = [
+            {
+                "id": c.id,
+                "framework": c.framework,
+                "published_id": c.published_id,
+                "title": c.title,
+                "guideline": c.guideline,
+                "assessment": c.assessment,
+                "enforcement": c.enforcement,
+                "scope": c.scope,
+                "thesis": {"assessment": c.thesis.assessment, "verdict": c.thesis.verdict},
+                "policy": f"policies/controls/{c.policy}" if c.policy else None,
+                "fixtures": f"scenarios/fixtures/{c.fixtures}" if c.fixtures else None,
+                "rationale": c.rationale,
+            }
+            for c in controls
+        ]
+        print(json.dumps(rows, indent=2, ensure_ascii=False))
+        return EXIT_OK
+    table = Table(title=f"{len(controls)} controls")
+    for col in ("Id", "Title", "Asses.", "Enforced at", "Thesis", "Policy", "Fixtures"):
+        table.add_column(col)
+    for c in controls:
+        table.add_row(
+            c.id, c.title, c.assessment, c.enforcement,
+            f"{c.thesis.assessment} {c.thesis.verdict}", c.policy or "", c.fixtures or "",
+        )
+    out.print(table)
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------- run
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from harness.config import load_config
+    from harness.fixtures import load_fixtures
+    from harness.policies import COMBINED_QUERY, PolicySet, load_modules
+    from harness.replay import Plan, Recorder, replay
+    from harness.report import summary_lines, write_report
+    from harness.targets import make_target
+
+    catalog = load_catalog()
+    selected = catalog.select(args.controls)
+    controls = [c for c in selected if c.has_policy]
+    skipped = [c.id for c in selected if not c.has_policy]
+    if args.controls and skipped:
+        err.print(f"note: no policy yet for {', '.join(skipped)}; they are reported as pending")
+    if not controls:
+        raise HarnessError("no selected control has a policy to run")
+    fixtures = load_fixtures(controls)
+    config = load_config(args.config)
+    policy = PolicySet(
+        modules=load_modules(),
+        config=config,
+        state=fixtures.state(),
+        queries=[c.entrypoint for c in controls] + [COMBINED_QUERY],
+    )
+    out_dir = args.out or new_run_dir()
+    if out_dir.exists() and any(out_dir.iterdir()):
+        raise HarnessError(f"{out_dir}: run folder exists and is not empty")
+    plan = Plan(controls, fixtures, args.iterations, args.warmup, args.combined_iterations)
+    target = make_target(args.target)
+    meta = base_metadata(
+        args.target,
+        {},
+        iterations=args.iterations,
+        combined_iterations=args.combined_iterations,
+        warmup=args.warmup,
+        controls=[c.id for c in controls],
+        fixtures=len(fixtures.unique),
+        config=config,
+    )
+    recorder = Recorder()
+    started = time.monotonic()
+    exit_code = EXIT_OK
+    measuring = False
+    try:
+        with target:
+            target.start(policy)
+            meta.update(target.describe())
+            measuring = True
+            with _progress(args.quiet) as progress:
+                task = progress.add_task("replay", total=plan.total_steps)
+                replay(target, plan, recorder, lambda n, what: progress.update(task, advance=n, description=what))
+        meta["complete"] = True
+    except KeyboardInterrupt:
+        meta.update(complete=False, error="interrupted")
+        exit_code = EXIT_INTERRUPTED
+    except TargetError as exc:
+        meta.update(complete=False, error=str(exc))
+        exit_code = EXIT_ERROR
+    finally:
+        if measuring:
+            meta.update(finished=now(), wall_seconds=round(time.monotonic() - started, 3), records=len(recorder))
+            write_run(out_dir, meta, recorder)
+    if not measuring:
+        return exit_code
+    coverage, latency, _ = write_report(out_dir, catalog)
+    if not meta.get("complete"):
+        err.print(f"run incomplete ({meta['error']}); {len(recorder)} measurements kept in {out_dir}")
+    out.print(f"run folder: {out_dir}  ({meta['wall_seconds']:.1f} s, {len(recorder)} timed decisions)")
+    for line in summary_lines(coverage, latency, _loaded(out_dir)):
+        out.print(line, markup=False)
+    if exit_code == EXIT_OK and any(c.status == "failing" for c in coverage.controls):
+        exit_code = EXIT_FINDINGS
+    return exit_code
+
+
+def _loaded(run_dir: Path):
+    from harness.results import load_run
+
+    return load_run(run_dir)
+
+
+def _progress(quiet: bool) -> Progress:
+    return Progress(
+        TextColumn("{task.description:<48.48}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        disable=quiet,
+    )
+
+
+# ---------------------------------------------------------------- report
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from harness.report import summary_lines, write_report
+    from harness.results import load_run
+
+    coverage, latency, written = write_report(args.run_dir)
+    for path in written:
+        out.print(str(path), markup=False)
+    for line in summary_lines(coverage, latency, load_run(args.run_dir)):
+        out.print(line, markup=False)
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------- check
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from harness.check import check
+    from harness.config import load_config
+
+    catalog = load_catalog()
+    controls = [c for c in catalog.select(args.controls) if c.has_policy]
+    findings = check(args.paths, controls, load_config(args.config))
+    denied = [f for f in findings if f.decision == "deny"]
+    if args.format == "json":
+        print(json.dumps([f.to_json() for f in findings], indent=2))
+    else:
+        _print_findings(findings)
+    return EXIT_FINDINGS if denied else EXIT_OK
+
+
+def _print_findings(findings) -> None:
+    resources = {(f.file, f.resource) for f in findings}
+    denied = [f for f in findings if f.decision == "deny"]
+    table = Table(show_lines=False)
+    for col in ("Resource", "Control", "Decision", "Messages"):
+        table.add_column(col, overflow="fold")
+    for f in denied:
+        text = "\n".join(m.split(": ", 2)[-1] if m.startswith("[") else m for m in f.messages)
+        table.add_row(f.resource, f.control, "[red]deny[/red]", text)
+    if denied:
+        out.print(table)
+    controls = {f.control for f in findings}
+    out.print(
+        f"{len(resources)} resource(s) x {len(controls)} control(s): "
+        f"{len(findings) - len(denied)} allowed, {len(denied)} denied"
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

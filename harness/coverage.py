@@ -1,0 +1,136 @@
+"""Our status per control, computed from what ran, never asserted.
+
+A control is enforced only if it has allow and deny fixtures and every deny fixture was
+denied and every allow fixture admitted on every iteration.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import pandas as pd
+
+from harness.catalog import FRAMEWORKS, Catalog, Control
+
+ENFORCED = "enforced"
+PARTIAL = "partial"
+FAILING = "failing"
+PENDING = "pending"
+OUT_OF_SCOPE = "out-of-scope"
+NOT_RUN = "not-run"
+
+SYMBOLS = {
+    ENFORCED: "✓",
+    PARTIAL: "Partially",
+    FAILING: "failing",
+    PENDING: "pending",
+    OUT_OF_SCOPE: "OOS",
+    NOT_RUN: "not run",
+}
+
+# The thesis's totals (tables 6.1, 6.2), for the summary line beside ours.
+THESIS_TOTALS = {"nsa": (14, 25), "cis": (19, 30), "all": (33, 55)}
+
+
+@dataclass(frozen=True)
+class ControlCoverage:
+    id: str
+    framework: str
+    title: str
+    assessment: str
+    enforcement: str
+    thesis_assessment: str
+    thesis_verdict: str
+    status: str
+    allow_fixtures: int
+    deny_fixtures: int
+    wrong_decisions: int
+    iterations: int
+    rationale: str
+    published_id: str | None
+
+    @property
+    def symbol(self) -> str:
+        return SYMBOLS[self.status]
+
+    @property
+    def differs_from_thesis(self) -> bool:
+        return self.symbol != self.thesis_verdict and self.status != NOT_RUN
+
+
+@dataclass(frozen=True)
+class Coverage:
+    controls: list[ControlCoverage]
+
+    def framework(self, name: str) -> list[ControlCoverage]:
+        return [c for c in self.controls if c.framework == name]
+
+    def totals(self) -> dict[str, dict[str, int]]:
+        out = {}
+        for name in [*FRAMEWORKS, "all"]:
+            rows = self.controls if name == "all" else self.framework(name)
+            out[name] = {
+                "enforced": sum(r.status == ENFORCED for r in rows),
+                "partial": sum(r.status == PARTIAL for r in rows),
+                "failing": sum(r.status == FAILING for r in rows),
+                "pending": sum(r.status == PENDING for r in rows),
+                "out_of_scope": sum(r.status == OUT_OF_SCOPE for r in rows),
+                "not_run": sum(r.status == NOT_RUN for r in rows),
+                "total": len(rows),
+                "thesis_enforceable": sum(r.thesis_verdict == "✓" for r in rows),
+            }
+        return out
+
+    @property
+    def differences(self) -> list[ControlCoverage]:
+        return [c for c in self.controls if c.differs_from_thesis]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "controls": [asdict(c) | {"symbol": c.symbol} for c in self.controls],
+            "totals": self.totals(),
+            "thesis_totals": {k: {"enforceable": v[0], "total": v[1]} for k, v in THESIS_TOTALS.items()},
+        }
+
+
+def compute_coverage(catalog: Catalog, records: pd.DataFrame) -> Coverage:
+    policy = records[records["mode"] == "policy"]
+    groups = {cid: frame for cid, frame in policy.groupby("control", observed=True)}
+    return Coverage([_control_coverage(c, groups.get(c.id)) for c in catalog])
+
+
+def _control_coverage(control: Control, frame: pd.DataFrame | None) -> ControlCoverage:
+    allow = deny = wrong = iterations = 0
+    if frame is not None and len(frame):
+        fixtures = frame.drop_duplicates("fixture")
+        allow = int((fixtures["expected"] == "allow").sum())
+        deny = int((fixtures["expected"] == "deny").sum())
+        wrong = int((~frame["correct"].astype(bool)).sum())
+        iterations = len(frame)
+    return ControlCoverage(
+        id=control.id,
+        framework=control.framework,
+        title=control.title,
+        assessment=control.assessment,
+        enforcement=control.enforcement,
+        thesis_assessment=control.thesis.assessment,
+        thesis_verdict=control.thesis.verdict,
+        status=_status(control, iterations, allow, deny, wrong),
+        allow_fixtures=allow,
+        deny_fixtures=deny,
+        wrong_decisions=wrong,
+        iterations=iterations,
+        rationale=control.rationale,
+        published_id=control.published_id,
+    )
+
+
+def _status(control: Control, iterations: int, allow: int, deny: int, wrong: int) -> str:
+    if not control.has_policy:
+        return OUT_OF_SCOPE if control.assessment == "OOS" else PENDING
+    if iterations == 0:
+        return NOT_RUN
+    if wrong or not allow or not deny:
+        return FAILING
+    return PARTIAL if control.scope == "partial" else ENFORCED

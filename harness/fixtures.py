@@ -1,0 +1,161 @@
+"""Fixture folders: plain manifests under scenarios/fixtures/<folder>/{allow,deny}/ plus a
+suite.yaml that says what each case covers (gatekeeper-library style).
+
+A fixture file holds the object under review (the subject) and, beside it, the cluster
+state it needs (Namespace, NetworkPolicy, ResourceQuota, LimitRange).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from harness import paths
+from harness.catalog import Control
+from harness.errors import HarnessError
+from harness.manifests import STATE, Document, admission_review, cluster_state, load_documents
+
+EXPECTATIONS = ("allow", "deny")
+COVERAGE_TAGS = {"absent", "explicit", "init", "ephemeral", "override", "template"}
+_CASE_KEYS = {"file", "note", "covers", "operation", "subresource"}
+
+
+@dataclass(frozen=True)
+class Fixture:
+    folder: str
+    expect: str
+    path: Path
+    subject: Document
+    state: tuple[Document, ...]
+    note: str
+    covers: tuple[str, ...]
+    operation: str = "CREATE"
+    subresource: str | None = None
+
+    @property
+    def id(self) -> str:
+        """folder/expect/name: stable across machines, used as the record key."""
+        return f"{self.folder}/{self.expect}/{self.path.stem}"
+
+    @property
+    def namespace(self) -> str:
+        return self.subject.namespace
+
+    @cached_property
+    def review(self) -> dict[str, Any]:
+        return admission_review(
+            self.subject.body, self.operation, self.subresource, uid=f"pac-harness-{self.id}"
+        )
+
+
+@dataclass
+class FixtureSet:
+    """Fixtures of the selected controls, and the merged cluster state they bring."""
+
+    by_control: dict[str, list[Fixture]] = field(default_factory=dict)
+
+    @property
+    def unique(self) -> list[Fixture]:
+        seen: dict[str, Fixture] = {}
+        for fixtures in self.by_control.values():
+            for f in fixtures:
+                seen.setdefault(f.id, f)
+        return list(seen.values())
+
+    def state(self) -> dict[str, Any]:
+        return merged_state(self.unique)
+
+
+def load_folder(name: str, root: Path | None = None) -> list[Fixture]:
+    folder = (root or paths.fixtures_dir()) / name
+    suite_file = folder / "suite.yaml"
+    try:
+        suite = yaml.safe_load(suite_file.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise HarnessError(f"{suite_file}: missing suite file") from None
+    except yaml.YAMLError as exc:
+        raise HarnessError(f"{suite_file}: malformed YAML: {' '.join(str(exc).split())}") from None
+    cases = suite.get("cases")
+    if not isinstance(cases, list) or not cases:
+        raise HarnessError(f"{suite_file}: needs a non-empty list of cases")
+    listed = set()
+    fixtures = []
+    for case in cases:
+        fixture = _load_case(folder, name, suite_file, case)
+        listed.add(fixture.path.resolve())
+        fixtures.append(fixture)
+    on_disk = {p.resolve() for e in EXPECTATIONS for p in (folder / e).glob("*.y*ml")}
+    unlisted = sorted(on_disk - listed)
+    if unlisted:
+        raise HarnessError(f"{suite_file}: {unlisted[0]} is not listed in the suite")
+    return fixtures
+
+
+def _load_case(folder: Path, name: str, suite_file: Path, case: Any) -> Fixture:
+    if not isinstance(case, dict) or "file" not in case:
+        raise HarnessError(f"{suite_file}: every case needs a file")
+    unknown = set(case) - _CASE_KEYS
+    if unknown:
+        raise HarnessError(f"{suite_file}: {case['file']}: unknown key(s) {', '.join(sorted(unknown))}")
+    rel = Path(case["file"])
+    expect = rel.parts[0] if rel.parts else ""
+    if expect not in EXPECTATIONS:
+        raise HarnessError(f"{suite_file}: {rel} must live under allow/ or deny/")
+    covers = tuple(case.get("covers") or ())
+    bad = set(covers) - COVERAGE_TAGS
+    if bad:
+        raise HarnessError(f"{suite_file}: {rel}: unknown coverage tag(s) {', '.join(sorted(bad))}")
+    path = folder / rel
+    if not path.is_file():
+        raise HarnessError(f"{suite_file}: {path} does not exist")
+    docs = load_documents(path)
+    subjects = [d for d in docs if d.kind not in STATE]
+    if len(subjects) != 1:
+        raise HarnessError(f"{path}: a fixture holds exactly one object under review (found {len(subjects)})")
+    return Fixture(
+        folder=name,
+        expect=expect,
+        path=path,
+        subject=subjects[0],
+        state=tuple(d for d in docs if d.kind in STATE),
+        note=str(case.get("note", "")),
+        covers=covers,
+        operation=case.get("operation", "CREATE"),
+        subresource=case.get("subresource"),
+    )
+
+
+def load_fixtures(controls: Iterable[Control], root: Path | None = None) -> FixtureSet:
+    cache: dict[str, list[Fixture]] = {}
+    result = FixtureSet()
+    for control in controls:
+        if control.fixtures is None:
+            continue
+        if control.fixtures not in cache:
+            cache[control.fixtures] = load_folder(control.fixtures, root)
+        result.by_control[control.id] = cache[control.fixtures]
+    merged_state(result.unique)  # validate state ownership early, with a clear error
+    return result
+
+
+def merged_state(fixtures: Iterable[Fixture]) -> dict[str, Any]:
+    """One cluster holding every fixture's state at once, as a real cluster would.
+
+    Each namespace's state must come from one fixture file only; otherwise one fixture's
+    NetworkPolicy would silently change another fixture's verdict.
+    """
+    owner: dict[str, Path] = {}
+    bodies: list[dict[str, Any]] = []
+    for fixture in fixtures:
+        for doc in fixture.state:
+            ns = doc.name if doc.kind == "Namespace" else doc.namespace
+            previous = owner.setdefault(ns, fixture.path)
+            if previous != fixture.path:
+                raise HarnessError(f"{fixture.path}: namespace {ns} already gets its state from {previous}")
+            bodies.append(doc.body)
+    return cluster_state(bodies)

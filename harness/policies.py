@@ -1,0 +1,49 @@
+"""The policy library on disk and what an engine needs to load it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness import paths
+from harness.errors import HarnessError
+
+COMBINED_QUERY = "admission/deny"
+
+
+@dataclass(frozen=True)
+class RegoModule:
+    path: Path
+    source: str
+
+    @property
+    def name(self) -> str:
+        return str(self.path)
+
+
+@dataclass
+class PolicySet:
+    """Modules, data (config + cluster state) and the queries a target must answer."""
+
+    modules: list[RegoModule]
+    config: dict[str, Any]
+    state: dict[str, Any]
+    queries: list[str] = field(default_factory=list)
+    root: Path = field(default_factory=paths.policies_dir)
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return {"config": self.config, "kubernetes": self.state}
+
+
+def load_modules(root: Path | None = None, include_tests: bool = False) -> list[RegoModule]:
+    root = root or paths.policies_dir()
+    if not root.is_dir():
+        raise HarnessError(f"{root}: policy directory not found")
+    files = sorted(root.rglob("*.rego"))
+    if not include_tests:
+        files = [f for f in files if not f.name.endswith("_test.rego")]
+    if not files:
+        raise HarnessError(f"{root}: no Rego modules found")
+    return [RegoModule(f, f.read_text(encoding="utf-8")) for f in files]

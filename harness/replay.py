@@ -1,0 +1,139 @@
+"""The replay loop: every fixture of every selected control, N times, against one target.
+
+It times only Target.decide (prepare happens before the clock starts) and records one
+row per iteration. It knows nothing about which target it talks to.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.catalog import Control
+from harness.fixtures import Fixture, FixtureSet
+from harness.policies import COMBINED_QUERY
+from harness.targets.base import Decision, Target
+
+COMBINED = "ALL"  # the control column of combined-query records
+POLICY_MODE = "policy"
+COMBINED_MODE = "combined"
+
+ProgressFn = Callable[[int, str], None]
+
+
+@dataclass
+class Recorder:
+    """Column-wise per-iteration records plus one decision summary per (control, fixture)."""
+
+    columns: dict[str, list[Any]] = field(
+        default_factory=lambda: {
+            k: []
+            for k in (
+                "mode",
+                "control",
+                "fixture",
+                "iteration",
+                "expected",
+                "decision",
+                "correct",
+                "latency_ns",
+                "engine_ns",
+            )
+        }
+    )
+    decisions: list[dict[str, Any]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.columns["latency_ns"])
+
+    def add(
+        self,
+        mode: str,
+        control: str,
+        fixture: Fixture,
+        iteration: int,
+        decision: Decision,
+        latency_ns: int,
+    ) -> None:
+        cols = self.columns
+        expected = fixture.expect if mode == POLICY_MODE else None
+        cols["mode"].append(mode)
+        cols["control"].append(control)
+        cols["fixture"].append(fixture.id)
+        cols["iteration"].append(iteration)
+        cols["expected"].append(expected)
+        cols["decision"].append(decision.verdict)
+        cols["correct"].append(None if expected is None else decision.verdict == expected)
+        cols["latency_ns"].append(latency_ns)
+        cols["engine_ns"].append(decision.engine_ns)
+
+
+@dataclass(frozen=True)
+class Plan:
+    controls: list[Control]
+    fixtures: FixtureSet
+    iterations: int
+    warmup: int
+    combined_iterations: int
+
+    @property
+    def total_steps(self) -> int:
+        per_policy = sum(len(self.fixtures.by_control[c.id]) for c in self.controls)
+        combined = len(self.fixtures.unique) if self.combined_iterations else 0
+        return per_policy * self.iterations + combined * self.combined_iterations
+
+
+def replay(target: Target, plan: Plan, recorder: Recorder, progress: ProgressFn) -> None:
+    """Fill recorder; on KeyboardInterrupt or a target error the rows so far stay in it."""
+    for control in plan.controls:
+        for fixture in plan.fixtures.by_control[control.id]:
+            _measure(target, recorder, POLICY_MODE, control.id, control.entrypoint, fixture,
+                     plan.iterations, plan.warmup, progress)
+    if plan.combined_iterations:
+        for fixture in plan.fixtures.unique:
+            _measure(target, recorder, COMBINED_MODE, COMBINED, COMBINED_QUERY, fixture,
+                     plan.combined_iterations, plan.warmup, progress)
+
+
+def _measure(
+    target: Target,
+    recorder: Recorder,
+    mode: str,
+    control_id: str,
+    query: str,
+    fixture: Fixture,
+    iterations: int,
+    warmup: int,
+    progress: ProgressFn,
+) -> None:
+    prepared = target.prepare(fixture.review, query)
+    for _ in range(warmup):
+        target.decide(prepared)
+    first: Decision | None = None
+    stable = True
+    clock = time.perf_counter_ns
+    decide = target.decide
+    for i in range(iterations):
+        start = clock()
+        decision = decide(prepared)
+        elapsed = clock() - start
+        recorder.add(mode, control_id, fixture, i, decision, elapsed)
+        if first is None:
+            first = decision
+        elif decision.allowed != first.allowed:
+            stable = False
+    if first is not None:
+        recorder.decisions.append(
+            {
+                "mode": mode,
+                "control": control_id,
+                "fixture": fixture.id,
+                "expected": fixture.expect if mode == POLICY_MODE else None,
+                "decision": first.verdict,
+                "stable": stable,
+                "messages": list(first.messages),
+            }
+        )
+    progress(iterations, f"{control_id} {fixture.id}")

@@ -1,0 +1,54 @@
+"""The one interface every decision target implements.
+
+Replay, recording and reporting only see this: an embedded engine, an OPA server over
+HTTPS or a real API server differ in start() and decide(), nothing else.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any
+
+from harness.policies import PolicySet
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    messages: tuple[str, ...]
+    # Evaluation time the engine itself reports (OPA's server timing), when it has one.
+    engine_ns: int | None = None
+
+    @property
+    def verdict(self) -> str:
+        return "allow" if self.allowed else "deny"
+
+
+class Target(ABC):
+    name: str = ""
+
+    @abstractmethod
+    def start(self, policy: PolicySet) -> None:
+        """Load and compile policies and data; nothing here is timed."""
+
+    def prepare(self, review: dict[str, Any], query: str) -> Any:
+        """Turn a request into what decide() sends, outside the timed section."""
+        return (review, query)
+
+    @abstractmethod
+    def decide(self, prepared: Any) -> Decision:
+        """One admission decision; the replay loop times exactly this call."""
+
+    @abstractmethod
+    def describe(self) -> dict[str, Any]:
+        """Engine name and version for run.json."""
+
+    def close(self) -> None:
+        """Release processes and connections; safe to call twice."""
+
+    def __enter__(self) -> Target:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

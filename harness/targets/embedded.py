@@ -1,0 +1,111 @@
+"""In-process Rego through regopy (Microsoft's rego-cpp): the default target, which needs
+no cluster and no OPA binary. Policies are compiled once into a bundle; each decision is
+set_input + one bundle entrypoint query."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import regopy
+from regopy import Input, Interpreter
+
+from harness.errors import HarnessError, TargetError
+from harness.policies import PolicySet, RegoModule
+from harness.targets.base import Decision, Target
+
+_ERROR_MSG = re.compile(r"\(errormsg \d+:([^)]*)\)")
+_ERROR_AT = re.compile(r"\(error \d+:([^|()\s]+)\|(\d+)\|")
+
+
+class EmbeddedTarget(Target):
+    name = "embedded"
+
+    def __init__(self) -> None:
+        self._rego: Interpreter | None = None
+        self._bundle: Any = None
+
+    def start(self, policy: PolicySet) -> None:
+        _silence_engine_log()
+        rego = Interpreter()
+        for module in policy.modules:
+            _add_module(rego, module)
+        rego.add_data(policy.data)
+        try:
+            with _quiet_stderr():
+                self._bundle = rego.build(None, list(policy.queries))
+        except regopy.RegoError as exc:
+            raise HarnessError(f"{policy.root}: Rego does not compile: {_describe(exc)}") from None
+        self._rego = rego
+
+    def prepare(self, review: dict[str, Any], query: str) -> Any:
+        return (review, query)
+
+    def decide(self, prepared: Any) -> Decision:
+        review, query = prepared
+        rego = self._rego
+        rego.set_input(Input(review))
+        out = rego.query_bundle_entrypoint(self._bundle, query)
+        if not out.ok():
+            raise TargetError(f"embedded engine failed on {query}: {out}")
+        value = json.loads(out.expressions().json())
+        messages = tuple(sorted(value[0])) if value and isinstance(value[0], list) else ()
+        return Decision(allowed=not messages, messages=messages)
+
+    def describe(self) -> dict[str, Any]:
+        return {"engine": "regopy (rego-cpp)", "engine_version": regopy.__version__}
+
+
+_log_level_set = False
+
+
+def _silence_engine_log() -> None:
+    """rego-cpp aborts the process if its default log level is set twice."""
+    global _log_level_set
+    if not _log_level_set:
+        regopy.set_default_log_level("None")
+        _log_level_set = True
+
+
+def _add_module(rego: Interpreter, module: RegoModule) -> None:
+    try:
+        with _quiet_stderr():
+            rego.add_module(module.name, module.source)
+    except regopy.RegoError as exc:
+        raise HarnessError(f"{module.path}: invalid Rego: {_describe(exc, module)}") from None
+
+
+def _describe(exc: Exception, module: RegoModule | None = None) -> str:
+    """rego-cpp reports errors as an S-expression; keep the first message and its line."""
+    text = str(exc)
+    msg = _ERROR_MSG.search(text)
+    where = _ERROR_AT.search(text)
+    summary = msg.group(1).strip() if msg else " ".join(text.split())[:200]
+    if where and module is not None:
+        line = module.source.count("\n", 0, int(where.group(2))) + 1
+        return f"line {line}: {summary}"
+    if where:
+        return f"{where.group(1)}: {summary}"
+    return summary
+
+
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """rego-cpp prints compile errors to fd 2 itself; we report them as one line instead."""
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)

@@ -1,0 +1,11 @@
+package controls.nsa_1_5
+
+import data.lib.checks
+import data.lib.k8s
+
+control := "NSA-1.5"
+
+deny contains k8s.format(control, v) if {
+	k8s.applies(control)
+	some v in checks.token_automount
+}

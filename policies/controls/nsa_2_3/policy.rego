@@ -1,0 +1,11 @@
+package controls.nsa_2_3
+
+import data.lib.checks
+import data.lib.k8s
+
+control := "NSA-2.3"
+
+deny contains k8s.format(control, v) if {
+	k8s.applies(control)
+	some v in checks.unbounded_resources
+}

@@ -1,0 +1,11 @@
+package controls.nsa_4_1_3
+
+import data.lib.checks
+import data.lib.k8s
+
+control := "NSA-4.1.3"
+
+deny contains k8s.format(control, v) if {
+	k8s.applies(control)
+	some v in checks.no_audit_seccomp
+}

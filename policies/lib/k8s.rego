@@ -1,0 +1,110 @@
+# Shared helpers: where the pod spec sits in each pod-bearing kind, how resources and
+# containers are named in deny messages, and how control exemptions are looked up.
+# Every control package imports this instead of re-deriving the object layout.
+package lib.k8s
+
+template_kinds := {"Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Job"}
+
+container_fields := ["containers", "initContainers", "ephemeralContainers"]
+
+obj := input.request.object
+
+kind := input.request.kind.kind
+
+# Only writes are reviewed; DELETE and CONNECT carry no new configuration.
+reviewed if input.request.operation in {"CREATE", "UPDATE"}
+
+pod_spec := obj.spec if kind == "Pod"
+
+pod_spec := obj.spec.template.spec if kind in template_kinds
+
+pod_spec := obj.spec.jobTemplate.spec.template.spec if kind == "CronJob"
+
+pod_metadata := obj.metadata if kind == "Pod"
+
+pod_metadata := object.get(obj.spec.template, "metadata", {}) if kind in template_kinds
+
+pod_metadata := object.get(obj.spec.jobTemplate.spec.template, "metadata", {}) if kind == "CronJob"
+
+spec_path := "spec" if kind == "Pod"
+
+spec_path := "spec.template.spec" if kind in template_kinds
+
+spec_path := "spec.jobTemplate.spec.template.spec" if kind == "CronJob"
+
+# A manifest without a namespace is created in "default".
+namespace := ns if {
+	ns := obj.metadata.namespace
+	ns != ""
+} else := ns if {
+	ns := input.request.namespace
+	ns != ""
+} else := "default"
+
+name := n if {
+	n := obj.metadata.name
+	n != ""
+} else := n if {
+	n := obj.metadata.generateName
+	n != ""
+} else := "<unnamed>"
+
+resource := concat("", [kind, " ", namespace, "/", name])
+
+# Every container of the pod, whichever list it is in, with the path used in messages.
+containers contains {"name": c.name, "field": f, "path": concat("", [spec_path, ".", f, "[", format_int(i, 10), "]"]), "spec": c} if {
+	some f in container_fields
+	some i, c in pod_spec[f]
+}
+
+# A control applies to a pod-bearing write outside the namespaces the admin exempted
+# for it. Exemptions live in the admin-owned config, never on the object itself.
+applies(control) if {
+	reviewed
+	pod_spec
+	not exempt(control)
+}
+
+exempt(control) if namespace in object.get(data.config.exemptions, control, [])
+
+# Settings a container inherits from the pod unless it sets them itself.
+effective(c, field) := v if {
+	v := c.spec.securityContext[field]
+} else := v if {
+	v := pod_spec.securityContext[field]
+}
+
+# Rego engines disagree on `not f(x) == v` when f(x) is undefined (OPA treats the whole
+# expression as undefined); comparing inside a positive rule keeps them in step.
+effective_is(c, field, value) if effective(c, field) == value
+
+seccomp_type(c) := t if {
+	t := effective(c, "seccompProfile").type
+} else := ""
+
+is_windows if pod_spec.os.name == "windows"
+
+# Capability names are compared upper-case without the CAP_ prefix.
+capability(x) := trim_prefix(upper(x), "CAP_")
+
+added_capabilities(c) := {capability(x) | some x in c.spec.securityContext.capabilities.add}
+
+dropped_capabilities(c) := {capability(x) | some x in c.spec.securityContext.capabilities.drop}
+
+# Cluster state as kube-mgmt replicates it: data.kubernetes.<resource>.<namespace>.<name>.
+state(resource_name, ns) := s if {
+	s := data.kubernetes[resource_name][ns]
+} else := {}
+
+# Messages are built with concat, not sprintf: rego-cpp quotes a %s argument that a
+# builtin returned, which would make the two engines disagree on message text.
+#
+# A violation is [container, text] for container-level findings or [null, text] for
+# pod-level ones; format turns it into the message every engine returns.
+format(control, v) := concat("", ["[", control, "] ", resource, ": container ", v[0].name, " (", v[0].path, "): ", v[1]]) if {
+	v[0] != null
+}
+
+format(control, v) := concat("", ["[", control, "] ", resource, ": ", v[1]]) if {
+	v[0] == null
+}
