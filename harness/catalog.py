@@ -99,7 +99,9 @@ class Catalog:
         try:
             return self._by_id[control_id]
         except KeyError:
-            raise HarnessError(f"unknown control id {control_id!r} (not in {self.source})") from None
+            raise HarnessError(
+                f"unknown control id {control_id!r} (not in {self.source})"
+            ) from None
 
     def select(self, ids: Iterable[str] | None) -> list[Control]:
         """The controls named by ids (all when None), in catalog order."""
@@ -197,9 +199,13 @@ def _check_files(control: Control, path: Path, policies: Path, fixtures: Path) -
     if control.policy is not None:
         package_dir = policies / "controls" / control.policy
         if not any(p for p in package_dir.glob("*.rego") if not p.name.endswith("_test.rego")):
-            raise HarnessError(f"{path}: {control.id}: policy {control.policy} not found in {package_dir}")
+            raise HarnessError(
+                f"{path}: {control.id}: policy {control.policy} not found in {package_dir}"
+            )
     if control.fixtures is not None and not (fixtures / control.fixtures).is_dir():
-        raise HarnessError(f"{path}: {control.id}: fixtures folder {fixtures / control.fixtures} not found")
+        raise HarnessError(
+            f"{path}: {control.id}: fixtures folder {fixtures / control.fixtures} not found"
+        )
 
 
 def _expect(value: Any, allowed: Iterable[str], where: str, key: str) -> None:

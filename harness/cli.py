@@ -15,7 +15,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from harness import __version__
@@ -57,15 +64,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["table", "json"], default="table")
     p.set_defaults(func=cmd_controls)
 
-    p = sub.add_parser("run", help="replay every fixture against a target and report coverage and latency")
+    p = sub.add_parser(
+        "run", help="replay every fixture against a target and report coverage and latency"
+    )
     p.add_argument("--target", default="embedded", choices=target_names())
-    p.add_argument("--controls", type=_id_list, help="comma-separated control ids (default: all with a policy)")
-    p.add_argument("--iterations", type=_positive, default=1000, help="timed decisions per control and fixture (default 1000)")
-    p.add_argument("--combined-iterations", type=_non_negative, default=100,
-                   help="timed decisions of all policies as one query, per fixture (default 100; 0 skips)")
-    p.add_argument("--warmup", type=_non_negative, default=10, help="untimed decisions before each series (default 10)")
+    p.add_argument(
+        "--controls", type=_id_list, help="comma-separated control ids (default: all with a policy)"
+    )
+    p.add_argument(
+        "--iterations",
+        type=_positive,
+        default=1000,
+        help="timed decisions per control and fixture (default 1000)",
+    )
+    p.add_argument(
+        "--combined-iterations",
+        type=_non_negative,
+        default=100,
+        help="timed decisions of all policies as one query, per fixture (default 100; 0 skips)",
+    )
+    p.add_argument(
+        "--warmup",
+        type=_non_negative,
+        default=10,
+        help="untimed decisions before each series (default 10)",
+    )
     p.add_argument("--out", type=Path, help="run folder (default results/runs/<UTC timestamp>)")
-    p.add_argument("--config", type=Path, help="admin config merged over scenarios/config/default.yaml")
+    p.add_argument(
+        "--config", type=Path, help="admin config merged over scenarios/config/default.yaml"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_run)
 
@@ -74,7 +101,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("check", help="check manifests offline against the admission policies")
-    p.add_argument("paths", nargs="+", type=Path, help="files or folders (YAML, multi-document YAML, AdmissionReview JSON)")
+    p.add_argument(
+        "paths",
+        nargs="+",
+        type=Path,
+        help="files or folders (YAML, multi-document YAML, AdmissionReview JSON)",
+    )
     p.add_argument("--controls", type=_id_list)
     p.add_argument("--format", choices=["table", "json"], default="table")
     p.add_argument("--config", type=Path)
@@ -101,6 +133,7 @@ def _non_negative(text: str) -> int:
 
 
 # ---------------------------------------------------------------- controls
+
 
 def cmd_controls(args: argparse.Namespace) -> int:
     catalog = load_catalog()
@@ -130,14 +163,20 @@ def cmd_controls(args: argparse.Namespace) -> int:
         table.add_column(col)
     for c in controls:
         table.add_row(
-            c.id, c.title, c.assessment, c.enforcement,
-            f"{c.thesis.assessment} {c.thesis.verdict}", c.policy or "", c.fixtures or "",
+            c.id,
+            c.title,
+            c.assessment,
+            c.enforcement,
+            f"{c.thesis.assessment} {c.thesis.verdict}",
+            c.policy or "",
+            c.fixtures or "",
         )
     out.print(table)
     return EXIT_OK
 
 
 # ---------------------------------------------------------------- run
+
 
 def cmd_run(args: argparse.Namespace) -> int:
     from harness.config import load_config
@@ -151,10 +190,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     selected = catalog.select(args.controls)
     controls = [c for c in selected if c.has_policy]
     skipped = [c.id for c in selected if not c.has_policy]
-    if args.controls and skipped:
-        err.print(f"note: no policy yet for {', '.join(skipped)}; they are reported as pending")
     if not controls:
-        raise HarnessError("no selected control has a policy to run")
+        raise HarnessError(
+            f"no selected control has a policy to run ({', '.join(skipped)} have none)"
+        )
+    if args.controls and skipped:
+        err.print(f"note: no policy for {', '.join(skipped)}; reported without measurements")
     fixtures = load_fixtures(controls)
     config = load_config(args.config)
     policy = PolicySet(
@@ -189,7 +230,12 @@ def cmd_run(args: argparse.Namespace) -> int:
             measuring = True
             with _progress(args.quiet) as progress:
                 task = progress.add_task("replay", total=plan.total_steps)
-                replay(target, plan, recorder, lambda n, what: progress.update(task, advance=n, description=what))
+                replay(
+                    target,
+                    plan,
+                    recorder,
+                    lambda n, what: progress.update(task, advance=n, description=what),
+                )
         meta["complete"] = True
     except KeyboardInterrupt:
         meta.update(complete=False, error="interrupted")
@@ -199,14 +245,22 @@ def cmd_run(args: argparse.Namespace) -> int:
         exit_code = EXIT_ERROR
     finally:
         if measuring:
-            meta.update(finished=now(), wall_seconds=round(time.monotonic() - started, 3), records=len(recorder))
+            meta.update(
+                finished=now(),
+                wall_seconds=round(time.monotonic() - started, 3),
+                records=len(recorder),
+            )
             write_run(out_dir, meta, recorder)
     if not measuring:
         return exit_code
     coverage, latency, _ = write_report(out_dir, catalog)
     if not meta.get("complete"):
-        err.print(f"run incomplete ({meta['error']}); {len(recorder)} measurements kept in {out_dir}")
-    out.print(f"run folder: {out_dir}  ({meta['wall_seconds']:.1f} s, {len(recorder)} timed decisions)")
+        err.print(
+            f"run incomplete ({meta['error']}); {len(recorder)} measurements kept in {out_dir}"
+        )
+    out.print(
+        f"run folder: {out_dir}  ({meta['wall_seconds']:.1f} s, {len(recorder)} timed decisions)"
+    )
     for line in summary_lines(coverage, latency, _loaded(out_dir)):
         out.print(line, markup=False)
     if exit_code == EXIT_OK and any(c.status == "failing" for c in coverage.controls):
@@ -234,6 +288,7 @@ def _progress(quiet: bool) -> Progress:
 
 # ---------------------------------------------------------------- report
 
+
 def cmd_report(args: argparse.Namespace) -> int:
     from harness.report import summary_lines, write_report
     from harness.results import load_run
@@ -247,6 +302,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------- check
+
 
 def cmd_check(args: argparse.Namespace) -> int:
     from harness.check import check

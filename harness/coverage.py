@@ -90,7 +90,9 @@ class Coverage:
         return {
             "controls": [asdict(c) | {"symbol": c.symbol} for c in self.controls],
             "totals": self.totals(),
-            "thesis_totals": {k: {"enforceable": v[0], "total": v[1]} for k, v in THESIS_TOTALS.items()},
+            "thesis_totals": {
+                k: {"enforceable": v[0], "total": v[1]} for k, v in THESIS_TOTALS.items()
+            },
         }
 
 

@@ -101,7 +101,9 @@ def _load_case(folder: Path, name: str, suite_file: Path, case: Any) -> Fixture:
         raise HarnessError(f"{suite_file}: every case needs a file")
     unknown = set(case) - _CASE_KEYS
     if unknown:
-        raise HarnessError(f"{suite_file}: {case['file']}: unknown key(s) {', '.join(sorted(unknown))}")
+        raise HarnessError(
+            f"{suite_file}: {case['file']}: unknown key(s) {', '.join(sorted(unknown))}"
+        )
     rel = Path(case["file"])
     expect = rel.parts[0] if rel.parts else ""
     if expect not in EXPECTATIONS:
@@ -116,7 +118,9 @@ def _load_case(folder: Path, name: str, suite_file: Path, case: Any) -> Fixture:
     docs = load_documents(path)
     subjects = [d for d in docs if d.kind not in STATE]
     if len(subjects) != 1:
-        raise HarnessError(f"{path}: a fixture holds exactly one object under review (found {len(subjects)})")
+        raise HarnessError(
+            f"{path}: a fixture holds exactly one object under review (found {len(subjects)})"
+        )
     return Fixture(
         folder=name,
         expect=expect,
@@ -156,6 +160,8 @@ def merged_state(fixtures: Iterable[Fixture]) -> dict[str, Any]:
             ns = doc.name if doc.kind == "Namespace" else doc.namespace
             previous = owner.setdefault(ns, fixture.path)
             if previous != fixture.path:
-                raise HarnessError(f"{fixture.path}: namespace {ns} already gets its state from {previous}")
+                raise HarnessError(
+                    f"{fixture.path}: namespace {ns} already gets its state from {previous}"
+                )
             bodies.append(doc.body)
     return cluster_state(bodies)

@@ -89,12 +89,30 @@ def replay(target: Target, plan: Plan, recorder: Recorder, progress: ProgressFn)
     """Fill recorder; on KeyboardInterrupt or a target error the rows so far stay in it."""
     for control in plan.controls:
         for fixture in plan.fixtures.by_control[control.id]:
-            _measure(target, recorder, POLICY_MODE, control.id, control.entrypoint, fixture,
-                     plan.iterations, plan.warmup, progress)
+            _measure(
+                target,
+                recorder,
+                POLICY_MODE,
+                control.id,
+                control.entrypoint,
+                fixture,
+                plan.iterations,
+                plan.warmup,
+                progress,
+            )
     if plan.combined_iterations:
         for fixture in plan.fixtures.unique:
-            _measure(target, recorder, COMBINED_MODE, COMBINED, COMBINED_QUERY, fixture,
-                     plan.combined_iterations, plan.warmup, progress)
+            _measure(
+                target,
+                recorder,
+                COMBINED_MODE,
+                COMBINED,
+                COMBINED_QUERY,
+                fixture,
+                plan.combined_iterations,
+                plan.warmup,
+                progress,
+            )
 
 
 def _measure(

@@ -13,12 +13,12 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import pandas as pd
 
-from harness.catalog import FRAMEWORKS, Catalog, load_catalog  # noqa: E402
-from harness.coverage import THESIS_TOTALS, Coverage, compute_coverage  # noqa: E402
-from harness.results import Run, load_run  # noqa: E402
+from harness.catalog import FRAMEWORKS, Catalog, load_catalog
+from harness.coverage import THESIS_TOTALS, Coverage, compute_coverage
+from harness.results import Run, load_run
 
 # The thesis's boxplots put 0.35 % of samples beyond each whisker (section 6.6).
 WHISKERS = (0.35, 99.65)
@@ -46,35 +46,63 @@ def latency_by_control(run: Run) -> pd.DataFrame:
     rows = []
     for control, frame in run.policy_records.groupby("control", observed=True):
         s = LatencyStats.of(frame["latency_ns"])
-        rows.append({"control": control, "n": s.n, "p50_ms": s.p50_ms, "p99_ms": s.p99_ms, "mean_ms": s.mean_ms})
+        rows.append(
+            {
+                "control": control,
+                "n": s.n,
+                "p50_ms": s.p50_ms,
+                "p99_ms": s.p99_ms,
+                "mean_ms": s.mean_ms,
+            }
+        )
     combined = run.combined_records
     if len(combined):
         s = LatencyStats.of(combined["latency_ns"])
-        rows.append({"control": "ALL", "n": s.n, "p50_ms": s.p50_ms, "p99_ms": s.p99_ms, "mean_ms": s.mean_ms})
+        rows.append(
+            {
+                "control": "ALL",
+                "n": s.n,
+                "p50_ms": s.p50_ms,
+                "p99_ms": s.p99_ms,
+                "mean_ms": s.mean_ms,
+            }
+        )
     return pd.DataFrame(rows, columns=["control", "n", "p50_ms", "p99_ms", "mean_ms"])
 
 
 # ---------------------------------------------------------------- tables (6.1, 6.2)
+
 
 def coverage_rows(coverage: Coverage, latency: pd.DataFrame, framework: str) -> list[list[str]]:
     p50 = dict(zip(latency["control"], latency["p50_ms"], strict=True))
     p99 = dict(zip(latency["control"], latency["p99_ms"], strict=True))
     rows = []
     for c in coverage.framework(framework):
-        rows.append([
-            c.id,
-            c.title,
-            c.thesis_assessment,
-            c.thesis_verdict,
-            c.assessment,
-            c.symbol,
-            _fmt_ms(p50.get(c.id)),
-            _fmt_ms(p99.get(c.id)),
-        ])
+        rows.append(
+            [
+                c.id,
+                c.title,
+                c.thesis_assessment,
+                c.thesis_verdict,
+                c.assessment,
+                c.symbol,
+                _fmt_ms(p50.get(c.id)),
+                _fmt_ms(p99.get(c.id)),
+            ]
+        )
     return rows
 
 
-HEADERS = ["Number", "Control", "Asses. (thesis)", "Impl. (thesis)", "Asses. (ours)", "Status (ours)", "p50 ms", "p99 ms"]
+HEADERS = [
+    "Number",
+    "Control",
+    "Asses. (thesis)",
+    "Impl. (thesis)",
+    "Asses. (ours)",
+    "Status (ours)",
+    "p50 ms",
+    "p99 ms",
+]
 
 
 def _fmt_ms(value: float | None) -> str:
@@ -84,7 +112,16 @@ def _fmt_ms(value: float | None) -> str:
 def _total_row(coverage: Coverage, framework: str) -> list[str]:
     t = coverage.totals()[framework]
     thesis = THESIS_TOTALS[framework]
-    return ["", "**Total**", "", f"**{thesis[0]}/{thesis[1]}**", "", f"**{t['enforced']}/{t['total']}**", "", ""]
+    return [
+        "",
+        "**Total**",
+        "",
+        f"**{thesis[0]}/{thesis[1]}**",
+        "",
+        f"**{t['enforced']}/{t['total']}**",
+        "",
+        "",
+    ]
 
 
 def markdown_table(coverage: Coverage, latency: pd.DataFrame, framework: str) -> str:
@@ -95,24 +132,31 @@ def markdown_table(coverage: Coverage, latency: pd.DataFrame, framework: str) ->
 
 
 def latex_table(coverage: Coverage, latency: pd.DataFrame, framework: str) -> str:
-    label = {"nsa": "NSA/CISA guideline coverage", "cis": "CIS benchmark section 5 coverage"}[framework]
-    body = [" & ".join(_tex(cell) for cell in row) + r" \\" for row in coverage_rows(coverage, latency, framework)]
+    label = {"nsa": "NSA/CISA guideline coverage", "cis": "CIS benchmark section 5 coverage"}[
+        framework
+    ]
+    body = [
+        " & ".join(_tex(cell) for cell in row) + r" \\"
+        for row in coverage_rows(coverage, latency, framework)
+    ]
     t = coverage.totals()[framework]
     thesis = THESIS_TOTALS[framework]
     total = rf" & \textbf{{Total}} & & \textbf{{{thesis[0]}/{thesis[1]}}} & & \textbf{{{t['enforced']}/{t['total']}}} & & \\"
-    return "\n".join([
-        r"\begin{longtable}{llllllrr}",
-        rf"\caption{{{label}: the thesis's verdict beside our computed status.}}\\",
-        r"\toprule",
-        " & ".join(_tex(h) for h in HEADERS) + r" \\",
-        r"\midrule",
-        *body,
-        r"\midrule",
-        total,
-        r"\bottomrule",
-        r"\end{longtable}",
-        "",
-    ])
+    return "\n".join(
+        [
+            r"\begin{longtable}{llllllrr}",
+            rf"\caption{{{label}: the thesis's verdict beside our computed status.}}\\",
+            r"\toprule",
+            " & ".join(_tex(h) for h in HEADERS) + r" \\",
+            r"\midrule",
+            *body,
+            r"\midrule",
+            total,
+            r"\bottomrule",
+            r"\end{longtable}",
+            "",
+        ]
+    )
 
 
 def _tex(text: str) -> str:
@@ -124,6 +168,7 @@ def _tex(text: str) -> str:
 
 # ---------------------------------------------------------------- figures (6.29, 6.30)
 
+
 def plot_per_policy(run: Run, catalog: Catalog, path_stem: Path) -> list[Path]:
     """Thesis figure 6.30: one box per control, each policy evaluated on its own."""
     frame = run.policy_records
@@ -132,7 +177,9 @@ def plot_per_policy(run: Run, catalog: Catalog, path_stem: Path) -> list[Path]:
     fig, ax = plt.subplots(figsize=(8, max(4, 0.28 * len(order) + 1.5)))
     _boxplot(ax, data, order)
     ax.set_xlabel("decision latency (ms)")
-    ax.set_title(f"Each policy on its own ({_target_label(run)}, n={run.meta.get('iterations')} per fixture)")
+    ax.set_title(
+        f"Each policy on its own ({_target_label(run)}, n={run.meta.get('iterations')} per fixture)"
+    )
     return _save(fig, path_stem)
 
 
@@ -145,17 +192,24 @@ def plot_combined(run: Run, path_stem: Path) -> list[Path]:
     _boxplot(ax, [frame["latency_ns"].to_numpy() / 1e6], ["all RD policies"])
     ax.set_xlabel("decision latency (ms)")
     fixtures = frame["fixture"].nunique()
-    ax.set_title(f"All policies as one query ({_target_label(run)}, {fixtures} fixtures, n={len(frame)})")
+    ax.set_title(
+        f"All policies as one query ({_target_label(run)}, {fixtures} fixtures, n={len(frame)})"
+    )
     return _save(fig, path_stem)
 
 
 def _boxplot(ax, data, labels) -> None:
     ax.boxplot(
         data,
-        vert=False,
+        orientation="horizontal",
         whis=WHISKERS,
         tick_labels=labels,
-        flierprops={"marker": ".", "markersize": 2, "markerfacecolor": "red", "markeredgecolor": "red"},
+        flierprops={
+            "marker": ".",
+            "markersize": 2,
+            "markerfacecolor": "red",
+            "markeredgecolor": "red",
+        },
         medianprops={"color": "black"},
     )
     ax.invert_yaxis()
@@ -181,6 +235,7 @@ def _save(fig, stem: Path) -> list[Path]:
 
 # ---------------------------------------------------------------- summary and regeneration
 
+
 def summary_lines(coverage: Coverage, latency: pd.DataFrame, run: Run) -> list[str]:
     totals = coverage.totals()
     lines = []
@@ -189,7 +244,9 @@ def summary_lines(coverage: Coverage, latency: pd.DataFrame, run: Run) -> list[s
         thesis = THESIS_TOTALS[name]
         label = FRAMEWORKS.get(name, "All")
         extra = ", ".join(
-            f"{t[k]} {k.replace('_', ' ')}" for k in ("partial", "failing", "pending", "out_of_scope", "not_run") if t[k]
+            f"{t[k]} {k.replace('_', ' ')}"
+            for k in ("partial", "failing", "pending", "out_of_scope", "not_run")
+            if t[k]
         )
         lines.append(
             f"{label:>4}: {t['enforced']}/{t['total']} enforced from fixtures"
@@ -212,11 +269,15 @@ def summary_lines(coverage: Coverage, latency: pd.DataFrame, run: Run) -> list[s
         )
     wrong = [c.id for c in coverage.controls if c.status == "failing"]
     if wrong:
-        lines.append("failing controls (a fixture decided against its expectation): " + ", ".join(wrong))
+        lines.append(
+            "failing controls (a fixture decided against its expectation): " + ", ".join(wrong)
+        )
     return lines
 
 
-def write_report(run_dir: Path, catalog: Catalog | None = None) -> tuple[Coverage, pd.DataFrame, list[Path]]:
+def write_report(
+    run_dir: Path, catalog: Catalog | None = None
+) -> tuple[Coverage, pd.DataFrame, list[Path]]:
     """Regenerate coverage.json, latency.csv, tables/ and figures/ from the run's records."""
     catalog = catalog or load_catalog()
     run = load_run(run_dir)

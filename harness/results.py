@@ -78,12 +78,18 @@ def commit() -> dict[str, Any]:
     try:
         sha = subprocess.run(
             ["git", "-C", str(root), "rev-parse", "HEAD"],
-            capture_output=True, text=True, check=True, timeout=10,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
         ).stdout.strip()
         dirty = bool(
             subprocess.run(
                 ["git", "-C", str(root), "status", "--porcelain"],
-                capture_output=True, text=True, check=True, timeout=10,
+                capture_output=True,
+                text=True,
+                check=True,
+                timeout=10,
             ).stdout.strip()
         )
     except (OSError, subprocess.SubprocessError):

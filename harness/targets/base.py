@@ -44,7 +44,7 @@ class Target(ABC):
     def describe(self) -> dict[str, Any]:
         """Engine name and version for run.json."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - targets without resources need no cleanup
         """Release processes and connections; safe to call twice."""
 
     def __enter__(self) -> Target:

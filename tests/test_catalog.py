@@ -1,0 +1,143 @@
+"""Catalog integrity: 55 controls as the thesis numbers them, each RD control backed by a
+policy and enough fixtures, and load-time validation that names the bad entry."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from harness.catalog import load_catalog
+from harness.errors import HarnessError
+from harness.fixtures import load_folder
+
+NSA_IDS = [
+    "NSA-1.1",
+    "NSA-1.2",
+    "NSA-1.3",
+    "NSA-1.4",
+    "NSA-1.5",
+    "NSA-1.6",
+    "NSA-2.1",
+    "NSA-2.2",
+    "NSA-2.3",
+    "NSA-2.4",
+    "NSA-2.5",
+    "NSA-2.6",
+    "NSA-2.7",
+    "NSA-2.8",
+    "NSA-3.1",
+    "NSA-3.2",
+    "NSA-4.1.1",
+    "NSA-4.1.2",
+    "NSA-4.1.3",
+    "NSA-4.1.4",
+    "NSA-4.1.5",
+    "NSA-4.1.6",
+    "NSA-4.1.7",
+    "NSA-4.2.1",
+    "NSA-4.3",
+]
+CIS_IDS = [
+    *(f"CIS-5.1.{i}" for i in range(1, 9)),
+    *(f"CIS-5.2.{i}" for i in range(1, 14)),
+    "CIS-5.3.1",
+    "CIS-5.3.2",
+    "CIS-5.4.1",
+    "CIS-5.4.2",
+    "CIS-5.5.1",
+    *(f"CIS-5.6.{i}" for i in range(1, 5)),
+]
+
+
+def test_all_55_controls_in_table_order(catalog):
+    assert [c.id for c in catalog.framework("nsa")] == NSA_IDS
+    assert [c.id for c in catalog.framework("cis")] == CIS_IDS
+    assert len(catalog) == 55
+
+
+def test_thesis_verdicts_add_up_to_its_totals(catalog):
+    """Tables 6.1 and 6.2: 14/25 NSA and 19/30 CIS implementable, 33/55 in all."""
+    assert sum(c.thesis.enforceable for c in catalog.framework("nsa")) == 14
+    assert sum(c.thesis.enforceable for c in catalog.framework("cis")) == 19
+
+
+def test_cis_5_6_are_5_7_in_the_published_benchmark(catalog):
+    for i in range(1, 5):
+        assert catalog.get(f"CIS-5.6.{i}").published_id == f"CIS-5.7.{i}"
+    assert all(c.published_id is None for c in catalog if not c.id.startswith("CIS-5.6"))
+
+
+def test_every_rd_control_has_policy_and_fixtures(catalog):
+    for control in catalog:
+        if control.assessment != "RD":
+            continue
+        assert control.policy, control.id
+        cases = load_folder(control.fixtures)
+        allow = [f for f in cases if f.expect == "allow"]
+        deny = [f for f in cases if f.expect == "deny"]
+        assert len(allow) >= 2, f"{control.id}: needs at least 2 allow fixtures"
+        assert len(deny) >= 3, f"{control.id}: needs at least 3 deny fixtures"
+
+
+def test_deny_fixtures_cover_absent_explicit_and_templates(catalog):
+    """Issue requirement: field absent, explicitly bad, and a workload template."""
+    for control in catalog.with_policy:
+        covered = {
+            tag for f in load_folder(control.fixtures) if f.expect == "deny" for tag in f.covers
+        }
+        for tag in ("explicit", "template"):
+            assert tag in covered, f"{control.id}: no deny fixture covers {tag}"
+
+
+def test_container_controls_cover_init_or_ephemeral(catalog, fixture_set, embedded):
+    """A control whose denials name containers must also be shown to catch a violation that
+    sits only in an init or ephemeral container."""
+    for control in catalog.with_policy:
+        fixtures = fixture_set.by_control[control.id]
+        messages = [
+            m
+            for f in fixtures
+            if f.expect == "deny"
+            for m in embedded.decide(embedded.prepare(f.review, control.entrypoint)).messages
+        ]
+        if any(": container " in m for m in messages):
+            tags = {t for f in fixtures if f.expect == "deny" for t in f.covers}
+            assert tags & {"init", "ephemeral"}, f"{control.id}: no init/ephemeral deny fixture"
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda e: e[0].update(colour="blue"), "unknown key(s) colour"),
+        (lambda e: e.append(dict(e[0])), "duplicate control id NSA-1.1"),
+        (lambda e: e[0].pop("policy"), "NSA-1.1: an RD control needs a policy"),
+        (lambda e: e[0].update(policy="no_such_pkg"), "policy no_such_pkg not found"),
+        (lambda e: e[0].update(assessment="RX"), "assessment must be one of"),
+        (lambda e: e[0].update(thesis={"assessment": "RD", "verdict": "yes"}), "thesis.verdict"),
+        (lambda e: e[0].update(framework="cis"), "does not match the id"),
+    ],
+)
+def test_catalog_validation_names_the_entry(tmp_path, mutate, message):
+    entries = yaml.safe_load(Path("scenarios/catalog.yaml").read_text())
+    mutate(entries)
+    bad = tmp_path / "catalog.yaml"
+    bad.write_text(yaml.safe_dump(entries, allow_unicode=True))
+    with pytest.raises(HarnessError) as exc:
+        load_catalog(bad)
+    assert message in str(exc.value)
+    assert str(bad) in str(exc.value)
+
+
+def test_malformed_catalog_is_one_line_error(tmp_path):
+    bad = tmp_path / "catalog.yaml"
+    bad.write_text("- id: NSA-1.1\n  title: [unclosed\n")
+    with pytest.raises(HarnessError, match="malformed YAML") as exc:
+        load_catalog(bad)
+    assert "\n" not in str(exc.value)
+
+
+def test_unknown_control_id(catalog):
+    with pytest.raises(HarnessError, match=r"unknown control id 'NSA-9\.9'"):
+        catalog.select(["NSA-9.9"])

@@ -1,0 +1,249 @@
+"""The command line as a user meets it: exit codes, JSON shapes, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from harness.cli import main
+from harness.results import load_run
+
+DATA = Path(__file__).resolve().parent / "data" / "check"
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "harness", *args], capture_output=True, text=True, timeout=300
+    )
+
+
+def test_controls_json_lists_the_catalog():
+    result = run_cli("controls", "--framework", "nsa", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)
+    assert len(rows) == 25
+    first = rows[0]
+    assert first["id"] == "NSA-1.1"
+    assert first["thesis"] == {"assessment": "RD", "verdict": "✓"}
+    assert first["policy"] == "policies/controls/nsa_1_1"
+
+
+def test_check_mixed_folder_json():
+    result = run_cli("check", str(DATA / "mixed"), "--format", "json")
+    assert result.returncode == 1, result.stderr
+    findings = json.loads(result.stdout)
+    assert set(findings[0]) == {"file", "resource", "control", "decision", "messages"}
+    by = {(f["resource"], f["control"]): f for f in findings}
+    assert {f["resource"] for f in findings} == {
+        "Deployment/shop/web",
+        "Pod/shop/debug",
+        "CronJob/default/report",
+    }
+    assert (
+        by[("Deployment/shop/web", "NSA-2.2")]["decision"] == "allow"
+    )  # state from the same input
+    assert by[("Deployment/shop/web", "NSA-1.4")]["decision"] == "allow"
+    assert by[("Pod/shop/debug", "CIS-5.2.2")]["decision"] == "deny"
+    assert by[("CronJob/default/report", "CIS-5.6.4")]["decision"] == "deny"
+    assert by[("CronJob/default/report", "NSA-1.3")]["messages"] == [
+        "[NSA-1.3] CronJob default/report: container report "
+        "(spec.jobTemplate.spec.template.spec.containers[0]): image ghcr.io/example/report:1 is from "
+        "registry ghcr.io, which is not trusted (trusted: docker.io, registry.k8s.io)"
+    ]
+
+
+def test_check_clean_file_exits_zero_and_controls_filter():
+    result = run_cli(
+        "check", str(DATA / "mixed" / "shop.yaml"), "--controls", "NSA-1.1,NSA-2.2,CIS-5.2.2"
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 resource(s) x 3 control(s): 3 allowed, 0 denied" in result.stdout
+
+
+def test_check_table_shows_denials():
+    result = run_cli(
+        "check", str(DATA / "mixed" / "debug-pod.yaml"), "--controls", "CIS-5.2.2,CIS-5.2.5"
+    )
+    assert result.returncode == 1
+    assert "Pod/shop/debug" in result.stdout
+    assert "2 denied" in result.stdout
+
+
+def test_config_extends_trusted_registries(tmp_path):
+    config = tmp_path / "config.yaml"
+    config.write_text("trusted_registries: [quay.io]\n")
+    result = run_cli(
+        "check",
+        str(DATA / "mixed" / "debug-pod.yaml"),
+        "--controls",
+        "NSA-1.3",
+        "--config",
+        str(config),
+    )
+    assert result.returncode == 0, result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["check", str(DATA / "bad" / "malformed.yaml")], "malformed.yaml: malformed YAML"),
+        (
+            ["check", str(DATA / "bad" / "unknown-kind.yaml")],
+            "unknown-kind.yaml: document 1: unknown kind Pood (v1)",
+        ),
+        (["check", str(DATA / "mixed"), "--controls", "NSA-9.9"], "unknown control id 'NSA-9.9'"),
+        (["check", "no/such/path.yaml"], "no/such/path.yaml: no such file or directory"),
+        (["run", "--controls", "CIS-5.1.1"], "no selected control has a policy"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(args, expected):
+    result = run_cli(*args)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert expected in lines[0]
+
+
+def test_invalid_rego_names_the_file(tmp_path):
+    import shutil
+
+    home = tmp_path / "home"
+    shutil.copytree(Path("policies"), home / "policies")
+    shutil.copytree(Path("scenarios"), home / "scenarios")
+    broken = home / "policies" / "controls" / "nsa_1_2" / "policy.rego"
+    broken.write_text(broken.read_text().replace("k8s.applies(control)", "k8s.applies(control) :="))
+    env = dict(os.environ, PAC_HARNESS_HOME=str(home))
+    result = subprocess.run(
+        [sys.executable, "-m", "harness", "check", str(DATA / "mixed" / "debug-pod.yaml")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1
+    assert "nsa_1_2/policy.rego: invalid Rego: line" in result.stderr
+
+
+def test_small_run_writes_a_complete_run_folder(tmp_path):
+    out = tmp_path / "run"
+    code = main(
+        [
+            "run",
+            "--controls",
+            "NSA-1.1,CIS-5.2.5,NSA-2.2",
+            "--iterations",
+            "3",
+            "--combined-iterations",
+            "2",
+            "--warmup",
+            "0",
+            "--out",
+            str(out),
+            "--quiet",
+        ]
+    )
+    assert code == 0
+    run = load_run(out)
+    assert run.meta["complete"] is True
+    assert run.meta["engine"] == "regopy (rego-cpp)"
+    assert {"sha", "dirty"} <= set(run.meta["commit"])
+    records = run.records
+    assert set(records.columns) >= {
+        "control",
+        "fixture",
+        "expected",
+        "decision",
+        "correct",
+        "latency_ns",
+        "target",
+        "engine",
+    }
+    policy = records[records["mode"] == "policy"]
+    assert policy["correct"].all()
+    assert len(policy) == 3 * (10 + 5 + 6)  # fixtures of non-root, CIS-5.2.5, network-policy
+    coverage = json.loads((out / "coverage.json").read_text())
+    status = {c["id"]: c["status"] for c in coverage["controls"]}
+    assert status["NSA-1.1"] == "enforced" and status["NSA-1.2"] == "not-run"
+    for name in (
+        "tables/table-6.1-nsa.md",
+        "tables/table-6.2-cis.tex",
+        "figures/figure-6.30-per-policy.png",
+        "figures/figure-6.29-combined.pdf",
+    ):
+        assert (out / name).is_file(), name
+
+
+def test_report_regenerates_from_records(tmp_path):
+    out = tmp_path / "run"
+    assert (
+        main(
+            [
+                "run",
+                "--controls",
+                "CIS-5.2.3",
+                "--iterations",
+                "2",
+                "--combined-iterations",
+                "0",
+                "--warmup",
+                "0",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    table = out / "tables" / "table-6.2-cis.md"
+    before = table.read_text()
+    table.unlink()
+    (out / "figures").rename(tmp_path / "old-figures")
+    assert main(["report", str(out)]) == 0
+    assert table.read_text() == before
+    assert (out / "figures" / "figure-6.30-per-policy.png").is_file()
+    assert "| CIS-5.2.3 |" in before and "not run" in before
+
+
+def test_run_refuses_to_overwrite(tmp_path):
+    (tmp_path / "x").write_text("")
+    result = run_cli("run", "--out", str(tmp_path), "--iterations", "1")
+    assert result.returncode == 2
+    assert "run folder exists and is not empty" in result.stderr
+
+
+def test_ctrl_c_keeps_partial_results(tmp_path):
+    out = tmp_path / "run"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "harness",
+            "run",
+            "--iterations",
+            "100000",
+            "--out",
+            str(out),
+            "--quiet",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(6)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    run = load_run(out)
+    assert run.meta["complete"] is False and run.meta["error"] == "interrupted"
+    assert len(run.records) > 0
+    assert isinstance(run.records, pd.DataFrame)
+    assert (out / "coverage.json").is_file()

@@ -1,0 +1,115 @@
+"""Every fixture decides as its folder says, is a schema-valid Kubernetes object, and
+the deny messages name the resource, the container and the field."""
+
+from __future__ import annotations
+
+import re
+
+import kubernetes_validate
+import pytest
+
+from harness.catalog import load_catalog
+from harness.errors import HarnessError
+from harness.fixtures import load_fixtures, load_folder, merged_state
+
+_catalog = load_catalog()
+_fixtures = load_fixtures(_catalog.with_policy)
+CASES = [(c.id, f) for c in _catalog.with_policy for f in _fixtures.by_control[c.id]]
+K8S_VERSION = kubernetes_validate.latest_version()
+
+
+@pytest.mark.parametrize(("control_id", "fixture"), CASES, ids=[f"{c}:{f.id}" for c, f in CASES])
+def test_fixture_verdict(embedded, control_id, fixture):
+    control = _catalog.get(control_id)
+    decision = embedded.decide(embedded.prepare(fixture.review, control.entrypoint))
+    assert decision.verdict == fixture.expect, decision.messages
+    for message in decision.messages:
+        assert message.startswith(f"[{control_id}] {fixture.subject.kind} {fixture.namespace}/")
+
+
+UNIQUE = _fixtures.unique
+
+
+@pytest.mark.parametrize("fixture", UNIQUE, ids=[f.id for f in UNIQUE])
+def test_fixture_is_schema_valid(fixture):
+    for doc in (fixture.subject, *fixture.state):
+        kubernetes_validate.validate(doc.body, K8S_VERSION, strict=True)
+
+
+def test_container_messages_name_container_and_path(embedded):
+    fixture = next(
+        f for f in _fixtures.by_control["NSA-1.1"] if f.path.stem == "init-container-root"
+    )
+    decision = embedded.decide(embedded.prepare(fixture.review, "controls/nsa_1_1/deny"))
+    assert decision.messages == (
+        "[NSA-1.1] Pod team-a/init-container-root: container init (spec.initContainers[0]): "
+        "securityContext.runAsNonRoot must be true (on the container or the pod)",
+    )
+
+
+def test_template_messages_use_the_template_path(embedded):
+    fixture = next(
+        f for f in _fixtures.by_control["CIS-5.2.13"] if f.path.stem == "deployment-second-port"
+    )
+    (message,) = embedded.decide(
+        embedded.prepare(fixture.review, "controls/cis_5_2_13/deny")
+    ).messages
+    assert "Deployment team-a/deployment-second-port" in message
+    assert (
+        "(spec.template.spec.containers[0]): ports[1].hostPort must not be set (is 9090)" in message
+    )
+
+
+def test_combined_query_is_the_union_of_all_controls(embedded, catalog):
+    fixture = next(f for f in _fixtures.unique if f.path.stem == "baseline-only-pod")
+    combined = set(embedded.decide(embedded.prepare(fixture.review, "admission/deny")).messages)
+    union = {
+        m
+        for c in catalog.with_policy
+        for m in embedded.decide(embedded.prepare(fixture.review, c.entrypoint)).messages
+    }
+    assert combined == union
+
+
+def test_ephemeral_fixtures_are_updates_of_the_subresource():
+    for fixture in UNIQUE:
+        if "ephemeral" in fixture.covers:
+            assert fixture.operation == "UPDATE"
+            assert fixture.review["request"]["subResource"] == "ephemeralcontainers"
+            assert "ephemeralContainers" not in fixture.review["request"]["oldObject"]["spec"]
+
+
+def test_rego_builds_messages_without_sprintf():
+    """rego-cpp quotes sprintf %s arguments returned by builtins; policies use concat."""
+    from harness.policies import load_modules
+
+    offenders = [m.name for m in load_modules() if re.search(r"\bsprintf\(", m.source)]
+    assert offenders == []
+
+
+def test_unlisted_fixture_file_is_an_error(tmp_path):
+    folder = tmp_path / "demo"
+    (folder / "deny").mkdir(parents=True)
+    (folder / "deny" / "a.yaml").write_text(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: a}\nspec: {containers: []}\n"
+    )
+    (folder / "deny" / "b.yaml").write_text(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: b}\nspec: {containers: []}\n"
+    )
+    (folder / "suite.yaml").write_text("cases:\n- file: deny/a.yaml\n")
+    with pytest.raises(HarnessError, match=r"b\.yaml is not listed"):
+        load_folder("demo", tmp_path)
+
+
+def test_two_fixtures_may_not_share_a_stateful_namespace(tmp_path):
+    folder = tmp_path / "demo"
+    (folder / "allow").mkdir(parents=True)
+    doc = (
+        "apiVersion: v1\nkind: Namespace\nmetadata: {name: shared}\n---\n"
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: shared}\nspec: {containers: []}\n"
+    )
+    (folder / "allow" / "a.yaml").write_text(doc)
+    (folder / "allow" / "b.yaml").write_text(doc)
+    (folder / "suite.yaml").write_text("cases:\n- file: allow/a.yaml\n- file: allow/b.yaml\n")
+    with pytest.raises(HarnessError, match="namespace shared already gets its state"):
+        merged_state(load_folder("demo", tmp_path))
