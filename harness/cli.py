@@ -94,11 +94,39 @@ def build_parser() -> argparse.ArgumentParser:
         "--config", type=Path, help="admin config merged over scenarios/config/default.yaml"
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--no-bench", action="store_true", help="skip the target's extra measurements (opa bench)"
+    )
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("report", help="regenerate tables and figures of a run folder")
     p.add_argument("run_dir", type=Path)
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("compare", help="per-control latency of several runs side by side")
+    p.add_argument("run_dirs", nargs="+", type=Path)
+    p.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("tools", help="pinned external tools (OPA)")
+    tools_sub = p.add_subparsers(title="tools commands")
+    t = tools_sub.add_parser("install", help="find, download or build a pinned tool into the cache")
+    t.add_argument("name", nargs="?", default="all", help="tool name or all (default all)")
+    t.set_defaults(func=cmd_tools_install)
+    t = tools_sub.add_parser("list", help="pinned versions and where they are")
+    t.add_argument("--format", choices=["table", "json"], default="table")
+    t.set_defaults(func=cmd_tools_list)
+
+    p = sub.add_parser(
+        "policy-test", help="opa check --strict, opa test and coverage over policies/"
+    )
+    p.add_argument(
+        "--sync",
+        action="store_true",
+        help="regenerate policy_test.rego files from the fixture suites",
+    )
+    p.add_argument("--format", choices=["table", "json"], default="table")
+    p.set_defaults(func=cmd_policy_test)
 
     p = sub.add_parser("check", help="check manifests offline against the admission policies")
     p.add_argument(
@@ -220,6 +248,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         config=config,
     )
     recorder = Recorder()
+    extras: dict = {}
     started = time.monotonic()
     exit_code = EXIT_OK
     measuring = False
@@ -228,6 +257,12 @@ def cmd_run(args: argparse.Namespace) -> int:
             target.start(policy)
             meta.update(target.describe())
             measuring = True
+            err.print(
+                f"replaying {plan.total_steps} timed decisions against {target.name}; "
+                f"results go to {out_dir}",
+                markup=False,
+                soft_wrap=True,
+            )
             with _progress(args.quiet) as progress:
                 task = progress.add_task("replay", total=plan.total_steps)
                 replay(
@@ -236,6 +271,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                     recorder,
                     lambda n, what: progress.update(task, advance=n, description=what),
                 )
+            if not args.no_bench:
+                extras = target.supplementary(plan)
         meta["complete"] = True
     except KeyboardInterrupt:
         meta.update(complete=False, error="interrupted")
@@ -250,7 +287,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 wall_seconds=round(time.monotonic() - started, 3),
                 records=len(recorder),
             )
-            write_run(out_dir, meta, recorder)
+            write_run(out_dir, meta, recorder, extras)
     if not measuring:
         return exit_code
     coverage, latency, _ = write_report(out_dir, catalog)
@@ -299,6 +336,89 @@ def cmd_report(args: argparse.Namespace) -> int:
     for line in summary_lines(coverage, latency, load_run(args.run_dir)):
         out.print(line, markup=False)
     return EXIT_OK
+
+
+# ---------------------------------------------------------------- compare
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from harness.report import comparison_markdown, engine_comparison
+    from harness.results import load_run
+
+    table = engine_comparison([load_run(d) for d in args.run_dirs])
+    if args.format == "json":
+        print(table.to_json(orient="records", indent=1))
+    elif args.format == "csv":
+        print(table.to_csv(index=False, float_format="%.4f"), end="")
+    else:
+        print(comparison_markdown(table), end="")
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------- tools
+
+
+def cmd_tools_install(args: argparse.Namespace) -> int:
+    from harness import tools
+
+    names = list(tools.TOOLS) if args.name == "all" else [args.name]
+    for name in names:
+        tools.install(name, log=lambda line: err.print(line, markup=False))
+    return EXIT_OK
+
+
+def cmd_tools_list(args: argparse.Namespace) -> int:
+    from harness import tools
+
+    rows = tools.status()
+    if args.format == "json":
+        print(json.dumps(rows, indent=2))
+        return EXIT_OK
+    table = Table()
+    for col in ("tool", "version", "status", "path"):
+        table.add_column(col)
+    for row in rows:
+        table.add_row(*(row[k] for k in ("tool", "version", "status", "path")))
+    out.print(table)
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------- policy-test
+
+
+def cmd_policy_test(args: argparse.Namespace) -> int:
+    from harness.fixtures import load_fixtures
+    from harness.regotests import run_opa_test, sync
+
+    catalog = load_catalog()
+    if args.sync:
+        for path in sync(catalog, load_fixtures(catalog.with_policy), write=True):
+            err.print(f"rewrote {path}", markup=False)
+    result = run_opa_test(catalog)
+    low = {f: pct for f, pct in result.coverage.items() if pct < 100}
+    if args.format == "json":
+        print(
+            json.dumps(
+                {
+                    "passed": result.passed,
+                    "failed": result.failed,
+                    "coverage": result.coverage,
+                    "total_coverage": result.total_coverage,
+                    "uncovered_lines": result.uncovered,
+                },
+                indent=2,
+            )
+        )
+    else:
+        out.print(
+            f"opa test: {result.passed} passed, {len(result.failed)} failed; "
+            f"line coverage {result.total_coverage:.1f} % over {len(result.coverage)} policy files"
+        )
+        for name in result.failed:
+            out.print(f"  FAIL {name}", markup=False)
+        for name, pct in sorted(low.items()):
+            out.print(f"  {name}: {pct:.1f} % (lines {result.uncovered.get(name)})", markup=False)
+    return EXIT_FINDINGS if result.failed or low else EXIT_OK
 
 
 # ---------------------------------------------------------------- check

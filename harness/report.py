@@ -233,6 +233,47 @@ def _save(fig, stem: Path) -> list[Path]:
     return out
 
 
+# ---------------------------------------------------------------- engines side by side
+
+
+def target_label(run: Run) -> str:
+    return str(run.meta.get("target"))
+
+
+def engine_comparison(runs: list[Run]) -> pd.DataFrame:
+    """Per control: p50/p99 of each run's target, plus OPA's eval-only time where a run
+    holds `opa bench` results. Columns are named <target>_p50_ms, <target>_p99_ms."""
+    table: pd.DataFrame | None = None
+    for run in runs:
+        lat = latency_by_control(run)[["control", "p50_ms", "p99_ms"]]
+        label = target_label(run)
+        lat = lat.rename(columns={"p50_ms": f"{label}_p50_ms", "p99_ms": f"{label}_p99_ms"})
+        table = lat if table is None else table.merge(lat, on="control", how="outer")
+        bench = run.extras.get("opa_bench")
+        if bench:
+            frame = pd.DataFrame([b for b in bench if "eval_p50_ns" in b])
+            if len(frame):
+                grouped = frame.groupby("control").agg(
+                    opa_eval_p50_ms=("eval_p50_ns", lambda s: s.median() / 1e6),
+                    opa_eval_p99_ms=("eval_p99_ns", lambda s: s.max() / 1e6),
+                )
+                table = table.merge(grouped.reset_index(), on="control", how="outer")
+    if table is None:
+        return pd.DataFrame()
+    order = {cid: i for i, cid in enumerate(table["control"])}
+    order["ALL"] = len(order) + 1
+    return table.sort_values("control", key=lambda s: s.map(order)).reset_index(drop=True)
+
+
+def comparison_markdown(table: pd.DataFrame) -> str:
+    headers = list(table.columns)
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    for _, row in table.iterrows():
+        cells = [str(row[h]) if h == "control" else _fmt_ms(row[h]) for h in headers]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 # ---------------------------------------------------------------- summary and regeneration
 
 

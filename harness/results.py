@@ -31,6 +31,7 @@ class Run:
     meta: dict[str, Any]
     records: pd.DataFrame
     decisions: list[dict[str, Any]]
+    extras: dict[str, Any]
 
     @property
     def policy_records(self) -> pd.DataFrame:
@@ -110,8 +111,15 @@ def base_metadata(target: str, engine: dict[str, Any], **extra: Any) -> dict[str
     }
 
 
-def write_run(directory: Path, meta: dict[str, Any], recorder: Recorder) -> None:
+EXTRA_FILES = ("opa_bench",)
+
+
+def write_run(
+    directory: Path, meta: dict[str, Any], recorder: Recorder, extras: dict[str, Any] | None = None
+) -> None:
     directory.mkdir(parents=True, exist_ok=True)
+    for name, value in (extras or {}).items():
+        (directory / f"{name}.json").write_text(json.dumps(value, indent=1) + "\n")
     frame = records_frame(recorder, meta)
     frame.to_parquet(directory / RECORDS_FILE, index=False)
     (directory / DECISIONS_FILE).write_text(json.dumps(recorder.decisions, indent=1) + "\n")
@@ -147,6 +155,11 @@ def load_run(directory: Path) -> Run:
         meta = json.loads(run_file.read_text())
         records = pd.read_parquet(directory / RECORDS_FILE)
         decisions = json.loads((directory / DECISIONS_FILE).read_text())
+        extras = {
+            name: json.loads((directory / f"{name}.json").read_text())
+            for name in EXTRA_FILES
+            if (directory / f"{name}.json").is_file()
+        }
     except (OSError, ValueError) as exc:
         raise HarnessError(f"{directory}: unreadable run folder: {exc}") from None
-    return Run(directory, meta, records, decisions)
+    return Run(directory, meta, records, decisions, extras)

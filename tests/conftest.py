@@ -42,3 +42,41 @@ def embedded(policy_set: PolicySet):
     target.start(policy_set)
     yield target
     target.close()
+
+
+def require_tool(name: str) -> Path:
+    """A pinned tool for tests: skip locally with the reason, fail loudly in CI."""
+    import os
+
+    from harness import tools
+    from harness.errors import HarnessError
+
+    try:
+        return tools.require(name)
+    except HarnessError as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"{exc} (CI must provision it in .ci/run)")
+        pytest.skip(str(exc))
+
+
+@pytest.fixture(scope="session")
+def opa_binary() -> Path:
+    return require_tool("opa")
+
+
+@pytest.fixture(scope="session")
+def opa_target(opa_binary, policy_set):
+    from harness.targets.opa import OpaServerTarget
+
+    target = OpaServerTarget()
+    target.start(policy_set)
+    yield target
+    target.close()
+
+
+def wait_for_replay(proc) -> None:
+    """Block until a `harness run` subprocess says it has started measuring."""
+    for line in proc.stderr:
+        if line.startswith("replaying "):
+            return
+    raise AssertionError("the run ended before it started measuring")

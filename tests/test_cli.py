@@ -15,6 +15,7 @@ import pytest
 
 from harness.cli import main
 from harness.results import load_run
+from tests.conftest import wait_for_replay
 
 DATA = Path(__file__).resolve().parent / "data" / "check"
 
@@ -238,7 +239,8 @@ def test_ctrl_c_keeps_partial_results(tmp_path):
         stderr=subprocess.PIPE,
         text=True,
     )
-    time.sleep(6)
+    wait_for_replay(proc)
+    time.sleep(2)
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130, stderr

@@ -40,6 +40,10 @@ class Target(ABC):
     def decide(self, prepared: Any) -> Decision:
         """One admission decision; the replay loop times exactly this call."""
 
+    def supplementary(self, plan: Any) -> dict[str, Any]:
+        """Extra measurements a target can take after the replay, saved as <name>.json."""
+        return {}
+
     @abstractmethod
     def describe(self) -> dict[str, Any]:
         """Engine name and version for run.json."""

@@ -8,6 +8,8 @@ import contextlib
 import json
 import os
 import re
+import sys
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -30,6 +32,7 @@ class EmbeddedTarget(Target):
         self._bundle: Any = None
 
     def start(self, policy: PolicySet) -> None:
+        _warn_if_numpy_came_first()
         _silence_engine_log()
         rego = Interpreter()
         for module in policy.modules:
@@ -61,6 +64,19 @@ class EmbeddedTarget(Target):
 
 
 _log_level_set = False
+
+
+def _warn_if_numpy_came_first() -> None:
+    """See harness/__init__.py: the leak depends on import order, which a host process
+    (a notebook that imported pandas before harness) can get wrong."""
+    loaded = list(sys.modules)
+    if "numpy" in loaded and loaded.index("numpy") < loaded.index("regopy"):
+        warnings.warn(
+            "numpy was imported before regopy: rego-cpp then leaks memory on every query; "
+            "import harness (or regopy) before numpy/pandas",
+            RuntimeWarning,
+            stacklevel=3,
+        )
 
 
 def _silence_engine_log() -> None:

@@ -1,5 +1,5 @@
 # All admission controls as one decision (thesis figure 6.29), and the AdmissionReview
-# a validating webhook returns.
+# a validating webhook returns for any set of denials.
 package admission
 
 deny contains msg if {
@@ -7,16 +7,20 @@ deny contains msg if {
 	some msg in data.controls[name].deny
 }
 
-review := {
+review := review_of(deny)
+
+review_of(denials) := {
 	"apiVersion": "admission.k8s.io/v1",
 	"kind": "AdmissionReview",
-	"response": response,
+	"response": response_of(denials),
 }
 
-response := {"uid": input.request.uid, "allowed": true} if count(deny) == 0
+response_of(denials) := {"uid": input.request.uid, "allowed": true} if count(denials) == 0
 
-response := {
+response_of(denials) := {
 	"uid": input.request.uid,
 	"allowed": false,
-	"status": {"code": 403, "message": concat("\n", sort(deny))},
-} if count(deny) > 0
+	"status": {"code": 403, "message": concat("\n", sort(denials))},
+} if {
+	count(denials) > 0
+}

@@ -1,0 +1,84 @@
+"""OPA's own evaluation time, without HTTP: `opa bench` per control on the run's bundle.
+
+This is the "eval-only" column beside the embedded engine and the HTTPS round trip.
+One allow and one deny fixture per control are benchmarked (each `opa bench` runs for
+about a second), plus the combined query on one fixture.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from harness.fixtures import Fixture
+from harness.policies import COMBINED_QUERY
+from harness.replay import COMBINED, Plan
+
+BENCH_FILE = "opa_bench.json"
+
+
+def bench_cases(plan: Plan) -> list[tuple[str, str, Fixture]]:
+    """(control id, data path, fixture) for the first allow and deny fixture of each control."""
+    cases = []
+    for control in plan.controls:
+        fixtures = plan.fixtures.by_control[control.id]
+        for expect in ("allow", "deny"):
+            first = next((f for f in fixtures if f.expect == expect), None)
+            if first is not None:
+                cases.append((control.id, control.entrypoint, first))
+    if plan.combined_iterations and cases:
+        cases.append((COMBINED, COMBINED_QUERY, cases[-1][2]))
+    return cases
+
+
+def run_bench(opa: Path, bundle: Path, plan: Plan, progress=None) -> list[dict[str, Any]]:
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="pac-harness-bench-") as tmp:
+        for control_id, query, fixture in bench_cases(plan):
+            path = Path(tmp) / "input.json"
+            path.write_text(json.dumps(fixture.review))
+            rows.append(_bench_one(opa, bundle, path, control_id, query, fixture))
+            if progress:
+                progress(control_id, fixture.id)
+    return rows
+
+
+def _bench_one(
+    opa: Path, bundle: Path, input_file: Path, control_id: str, query: str, fixture: Fixture
+) -> dict[str, Any]:
+    ref = "data." + query.replace("/", ".")
+    result = subprocess.run(
+        [
+            str(opa),
+            "bench",
+            "--bundle",
+            str(bundle),
+            "--input",
+            str(input_file),
+            ref,
+            "--format",
+            "json",
+            "--benchmem=false",
+            "--fail=false",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    row: dict[str, Any] = {"control": control_id, "fixture": fixture.id, "query": ref}
+    try:
+        out = json.loads(result.stdout)
+    except ValueError:
+        row["error"] = (result.stderr.strip().splitlines() or ["no output"])[0]
+        return row
+    extra = out.get("Extra", {})
+    row.update(
+        n=out["N"],
+        ns_per_op=out["T"] / out["N"],
+        eval_p50_ns=extra.get("histogram_timer_rego_query_eval_ns_median"),
+        eval_p99_ns=extra.get("histogram_timer_rego_query_eval_ns_99%"),
+    )
+    return row

@@ -1,0 +1,215 @@
+"""A real OPA server over HTTPS, asked exactly as kube-apiserver asks a validating
+webhook: POST the AdmissionReview, read back an AdmissionReview.
+
+The harness builds a bundle with `opa build` (policies plus data.json holding the
+admin config and cluster state), generates a CA and serving certificate, starts
+`opa run --server` on a loopback port and keeps one connection alive for the run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import shutil
+import socket
+import ssl
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from harness import tls, tools
+from harness.errors import HarnessError, TargetError
+from harness.policies import COMBINED_QUERY, PolicySet
+from harness.targets.base import Decision, Target
+
+READY_TIMEOUT_S = 30
+REQUEST_TIMEOUT_S = 30
+
+
+def webhook_path(query: str) -> str:
+    """controls/<pkg>/deny -> the per-control webhook path; the combined query is POST /."""
+    if query == COMBINED_QUERY:
+        return "/"
+    parts = query.split("/")
+    if len(parts) != 3 or parts[0] != "controls" or parts[2] != "deny":
+        raise HarnessError(f"OPA target cannot serve query {query!r}")
+    return f"/v0/data/webhook/controls/{parts[1]}"
+
+
+def build_bundle(opa: Path, policy: PolicySet, workdir: Path) -> Path:
+    """`opa build` over the policy modules (no tests) plus data.json; returns the tarball."""
+    src = workdir / "bundle-src"
+    for module in policy.modules:
+        rel = module.path.relative_to(policy.root)
+        dest = src / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_text(module.source)
+    (src / "data.json").write_text(json.dumps(policy.data))
+    out = workdir / "bundle.tar.gz"
+    result = subprocess.run(
+        [str(opa), "build", "--bundle", str(src), "--output", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if result.returncode != 0:
+        first = (result.stderr.strip().splitlines() or ["(no output)"])[0]
+        raise HarnessError(f"{policy.root}: opa build failed: {first}")
+    return out
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class OpaServerTarget(Target):
+    name = "opa"
+
+    def __init__(self) -> None:
+        self._proc: subprocess.Popen | None = None
+        self._conn: http.client.HTTPSConnection | None = None
+        self._workdir: Path | None = None
+        self._log: Path | None = None
+        self._opa: Path | None = None
+        self._version: str | None = None
+        self.port: int | None = None
+        self.bundle: Path | None = None
+        self.ca_cert: Path | None = None
+
+    # -------------------------------------------------------------- lifecycle
+
+    def start(self, policy: PolicySet) -> None:
+        self._opa = tools.require("opa")
+        self._version = tools.reported_version(tools.get_tool("opa"), self._opa)
+        self._workdir = Path(tempfile.mkdtemp(prefix="pac-harness-opa-"))
+        self.bundle = build_bundle(self._opa, policy, self._workdir)
+        ca = tls.new_authority(self._workdir / "pki")
+        serving = tls.issue(
+            ca, self._workdir / "pki", "opa", "127.0.0.1", ["127.0.0.1", "localhost"]
+        )
+        self.ca_cert = ca.path
+        self.port = free_port()
+        self._log = self._workdir / "opa.log"
+        cmd = [
+            str(self._opa),
+            "run",
+            "--server",
+            f"--addr=127.0.0.1:{self.port}",
+            f"--tls-cert-file={serving.cert}",
+            f"--tls-private-key-file={serving.key}",
+            "--log-level=error",
+            "--set=decision_logs.console=false",
+            "--disable-telemetry",
+            "--bundle",
+            str(self.bundle),
+        ]
+        with self._log.open("w") as log:
+            self._proc = subprocess.Popen(
+                cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            )
+        context = ssl.create_default_context(cafile=str(ca.path))
+        self._conn = http.client.HTTPSConnection(
+            "127.0.0.1", self.port, context=context, timeout=REQUEST_TIMEOUT_S
+        )
+        self._wait_ready()
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while time.monotonic() < deadline:
+            self._check_alive()
+            try:
+                self._conn.request("GET", "/health?bundles")
+                response = self._conn.getresponse()
+                response.read()
+                if response.status == 200:
+                    return
+            except (OSError, http.client.HTTPException):
+                self._conn.close()
+            time.sleep(0.1)
+        raise TargetError(
+            f"OPA server did not become ready within {READY_TIMEOUT_S} s ({self._last_log_line()})"
+        )
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        if self._proc is not None:
+            if self._proc.poll() is None:
+                self._proc.terminate()
+                try:
+                    self._proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    self._proc.kill()
+                    self._proc.wait()
+            self._proc = None
+        if self._workdir is not None:
+            shutil.rmtree(self._workdir, ignore_errors=True)
+            self._workdir = None
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+    # -------------------------------------------------------------- decisions
+
+    def prepare(self, review: dict[str, Any], query: str) -> Any:
+        return webhook_path(query), json.dumps(review).encode()
+
+    def decide(self, prepared: Any) -> Decision:
+        path, body = prepared
+        try:
+            self._conn.request("POST", path, body, {"Content-Type": "application/json"})
+            response = self._conn.getresponse()
+            payload = response.read()
+        except (OSError, http.client.HTTPException) as exc:
+            self._conn.close()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._proc.wait(timeout=2)  # a server that just died needs a moment to be reaped
+            self._check_alive()
+            raise TargetError(f"OPA server request failed: {exc}") from None
+        if response.status != 200:
+            raise TargetError(f"OPA server answered {response.status} on {path}: {payload[:200]!r}")
+        return parse_review(payload)
+
+    def _check_alive(self) -> None:
+        if self._proc is not None and self._proc.poll() is not None:
+            raise TargetError(
+                f"OPA server (pid {self._proc.pid}) exited with code {self._proc.returncode} "
+                f"mid-run ({self._last_log_line()})"
+            )
+
+    def _last_log_line(self) -> str:
+        with contextlib.suppress(OSError):
+            lines = self._log.read_text().strip().splitlines()
+            if lines:
+                return lines[-1][:200]
+        return "no log output"
+
+    def supplementary(self, plan: Any) -> dict[str, Any]:
+        """Eval-only timing with `opa bench` on the same bundle the server loaded."""
+        from harness.opabench import BENCH_FILE, run_bench
+
+        return {BENCH_FILE.removesuffix(".json"): run_bench(self._opa, self.bundle, plan)}
+
+    def describe(self) -> dict[str, Any]:
+        return {"engine": "opa", "engine_version": self._version, "transport": "https, keep-alive"}
+
+
+def parse_review(payload: bytes) -> Decision:
+    """The AdmissionReview response: allowed, and the denial messages one per line."""
+    try:
+        response = json.loads(payload)["response"]
+    except (ValueError, KeyError, TypeError):
+        raise TargetError(
+            f"OPA server returned no AdmissionReview response: {payload[:200]!r}"
+        ) from None
+    if response.get("allowed"):
+        return Decision(allowed=True, messages=())
+    message = (response.get("status") or {}).get("message", "")
+    return Decision(allowed=False, messages=tuple(sorted(m for m in message.split("\n") if m)))

@@ -1,0 +1,207 @@
+"""Pinned external tools (OPA now; etcd, kube-apiserver and kube-mgmt follow the same
+path): found on PATH or in the cache, else downloaded and checked against a pinned
+sha256, else built from source with the Go toolchain into the cache.
+
+The cache lives outside any checkout (PAC_HARNESS_CACHE, default the per-user cache
+directory), so every clone on a machine reuses one build.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness import paths
+from harness.errors import HarnessError
+
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Tool:
+    name: str
+    version: str
+    module: str  # go install path of the main package
+    version_args: tuple[str, ...]
+    version_pattern: str  # regex whose first group is the version the binary reports
+    download_url: str | None = None  # format fields: version, os, arch
+    # Official sha256 per "os/arch"; a platform without one is never downloaded.
+    sha256: dict[str, str] = field(default_factory=dict)
+    ldflags: str = ""
+
+    @property
+    def cache_path(self) -> Path:
+        return paths.cache_dir() / "tools" / self.name / self.version / self.name
+
+    def platform_key(self) -> str:
+        arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
+        return f"{platform.system().lower()}/{arch}"
+
+
+TOOLS: dict[str, Tool] = {
+    "opa": Tool(
+        name="opa",
+        version="1.22.3",
+        module="github.com/open-policy-agent/opa",
+        version_args=("version",),
+        version_pattern=r"^Version:\s*v?(\S+)",
+        download_url="https://openpolicyagent.org/downloads/v{version}/opa_{os}_{arch}_static",
+        # No checksum pinned yet: we could not obtain the published one from a machine
+        # without internet, and an unverified binary is never run. Add "linux/amd64": "<sha>"
+        # to enable the download path.
+        sha256={},
+    ),
+}
+
+DOWNLOAD_TIMEOUT_S = 10
+
+
+@dataclass(frozen=True)
+class Resolved:
+    tool: Tool
+    path: Path
+    source: str  # path | cache | download | source-build
+    seconds: float
+
+
+def get_tool(name: str) -> Tool:
+    try:
+        return TOOLS[name]
+    except KeyError:
+        raise HarnessError(f"unknown tool {name!r} (known: {', '.join(TOOLS)})") from None
+
+
+def reported_version(tool: Tool, binary: Path) -> str | None:
+    try:
+        out = subprocess.run(
+            [str(binary), *tool.version_args], capture_output=True, text=True, timeout=30
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    match = re.search(tool.version_pattern, out.stdout + out.stderr, re.MULTILINE)
+    return match.group(1) if match else None
+
+
+def locate(tool: Tool) -> Resolved | None:
+    """An installed binary of exactly the pinned version: on PATH first, then the cache."""
+    candidates = []
+    on_path = shutil.which(tool.name)
+    if on_path:
+        candidates.append((Path(on_path), "path"))
+    candidates.append((tool.cache_path, "cache"))
+    for binary, source in candidates:
+        if binary.is_file() and reported_version(tool, binary) == tool.version:
+            return Resolved(tool, binary, source, 0.0)
+    return None
+
+
+def require(name: str) -> Path:
+    """The pinned binary, or a one-line error that says how to install it."""
+    tool = get_tool(name)
+    found = locate(tool)
+    if found is None:
+        raise HarnessError(
+            f"{name} {tool.version} is not installed; run: python -m harness tools install {name}"
+        )
+    return found.path
+
+
+def install(name: str, log: Log = print) -> Resolved:
+    tool = get_tool(name)
+    start = time.monotonic()
+    found = locate(tool)
+    if found is not None:
+        log(f"{name} {tool.version}: found at {found.path} ({found.source})")
+        return found
+    if download(tool, tool.cache_path, log):
+        source = "download"
+    else:
+        build_from_source(tool, tool.cache_path, log)
+        source = "source-build"
+    if reported_version(tool, tool.cache_path) != tool.version:
+        raise HarnessError(f"{tool.cache_path}: does not report version {tool.version}")
+    elapsed = time.monotonic() - start
+    log(f"{name} {tool.version}: installed at {tool.cache_path} ({source}, {elapsed:.1f} s)")
+    return Resolved(tool, tool.cache_path, source, elapsed)
+
+
+def download(tool: Tool, dest: Path, log: Log) -> bool:
+    """Fetch the official release if its checksum is pinned; False means fall back."""
+    key = tool.platform_key()
+    expected = tool.sha256.get(key)
+    if not tool.download_url or not expected:
+        log(f"{tool.name}: no pinned sha256 for {key}; skipping download")
+        return False
+    os_name, arch = key.split("/")
+    url = tool.download_url.format(version=tool.version, os=os_name, arch=arch)
+    try:
+        with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:
+            payload = response.read()
+    except (urllib.error.URLError, OSError, TimeoutError) as exc:
+        log(f"{tool.name}: download from {url} failed ({_reason(exc)}); building from source")
+        return False
+    actual = hashlib.sha256(payload).hexdigest()
+    if actual != expected:
+        log(f"{tool.name}: checksum mismatch for {url} (got {actual}); building from source")
+        return False
+    _install_file(payload, dest)
+    return True
+
+
+def _reason(exc: BaseException) -> str:
+    reason = getattr(exc, "reason", None) or exc
+    return " ".join(str(reason).split())
+
+
+def _install_file(payload: bytes, dest: Path) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_suffix(".partial")
+    tmp.write_bytes(payload)
+    tmp.chmod(0o755)
+    tmp.replace(dest)
+
+
+def build_from_source(tool: Tool, dest: Path, log: Log) -> None:
+    go = shutil.which("go")
+    if go is None:
+        raise HarnessError(f"{tool.name}: cannot build from source: the go command is not on PATH")
+    log(f"{tool.name}: building {tool.module}@v{tool.version} from source (CGO off)")
+    with tempfile.TemporaryDirectory(prefix=f"pac-harness-{tool.name}-") as gobin:
+        env = dict(os.environ, GOBIN=gobin, CGO_ENABLED="0", GOFLAGS="-trimpath")
+        cmd = [go, "install"]
+        if tool.ldflags:
+            cmd += ["-ldflags", tool.ldflags]
+        cmd.append(f"{tool.module}@v{tool.version}")
+        result = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        if result.returncode != 0:
+            tail = " ".join(result.stderr.strip().splitlines()[-3:])
+            raise HarnessError(f"{tool.name}: go install failed: {tail}")
+        built = Path(gobin) / tool.name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(built), dest)
+
+
+def status() -> list[dict[str, str]]:
+    rows = []
+    for tool in TOOLS.values():
+        found = locate(tool)
+        rows.append(
+            {
+                "tool": tool.name,
+                "version": tool.version,
+                "status": found.source if found else "missing",
+                "path": str(found.path) if found else str(tool.cache_path),
+            }
+        )
+    return rows

@@ -1,0 +1,55 @@
+package lib.k8s_test
+
+import data.lib.checks
+import data.lib.k8s
+
+pod(meta) := {"request": {
+	"operation": "CREATE",
+	"kind": {"kind": "Pod"},
+	"object": {"metadata": meta, "spec": {"containers": [{"name": "app", "image": "nginx"}]}},
+}}
+
+test_namespace_from_the_object if {
+	k8s.namespace == "shop" with input as pod({"name": "a", "namespace": "shop"})
+}
+
+test_namespace_from_the_request_when_the_object_has_none if {
+	k8s.namespace == "team" with input as object.union(pod({"name": "a"}), {"request": {"namespace": "team"}})
+}
+
+test_namespace_defaults_to_default if {
+	k8s.namespace == "default" with input as pod({"name": "a"})
+}
+
+test_name_falls_back_to_generate_name if {
+	k8s.resource == "Pod default/web-" with input as pod({"generateName": "web-"})
+}
+
+test_name_of_an_unnamed_object if {
+	k8s.resource == "Pod default/<unnamed>" with input as pod({})
+}
+
+test_delete_is_not_reviewed if {
+	not k8s.applies("NSA-1.1") with input as object.union(pod({"name": "a"}), {"request": {"operation": "DELETE"}})
+}
+
+test_admin_exemption_by_namespace if {
+	k8s.exempt("NSA-1.1") with input as pod({"name": "a", "namespace": "monitoring"})
+		with data.config.exemptions as {"NSA-1.1": ["monitoring"]}
+	not k8s.applies("NSA-1.1") with input as pod({"name": "a", "namespace": "monitoring"})
+		with data.config.exemptions as {"NSA-1.1": ["monitoring"]}
+}
+
+test_exemption_is_per_control if {
+	k8s.applies("CIS-5.2.2") with input as pod({"name": "a", "namespace": "monitoring"})
+		with data.config.exemptions as {"NSA-1.1": ["monitoring"]}
+}
+
+test_registry_parsing if {
+	checks.registry("nginx") == "docker.io"
+	checks.registry("library/nginx:1") == "docker.io"
+	checks.registry("quay.io/a/b") == "quay.io"
+	checks.registry("localhost/a") == "localhost"
+	checks.registry("localhost:5000/a") == "localhost:5000"
+	checks.registry("myregistry:443/a") == "myregistry:443"
+}

@@ -1,0 +1,243 @@
+"""Real OPA: Rego unit tests with full coverage, the HTTPS webhook target, agreement
+with the embedded engine, and a server that dies mid-run."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from harness.catalog import load_catalog
+from harness.cli import main
+from harness.errors import TargetError
+from harness.fixtures import load_fixtures
+from harness.policies import COMBINED_QUERY
+from harness.regotests import run_opa_test, sync
+from harness.replay import Plan, Recorder, replay
+from harness.results import load_run
+from harness.targets.opa import OpaServerTarget
+from tests.conftest import wait_for_replay
+
+
+def test_rego_unit_tests_pass_with_full_line_coverage(opa_binary, catalog):
+    result = run_opa_test(catalog)
+    assert result.failed == []
+    assert result.passed >= 2 * len(catalog.with_policy)
+    below = {f: (pct, result.uncovered.get(f)) for f, pct in result.coverage.items() if pct < 100}
+    assert below == {}, f"policies below 100 % line coverage: {below}"
+    for control in catalog.with_policy:
+        assert f"controls/{control.policy}/policy.rego" in result.coverage
+
+
+def test_generated_rego_tests_match_the_fixtures(catalog, fixture_set):
+    stale = sync(catalog, fixture_set, write=False)
+    assert stale == [], "run: python -m harness policy-test --sync"
+
+
+def test_engines_agree_on_every_fixture(opa_target, embedded, catalog, fixture_set):
+    """Same decision and the same set of messages from OPA and the embedded engine."""
+    pairs = [
+        (c.id, c.entrypoint, f) for c in catalog.with_policy for f in fixture_set.by_control[c.id]
+    ]
+    pairs += [("ALL", COMBINED_QUERY, f) for f in fixture_set.unique]
+    disagreements = []
+    for control_id, query, fixture in pairs:
+        a = opa_target.decide(opa_target.prepare(fixture.review, query))
+        b = embedded.decide(embedded.prepare(fixture.review, query))
+        if a.allowed != b.allowed or set(a.messages) != set(b.messages):
+            disagreements.append(f"{control_id} {fixture.id}: opa={a} embedded={b}")
+    assert disagreements == [], "\n".join(disagreements)
+    assert len(pairs) > 300
+
+
+def test_opa_answers_as_a_webhook(opa_target, fixture_set):
+    """POST / returns an AdmissionReview with the request's uid, as kube-apiserver expects."""
+    import http.client
+    import ssl
+
+    fixture = fixture_set.unique[0]
+    ctx = ssl.create_default_context(cafile=str(opa_target.ca_cert))
+    conn = http.client.HTTPSConnection("127.0.0.1", opa_target.port, context=ctx, timeout=10)
+    conn.request("POST", "/", json.dumps(fixture.review), {"Content-Type": "application/json"})
+    body = json.loads(conn.getresponse().read())
+    conn.close()
+    assert body["kind"] == "AdmissionReview"
+    assert body["response"]["uid"] == fixture.review["request"]["uid"]
+    assert isinstance(body["response"]["allowed"], bool)
+
+
+def test_run_against_opa_records_round_trips_and_bench(opa_binary, tmp_path):
+    out = tmp_path / "run"
+    code = main(
+        [
+            "run",
+            "--target",
+            "opa",
+            "--controls",
+            "NSA-1.1,CIS-5.2.2",
+            "--iterations",
+            "3",
+            "--combined-iterations",
+            "2",
+            "--warmup",
+            "1",
+            "--out",
+            str(out),
+            "--quiet",
+        ]
+    )
+    assert code == 0
+    run = load_run(out)
+    assert run.meta["engine"] == "opa" and run.meta["engine_version"] == "1.22.3"
+    assert run.records["correct"].dropna().all()
+    bench = run.extras["opa_bench"]
+    assert {b["control"] for b in bench} == {"NSA-1.1", "CIS-5.2.2", "ALL"}
+    assert all(b["eval_p50_ns"] > 0 for b in bench)
+    result = subprocess.run(
+        [sys.executable, "-m", "harness", "compare", str(out), "--format", "json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    rows = {r["control"]: r for r in json.loads(result.stdout)}
+    assert rows["NSA-1.1"]["opa_p50_ms"] > 0 and rows["NSA-1.1"]["opa_eval_p50_ms"] > 0
+
+
+def test_opa_dying_mid_run_keeps_measurements(opa_binary, policy_set, catalog):
+    controls = [catalog.get("NSA-1.1"), catalog.get("NSA-1.2")]
+    plan = Plan(controls, load_fixtures(controls), iterations=5, warmup=0, combined_iterations=0)
+    recorder = Recorder()
+    target = OpaServerTarget()
+    target.start(policy_set)
+    killed = []
+
+    def kill_after_first_series(_n: int, _what: str) -> None:
+        if not killed:
+            os.kill(target.pid, signal.SIGKILL)
+            killed.append(True)
+            time.sleep(0.2)
+
+    try:
+        with pytest.raises(
+            TargetError, match=r"OPA server \(pid \d+\) exited with code -9 mid-run"
+        ):
+            replay(target, plan, recorder, kill_after_first_series)
+    finally:
+        target.close()
+    assert len(recorder) == 5  # the first series was measured and kept
+
+
+def _opa_servers(pid: int) -> list[int]:
+    """Child processes of pid that are `opa run --server` (not opa build or git)."""
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    children = [int(p) for p in path.read_text().split()] if path.exists() else []
+    servers = []
+    for child in children:
+        try:
+            argv = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"--server" in argv:
+            servers.append(child)
+    return servers
+
+
+def _wait_for_server(proc: subprocess.Popen) -> list[int]:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        servers = _opa_servers(proc.pid)
+        if servers:
+            return servers
+        time.sleep(0.2)
+    raise AssertionError("the OPA server did not start")
+
+
+def test_ctrl_c_stops_the_opa_server_and_keeps_results(opa_binary, tmp_path):
+    out = tmp_path / "run"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "harness",
+            "run",
+            "--target",
+            "opa",
+            "--iterations",
+            "100000",
+            "--out",
+            str(out),
+            "--quiet",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    servers = _wait_for_server(proc)
+    wait_for_replay(proc)
+    time.sleep(2)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    for pid in servers:
+        assert (
+            not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
+        )
+    run = load_run(out)
+    assert run.meta["complete"] is False and len(run.records) > 0
+
+
+def test_opa_killed_during_cli_run_exits_2_with_partial_results(opa_binary, tmp_path):
+    out = tmp_path / "run"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "harness",
+            "run",
+            "--target",
+            "opa",
+            "--iterations",
+            "100000",
+            "--out",
+            str(out),
+            "--quiet",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    servers = _wait_for_server(proc)
+    wait_for_replay(proc)
+    time.sleep(2)
+    os.kill(servers[0], signal.SIGKILL)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 2
+    assert "run incomplete (OPA server" in stderr
+    run = load_run(out)
+    assert run.meta["complete"] is False and "exited with code -9" in run.meta["error"]
+    assert len(run.records) > 0
+
+
+def test_missing_opa_is_a_one_line_error(tmp_path):
+    env = dict(os.environ, PAC_HARNESS_CACHE=str(tmp_path / "empty-cache"), PATH="/usr/bin:/bin")
+    result = subprocess.run(
+        [sys.executable, "-m", "harness", "run", "--target", "opa", "--iterations", "1"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "error: opa 1.22.3 is not installed; run: python -m harness tools install opa"
+    )
+
+
+def test_catalog_loads(catalog):
+    assert load_catalog() is not None and catalog
