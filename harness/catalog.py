@@ -35,7 +35,11 @@ REQUIRED_KEYS = {
     "scope",
     "rationale",
 }
-OPTIONAL_KEYS = {"policy", "fixtures", "published_id"}
+OPTIONAL_KEYS = {"policy", "fixtures", "published_id", "condition", "verdict"}
+# Our own verdict for a control that has no policy (the reason is the rationale).
+OWN_VERDICTS = {"not-enforceable"}
+# Where an enforcement point's Rego packages live: policies/<root>/<policy>/, data.<root>.
+PACKAGE_ROOTS = {"admission": "controls", "node": "node", "audit": "audit", "none": "controls"}
 _ID = re.compile(r"^(NSA|CIS)-\d+(\.\d+)*$")
 _PACKAGE = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -64,17 +68,23 @@ class Control:
     policy: str | None = None
     fixtures: str | None = None
     published_id: str | None = None
+    condition: str | None = None
+    verdict: str | None = None
 
     @property
     def has_policy(self) -> bool:
         return self.policy is not None
 
     @property
+    def package_root(self) -> str:
+        return PACKAGE_ROOTS[self.enforcement]
+
+    @property
     def entrypoint(self) -> str:
         """The deny rule of this control's Rego package, as a data path."""
         if self.policy is None:
             raise HarnessError(f"{self.id}: has no policy")
-        return f"controls/{self.policy}/deny"
+        return f"{self.package_root}/{self.policy}/deny"
 
     def sort_key(self) -> tuple:
         prefix, _, number = self.id.partition("-")
@@ -179,6 +189,11 @@ def _parse_entry(entry: Any, index: int, path: Path) -> Control:
         raise HarnessError(f"{where}: an RD control needs a policy")
     if policy is not None and not entry.get("fixtures"):
         raise HarnessError(f"{where}: a control with a policy needs a fixtures folder")
+    verdict = entry.get("verdict")
+    if verdict is not None:
+        _expect(verdict, OWN_VERDICTS, where, "verdict")
+        if policy is not None:
+            raise HarnessError(f"{where}: verdict is for controls without a policy")
     return Control(
         id=cid,
         framework=entry["framework"],
@@ -192,12 +207,14 @@ def _parse_entry(entry: Any, index: int, path: Path) -> Control:
         policy=policy,
         fixtures=entry.get("fixtures"),
         published_id=entry.get("published_id"),
+        condition=entry.get("condition"),
+        verdict=verdict,
     )
 
 
 def _check_files(control: Control, path: Path, policies: Path, fixtures: Path) -> None:
     if control.policy is not None:
-        package_dir = policies / "controls" / control.policy
+        package_dir = policies / control.package_root / control.policy
         if not any(p for p in package_dir.glob("*.rego") if not p.name.endswith("_test.rego")):
             raise HarnessError(
                 f"{path}: {control.id}: policy {control.policy} not found in {package_dir}"

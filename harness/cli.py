@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,6 +30,7 @@ from rich.table import Table
 from harness import __version__
 from harness.catalog import FRAMEWORKS, load_catalog
 from harness.errors import HarnessError, TargetError
+from harness.nodecheck import DEFAULT_UNIT_PATH
 from harness.results import base_metadata, new_run_dir, now, write_run
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -36,7 +39,14 @@ out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
 
+def _terminate(signum, frame) -> None:
+    """SIGTERM takes the same road as Ctrl-C: targets are closed, measurements are kept."""
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminate)
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
@@ -97,7 +107,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--no-bench", action="store_true", help="skip the target's extra measurements (opa bench)"
     )
+    p.add_argument(
+        "--node-check-runs",
+        type=_non_negative,
+        default=20,
+        help="whole node-check processes timed on a compliant node tree (default 20; 0 skips)",
+    )
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser(
+        "node-check", help="gate a node: every node-configuration policy over its files"
+    )
+    p.add_argument(
+        "--root", type=Path, default=Path("/"), help="root of the node's file system (default /)"
+    )
+    p.add_argument("--controls", type=_id_list)
+    p.add_argument("--format", choices=["table", "json"], default="table")
+    p.add_argument("--config", type=Path)
+    p.add_argument(
+        "--install-unit", action="store_true", help="print the systemd unit that gates kubelet"
+    )
+    p.add_argument(
+        "--write",
+        nargs="?",
+        const=str(DEFAULT_UNIT_PATH),
+        metavar="PATH",
+        help=f"with --install-unit: write it (default {DEFAULT_UNIT_PATH})",
+    )
+    p.set_defaults(func=cmd_node_check)
 
     p = sub.add_parser("report", help="regenerate tables and figures of a run folder")
     p.add_argument("run_dir", type=Path)
@@ -209,7 +246,7 @@ def cmd_controls(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from harness.config import load_config
     from harness.fixtures import load_fixtures
-    from harness.policies import COMBINED_QUERY, PolicySet, load_modules
+    from harness.policies import PolicySet, combined_queries, load_modules
     from harness.replay import Plan, Recorder, replay
     from harness.report import summary_lines, write_report
     from harness.targets import make_target
@@ -230,7 +267,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         modules=load_modules(),
         config=config,
         state=fixtures.state(),
-        queries=[c.entrypoint for c in controls] + [COMBINED_QUERY],
+        queries=[c.entrypoint for c in controls]
+        + combined_queries(c.enforcement for c in controls),
     )
     out_dir = args.out or new_run_dir()
     if out_dir.exists() and any(out_dir.iterdir()):
@@ -273,6 +311,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                 )
             if not args.no_bench:
                 extras = target.supplementary(plan)
+        if args.node_check_runs and any(c.enforcement == "node" for c in controls):
+            extras["node_check_process"] = _time_node_check(fixtures, args.node_check_runs)
         meta["complete"] = True
     except KeyboardInterrupt:
         meta.update(complete=False, error="interrupted")
@@ -303,6 +343,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     if exit_code == EXIT_OK and any(c.status == "failing" for c in coverage.controls):
         exit_code = EXIT_FINDINGS
     return exit_code
+
+
+def _time_node_check(fixtures, runs: int) -> list[dict]:
+    from harness.nodecheck import time_process
+
+    compliant = next((f for f in fixtures.unique if f.is_node_tree and f.expect == "allow"), None)
+    if compliant is None:
+        return []
+    err.print(f"timing {runs} whole node-check processes on {compliant.id}", markup=False)
+    rows = time_process(compliant.subject.body, runs)
+    return [dict(row, fixture=compliant.id) for row in rows]
 
 
 def _loaded(run_dir: Path):
@@ -419,6 +470,54 @@ def cmd_policy_test(args: argparse.Namespace) -> int:
         for name, pct in sorted(low.items()):
             out.print(f"  {name}: {pct:.1f} % (lines {result.uncovered.get(name)})", markup=False)
     return EXIT_FINDINGS if result.failed or low else EXIT_OK
+
+
+# ---------------------------------------------------------------- node-check
+
+
+def cmd_node_check(args: argparse.Namespace) -> int:
+    from harness.config import load_config
+    from harness.nodecheck import check_node, systemd_unit
+
+    if args.install_unit:
+        unit = systemd_unit(root=str(args.root))
+        if args.write:
+            path = Path(args.write)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(unit)
+            except OSError as exc:
+                raise HarnessError(f"{path}: cannot write the unit: {exc.strerror}") from None
+            err.print(
+                f"wrote {path}; enable it with: systemctl daemon-reload && "
+                f"systemctl enable {path.name}",
+                markup=False,
+            )
+        else:
+            print(unit, end="")
+        return EXIT_OK
+    if not args.root.is_dir():
+        raise HarnessError(f"{args.root}: not a directory")
+    catalog = load_catalog()
+    controls = catalog.select(args.controls)
+    findings = check_node(args.root, controls, load_config(args.config))
+    if not findings:
+        raise HarnessError("no node-configuration control with a policy selected")
+    failed = [f for f in findings if f.decision == "deny"]
+    if args.format == "json":
+        print(json.dumps([f.to_json() for f in findings], indent=2))
+    else:
+        table = Table()
+        for col in ("Control", "Result", "Findings"):
+            table.add_column(col, overflow="fold")
+        for f in findings:
+            text = "\n".join(m.split("] ", 1)[-1] for m in f.messages)
+            table.add_row(
+                f.control, "[red]FAIL[/red]" if f.messages else "[green]pass[/green]", text
+            )
+        out.print(table)
+        out.print(f"{len(findings) - len(failed)} passed, {len(failed)} failed")
+    return EXIT_FINDINGS if failed else EXIT_OK
 
 
 # ---------------------------------------------------------------- check

@@ -19,6 +19,7 @@ FAILING = "failing"
 PENDING = "pending"
 OUT_OF_SCOPE = "out-of-scope"
 NOT_RUN = "not-run"
+NOT_ENFORCEABLE = "not-enforceable"
 
 SYMBOLS = {
     ENFORCED: "✓",
@@ -27,6 +28,7 @@ SYMBOLS = {
     PENDING: "pending",
     OUT_OF_SCOPE: "OOS",
     NOT_RUN: "not run",
+    NOT_ENFORCEABLE: "×",
 }
 
 # The thesis's totals (tables 6.1, 6.2), for the summary line beside ours.
@@ -49,6 +51,7 @@ class ControlCoverage:
     iterations: int
     rationale: str
     published_id: str | None
+    condition: str | None
 
     @property
     def symbol(self) -> str:
@@ -77,6 +80,7 @@ class Coverage:
                 "pending": sum(r.status == PENDING for r in rows),
                 "out_of_scope": sum(r.status == OUT_OF_SCOPE for r in rows),
                 "not_run": sum(r.status == NOT_RUN for r in rows),
+                "not_enforceable": sum(r.status == NOT_ENFORCEABLE for r in rows),
                 "total": len(rows),
                 "thesis_enforceable": sum(r.thesis_verdict == "✓" for r in rows),
             }
@@ -125,12 +129,15 @@ def _control_coverage(control: Control, frame: pd.DataFrame | None) -> ControlCo
         iterations=iterations,
         rationale=control.rationale,
         published_id=control.published_id,
+        condition=control.condition,
     )
 
 
 def _status(control: Control, iterations: int, allow: int, deny: int, wrong: int) -> str:
     if not control.has_policy:
-        return OUT_OF_SCOPE if control.assessment == "OOS" else PENDING
+        if control.assessment == "OOS":
+            return OUT_OF_SCOPE
+        return NOT_ENFORCEABLE if control.verdict == "not-enforceable" else PENDING
     if iterations == 0:
         return NOT_RUN
     if wrong or not allow or not deny:

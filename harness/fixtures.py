@@ -19,6 +19,8 @@ from harness import paths
 from harness.catalog import Control
 from harness.errors import HarnessError
 from harness.manifests import STATE, Document, admission_review, cluster_state, load_documents
+from harness.nodetree import NODE_TREE, can_materialize
+from harness.nodetree import snapshot as node_snapshot
 
 EXPECTATIONS = ("allow", "deny")
 COVERAGE_TAGS = {"absent", "explicit", "init", "ephemeral", "override", "template"}
@@ -46,8 +48,15 @@ class Fixture:
     def namespace(self) -> str:
         return self.subject.namespace
 
+    @property
+    def is_node_tree(self) -> bool:
+        return self.subject.kind == NODE_TREE
+
     @cached_property
-    def review(self) -> dict[str, Any]:
+    def input(self) -> dict[str, Any]:
+        """What the policy engine sees: an AdmissionReview, or a node snapshot for NC."""
+        if self.is_node_tree:
+            return node_snapshot(self.subject.body)
         return admission_review(
             self.subject.body, self.operation, self.subresource, uid=f"pac-harness-{self.id}"
         )
@@ -58,6 +67,8 @@ class FixtureSet:
     """Fixtures of the selected controls, and the merged cluster state they bring."""
 
     by_control: dict[str, list[Fixture]] = field(default_factory=dict)
+    # Fixtures left out on this machine, with the reason (node trees need root).
+    skipped: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def unique(self) -> list[Fixture]:
@@ -142,7 +153,13 @@ def load_fixtures(controls: Iterable[Control], root: Path | None = None) -> Fixt
             continue
         if control.fixtures not in cache:
             cache[control.fixtures] = load_folder(control.fixtures, root)
-        result.by_control[control.id] = cache[control.fixtures]
+        usable = []
+        for fixture in cache[control.fixtures]:
+            if fixture.is_node_tree and not can_materialize():
+                result.skipped.append((fixture.id, "node trees set file owners, which needs root"))
+            else:
+                usable.append(fixture)
+        result.by_control[control.id] = usable
     merged_state(result.unique)  # validate state ownership early, with a clear error
     return result
 

@@ -45,6 +45,8 @@ STATE: dict[str, KindInfo] = {
     "NetworkPolicy": KindInfo("networking.k8s.io", "v1", "networkpolicies"),
     "ResourceQuota": KindInfo("", "v1", "resourcequotas"),
     "LimitRange": KindInfo("", "v1", "limitranges"),
+    # Istio's CRD, for NSA-2.6 (in-cluster encryption through a mesh's strict mTLS).
+    "PeerAuthentication": KindInfo("security.istio.io", "v1", "peerauthentications"),
 }
 
 # Built-in kinds that `check` accepts and skips: nothing in the RD policies reads them.

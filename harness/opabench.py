@@ -2,7 +2,7 @@
 
 This is the "eval-only" column beside the embedded engine and the HTTPS round trip.
 One allow and one deny fixture per control are benchmarked (each `opa bench` runs for
-about a second), plus the combined query on one fixture.
+about a second), plus each combined query on one fixture.
 """
 
 from __future__ import annotations
@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.fixtures import Fixture
-from harness.policies import COMBINED_QUERY
-from harness.replay import COMBINED, Plan
+from harness.replay import Plan
 
 BENCH_FILE = "opa_bench.json"
 
@@ -29,8 +28,9 @@ def bench_cases(plan: Plan) -> list[tuple[str, str, Fixture]]:
             first = next((f for f in fixtures if f.expect == expect), None)
             if first is not None:
                 cases.append((control.id, control.entrypoint, first))
-    if plan.combined_iterations and cases:
-        cases.append((COMBINED, COMBINED_QUERY, cases[-1][2]))
+    if plan.combined_iterations:
+        for label, query, fixtures in plan.combined_groups():
+            cases.append((label, query, fixtures[-1]))
     return cases
 
 
@@ -39,7 +39,7 @@ def run_bench(opa: Path, bundle: Path, plan: Plan, progress=None) -> list[dict[s
     with tempfile.TemporaryDirectory(prefix="pac-harness-bench-") as tmp:
         for control_id, query, fixture in bench_cases(plan):
             path = Path(tmp) / "input.json"
-            path.write_text(json.dumps(fixture.review))
+            path.write_text(json.dumps(fixture.input))
             rows.append(_bench_one(opa, bundle, path, control_id, query, fixture))
             if progress:
                 progress(control_id, fixture.id)

@@ -10,6 +10,14 @@ from harness import paths
 from harness.errors import HarnessError
 
 COMBINED_QUERY = "admission/deny"
+NODE_COMBINED_QUERY = "nodecheck/deny"
+# Per enforcement point: the label of its combined records and the query that unions
+# every control of that point (thesis figures 6.29 and 6.28).
+COMBINED = {"admission": ("ALL", COMBINED_QUERY), "node": ("ALL-NODE", NODE_COMBINED_QUERY)}
+
+
+def combined_queries(enforcement_points) -> list[str]:
+    return [COMBINED[p][1] for p in dict.fromkeys(enforcement_points) if p in COMBINED]
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,9 @@ from typing import Any
 
 from harness.catalog import Control
 from harness.fixtures import Fixture, FixtureSet
-from harness.policies import COMBINED_QUERY
+from harness.policies import COMBINED as COMBINED_BY_POINT
 from harness.targets.base import Decision, Target
 
-COMBINED = "ALL"  # the control column of combined-query records
 POLICY_MODE = "policy"
 COMBINED_MODE = "combined"
 
@@ -78,10 +77,22 @@ class Plan:
     warmup: int
     combined_iterations: int
 
+    def combined_groups(self) -> list[tuple[str, str, list[Fixture]]]:
+        """(label, query, fixtures) per enforcement point with a combined query."""
+        groups: dict[str, dict[str, Fixture]] = {}
+        for control in self.controls:
+            if control.enforcement in COMBINED_BY_POINT:
+                bucket = groups.setdefault(control.enforcement, {})
+                for fixture in self.fixtures.by_control[control.id]:
+                    bucket.setdefault(fixture.id, fixture)
+        return [(*COMBINED_BY_POINT[p], list(f.values())) for p, f in groups.items()]
+
     @property
     def total_steps(self) -> int:
         per_policy = sum(len(self.fixtures.by_control[c.id]) for c in self.controls)
-        combined = len(self.fixtures.unique) if self.combined_iterations else 0
+        combined = (
+            sum(len(f) for _, _, f in self.combined_groups()) if self.combined_iterations else 0
+        )
         return per_policy * self.iterations + combined * self.combined_iterations
 
 
@@ -101,18 +112,19 @@ def replay(target: Target, plan: Plan, recorder: Recorder, progress: ProgressFn)
                 progress,
             )
     if plan.combined_iterations:
-        for fixture in plan.fixtures.unique:
-            _measure(
-                target,
-                recorder,
-                COMBINED_MODE,
-                COMBINED,
-                COMBINED_QUERY,
-                fixture,
-                plan.combined_iterations,
-                plan.warmup,
-                progress,
-            )
+        for label, query, fixtures in plan.combined_groups():
+            for fixture in fixtures:
+                _measure(
+                    target,
+                    recorder,
+                    COMBINED_MODE,
+                    label,
+                    query,
+                    fixture,
+                    plan.combined_iterations,
+                    plan.warmup,
+                    progress,
+                )
 
 
 def _measure(
@@ -126,7 +138,7 @@ def _measure(
     warmup: int,
     progress: ProgressFn,
 ) -> None:
-    prepared = target.prepare(fixture.review, query)
+    prepared = target.prepare(fixture.input, query)
     for _ in range(warmup):
         target.decide(prepared)
     first: Decision | None = None

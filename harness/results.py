@@ -111,7 +111,7 @@ def base_metadata(target: str, engine: dict[str, Any], **extra: Any) -> dict[str
     }
 
 
-EXTRA_FILES = ("opa_bench",)
+EXTRA_FILES = ("opa_bench", "node_check_process")
 
 
 def write_run(

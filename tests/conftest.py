@@ -9,7 +9,7 @@ import pytest
 from harness.catalog import Catalog, load_catalog
 from harness.config import load_config
 from harness.fixtures import FixtureSet, load_fixtures
-from harness.policies import COMBINED_QUERY, PolicySet, load_modules
+from harness.policies import PolicySet, combined_queries, load_modules
 from harness.targets.embedded import EmbeddedTarget
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,7 +32,8 @@ def policy_set(catalog: Catalog, fixture_set: FixtureSet) -> PolicySet:
         modules=load_modules(),
         config=load_config(),
         state=fixture_set.state(),
-        queries=[c.entrypoint for c in catalog.with_policy] + [COMBINED_QUERY],
+        queries=[c.entrypoint for c in catalog.with_policy]
+        + combined_queries(c.enforcement for c in catalog.with_policy),
     )
 
 
@@ -80,3 +81,27 @@ def wait_for_replay(proc) -> None:
         if line.startswith("replaying "):
             return
     raise AssertionError("the run ended before it started measuring")
+
+
+@pytest.fixture
+def spawn():
+    """Popen for tests that signal a `harness run`: whatever a failing test leaves
+    running is killed at teardown, so it cannot skew later timings."""
+    import subprocess
+
+    procs: list[subprocess.Popen] = []
+
+    def start(args: list[str]) -> subprocess.Popen:
+        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        procs.append(proc)
+        return proc
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()

@@ -23,7 +23,7 @@ def _fixture(fixture_set, control_id, stem):
     ],
 )
 def test_embedded_single_policy(benchmark, embedded, fixture_set, control_id, entrypoint, stem):
-    prepared = embedded.prepare(_fixture(fixture_set, control_id, stem).review, entrypoint)
+    prepared = embedded.prepare(_fixture(fixture_set, control_id, stem).input, entrypoint)
     decision = benchmark(embedded.decide, prepared)
     assert not decision.allowed
 
@@ -31,7 +31,7 @@ def test_embedded_single_policy(benchmark, embedded, fixture_set, control_id, en
 @pytest.mark.benchmark(group="embedded")
 def test_embedded_all_policies_combined(benchmark, embedded, fixture_set):
     prepared = embedded.prepare(
-        _fixture(fixture_set, "NSA-1.4", "baseline-only-pod").review, COMBINED_QUERY
+        _fixture(fixture_set, "NSA-1.4", "baseline-only-pod").input, COMBINED_QUERY
     )
     decision = benchmark(embedded.decide, prepared)
     assert not decision.allowed

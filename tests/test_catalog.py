@@ -81,14 +81,17 @@ def test_every_rd_control_has_policy_and_fixtures(catalog):
         assert len(deny) >= 3, f"{control.id}: needs at least 3 deny fixtures"
 
 
-def test_deny_fixtures_cover_absent_explicit_and_templates(catalog):
-    """Issue requirement: field absent, explicitly bad, and a workload template."""
+def test_fixtures_cover_absent_explicit_and_templates(catalog):
+    """A field left out (denied, or admitted where absence is safe), a field set to a bad
+    value, and for admission controls a workload template, are all exercised."""
     for control in catalog.with_policy:
-        covered = {
-            tag for f in load_folder(control.fixtures) if f.expect == "deny" for tag in f.covers
-        }
-        for tag in ("explicit", "template"):
-            assert tag in covered, f"{control.id}: no deny fixture covers {tag}"
+        cases = load_folder(control.fixtures)
+        deny_tags = {tag for f in cases if f.expect == "deny" for tag in f.covers}
+        all_tags = {tag for f in cases for tag in f.covers}
+        assert "absent" in all_tags, f"{control.id}: no fixture leaves the field out"
+        assert "explicit" in deny_tags, f"{control.id}: no deny fixture sets a bad value"
+        if control.enforcement == "admission":
+            assert "template" in deny_tags, f"{control.id}: no deny fixture in a workload template"
 
 
 def test_container_controls_cover_init_or_ephemeral(catalog, fixture_set, embedded):
@@ -100,7 +103,7 @@ def test_container_controls_cover_init_or_ephemeral(catalog, fixture_set, embedd
             m
             for f in fixtures
             if f.expect == "deny"
-            for m in embedded.decide(embedded.prepare(f.review, control.entrypoint)).messages
+            for m in embedded.decide(embedded.prepare(f.input, control.entrypoint)).messages
         ]
         if any(": container " in m for m in messages):
             tags = {t for f in fixtures if f.expect == "deny" for t in f.covers}

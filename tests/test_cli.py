@@ -221,9 +221,9 @@ def test_run_refuses_to_overwrite(tmp_path):
     assert "run folder exists and is not empty" in result.stderr
 
 
-def test_ctrl_c_keeps_partial_results(tmp_path):
+def test_ctrl_c_keeps_partial_results(tmp_path, spawn):
     out = tmp_path / "run"
-    proc = subprocess.Popen(
+    proc = spawn(
         [
             sys.executable,
             "-m",
@@ -235,9 +235,6 @@ def test_ctrl_c_keeps_partial_results(tmp_path):
             str(out),
             "--quiet",
         ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
     )
     wait_for_replay(proc)
     time.sleep(2)

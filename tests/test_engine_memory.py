@@ -25,7 +25,7 @@ controls = [catalog.get("NSA-1.1")]
 fixtures = load_fixtures(controls)
 target = EmbeddedTarget()
 target.start(PolicySet(load_modules(), load_config(), fixtures.state(), [c.entrypoint for c in controls]))
-prepared = target.prepare(fixtures.by_control["NSA-1.1"][3].review, controls[0].entrypoint)
+prepared = target.prepare(fixtures.by_control["NSA-1.1"][3].input, controls[0].entrypoint)
 for _ in range(200):
     target.decide(prepared)
 before = rss_mb()

@@ -17,7 +17,6 @@ from harness.catalog import load_catalog
 from harness.cli import main
 from harness.errors import TargetError
 from harness.fixtures import load_fixtures
-from harness.policies import COMBINED_QUERY
 from harness.regotests import run_opa_test, sync
 from harness.replay import Plan, Recorder, replay
 from harness.results import load_run
@@ -32,7 +31,7 @@ def test_rego_unit_tests_pass_with_full_line_coverage(opa_binary, catalog):
     below = {f: (pct, result.uncovered.get(f)) for f, pct in result.coverage.items() if pct < 100}
     assert below == {}, f"policies below 100 % line coverage: {below}"
     for control in catalog.with_policy:
-        assert f"controls/{control.policy}/policy.rego" in result.coverage
+        assert f"{control.package_root}/{control.policy}/policy.rego" in result.coverage
 
 
 def test_generated_rego_tests_match_the_fixtures(catalog, fixture_set):
@@ -45,11 +44,14 @@ def test_engines_agree_on_every_fixture(opa_target, embedded, catalog, fixture_s
     pairs = [
         (c.id, c.entrypoint, f) for c in catalog.with_policy for f in fixture_set.by_control[c.id]
     ]
-    pairs += [("ALL", COMBINED_QUERY, f) for f in fixture_set.unique]
+    plan = Plan(catalog.with_policy, fixture_set, 1, 0, 1)
+    pairs += [
+        (label, query, f) for label, query, fixtures in plan.combined_groups() for f in fixtures
+    ]
     disagreements = []
     for control_id, query, fixture in pairs:
-        a = opa_target.decide(opa_target.prepare(fixture.review, query))
-        b = embedded.decide(embedded.prepare(fixture.review, query))
+        a = opa_target.decide(opa_target.prepare(fixture.input, query))
+        b = embedded.decide(embedded.prepare(fixture.input, query))
         if a.allowed != b.allowed or set(a.messages) != set(b.messages):
             disagreements.append(f"{control_id} {fixture.id}: opa={a} embedded={b}")
     assert disagreements == [], "\n".join(disagreements)
@@ -64,11 +66,11 @@ def test_opa_answers_as_a_webhook(opa_target, fixture_set):
     fixture = fixture_set.unique[0]
     ctx = ssl.create_default_context(cafile=str(opa_target.ca_cert))
     conn = http.client.HTTPSConnection("127.0.0.1", opa_target.port, context=ctx, timeout=10)
-    conn.request("POST", "/", json.dumps(fixture.review), {"Content-Type": "application/json"})
+    conn.request("POST", "/", json.dumps(fixture.input), {"Content-Type": "application/json"})
     body = json.loads(conn.getresponse().read())
     conn.close()
     assert body["kind"] == "AdmissionReview"
-    assert body["response"]["uid"] == fixture.review["request"]["uid"]
+    assert body["response"]["uid"] == fixture.input["request"]["uid"]
     assert isinstance(body["response"]["allowed"], bool)
 
 
@@ -158,9 +160,9 @@ def _wait_for_server(proc: subprocess.Popen) -> list[int]:
     raise AssertionError("the OPA server did not start")
 
 
-def test_ctrl_c_stops_the_opa_server_and_keeps_results(opa_binary, tmp_path):
+def test_ctrl_c_stops_the_opa_server_and_keeps_results(opa_binary, tmp_path, spawn):
     out = tmp_path / "run"
-    proc = subprocess.Popen(
+    proc = spawn(
         [
             sys.executable,
             "-m",
@@ -174,9 +176,6 @@ def test_ctrl_c_stops_the_opa_server_and_keeps_results(opa_binary, tmp_path):
             str(out),
             "--quiet",
         ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
     )
     servers = _wait_for_server(proc)
     wait_for_replay(proc)
@@ -192,9 +191,9 @@ def test_ctrl_c_stops_the_opa_server_and_keeps_results(opa_binary, tmp_path):
     assert run.meta["complete"] is False and len(run.records) > 0
 
 
-def test_opa_killed_during_cli_run_exits_2_with_partial_results(opa_binary, tmp_path):
+def test_opa_killed_during_cli_run_exits_2_with_partial_results(opa_binary, tmp_path, spawn):
     out = tmp_path / "run"
-    proc = subprocess.Popen(
+    proc = spawn(
         [
             sys.executable,
             "-m",
@@ -208,9 +207,6 @@ def test_opa_killed_during_cli_run_exits_2_with_partial_results(opa_binary, tmp_
             str(out),
             "--quiet",
         ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
     )
     servers = _wait_for_server(proc)
     wait_for_replay(proc)

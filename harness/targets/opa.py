@@ -9,9 +9,11 @@ admin config and cluster state), generates a CA and serving certificate, starts
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import http.client
 import json
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
@@ -26,17 +28,19 @@ from harness.policies import COMBINED_QUERY, PolicySet
 from harness.targets.base import Decision, Target
 
 READY_TIMEOUT_S = 30
+PR_SET_PDEATHSIG = 1
 REQUEST_TIMEOUT_S = 30
 
 
-def webhook_path(query: str) -> str:
-    """controls/<pkg>/deny -> the per-control webhook path; the combined query is POST /."""
+def webhook_path(query: str) -> str | None:
+    """Admission queries go where kube-apiserver would send them: the combined query to
+    POST /, one control to its webhook path. Other queries (node checks) are not webhooks."""
     if query == COMBINED_QUERY:
         return "/"
     parts = query.split("/")
-    if len(parts) != 3 or parts[0] != "controls" or parts[2] != "deny":
-        raise HarnessError(f"OPA target cannot serve query {query!r}")
-    return f"/v0/data/webhook/controls/{parts[1]}"
+    if len(parts) == 3 and parts[0] == "controls" and parts[2] == "deny":
+        return f"/v0/data/webhook/controls/{parts[1]}"
+    return None
 
 
 def build_bundle(opa: Path, policy: PolicySet, workdir: Path) -> Path:
@@ -59,6 +63,14 @@ def build_bundle(opa: Path, policy: PolicySet, workdir: Path) -> Path:
         first = (result.stderr.strip().splitlines() or ["(no output)"])[0]
         raise HarnessError(f"{policy.root}: opa build failed: {first}")
     return out
+
+
+def die_with_parent() -> None:
+    """In the child before exec: ask Linux to SIGTERM it when the harness dies, so even a
+    SIGKILLed run cannot leave an OPA server behind."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def free_port() -> int:
@@ -159,10 +171,15 @@ class OpaServerTarget(Target):
     # -------------------------------------------------------------- decisions
 
     def prepare(self, review: dict[str, Any], query: str) -> Any:
-        return webhook_path(query), json.dumps(review).encode()
+        path = webhook_path(query)
+        if path is not None:
+            return path, json.dumps(review).encode(), parse_review
+        # Node snapshots: OPA's data API, which also reports OPA's own handler time.
+        body = json.dumps({"input": review}).encode()
+        return f"/v1/data/{query}?metrics=true", body, parse_data_response
 
     def decide(self, prepared: Any) -> Decision:
-        path, body = prepared
+        path, body, parse = prepared
         try:
             self._conn.request("POST", path, body, {"Content-Type": "application/json"})
             response = self._conn.getresponse()
@@ -175,7 +192,7 @@ class OpaServerTarget(Target):
             raise TargetError(f"OPA server request failed: {exc}") from None
         if response.status != 200:
             raise TargetError(f"OPA server answered {response.status} on {path}: {payload[:200]!r}")
-        return parse_review(payload)
+        return parse(payload)
 
     def _check_alive(self) -> None:
         if self._proc is not None and self._proc.poll() is not None:
@@ -213,3 +230,14 @@ def parse_review(payload: bytes) -> Decision:
         return Decision(allowed=True, messages=())
     message = (response.get("status") or {}).get("message", "")
     return Decision(allowed=False, messages=tuple(sorted(m for m in message.split("\n") if m)))
+
+
+def parse_data_response(payload: bytes) -> Decision:
+    """{"result": [messages], "metrics": {...}} from POST /v1/data/<path>?metrics=true."""
+    try:
+        body = json.loads(payload)
+    except ValueError:
+        raise TargetError(f"OPA server returned invalid JSON: {payload[:200]!r}") from None
+    messages = tuple(sorted(body.get("result") or []))
+    engine_ns = (body.get("metrics") or {}).get("timer_server_handler_ns")
+    return Decision(allowed=not messages, messages=messages, engine_ns=engine_ns)

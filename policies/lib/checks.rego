@@ -83,6 +83,18 @@ no_network_policy contains [null, concat("", ["namespace ", k8s.namespace, " has
 	count(k8s.state("networkpolicies", k8s.namespace)) == 0
 }
 
+# NSA-2.6: Istio strict mTLS for the whole namespace (a PeerAuthentication without a
+# workload selector). A mesh-wide policy in the mesh root namespace is not counted.
+no_strict_mtls contains [null, concat("", ["namespace ", k8s.namespace, " has no namespace-wide PeerAuthentication with mtls.mode STRICT"])] if {
+	not strict_mtls(k8s.namespace)
+}
+
+strict_mtls(ns) if {
+	some pa in k8s.state("peerauthentications", ns)
+	not pa.spec.selector
+	pa.spec.mtls.mode == "STRICT"
+}
+
 # NSA-2.3. Ephemeral containers cannot carry resources, so only the other lists count.
 unbounded_resources contains [null, concat("", ["namespace ", k8s.namespace, " has no ResourceQuota"])] if {
 	count(k8s.state("resourcequotas", k8s.namespace)) == 0

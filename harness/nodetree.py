@@ -1,0 +1,214 @@
+"""Node fixture trees: a kubeadm-like control-plane node described as data (kind
+NodeTree in a fixture file), materialized under a temporary root and collected into a
+snapshot the NC policies decide over.
+
+A tree starts from a baseline (`hardened`: compliant with every NC policy, or `kubeadm`:
+what `kubeadm init` writes) and applies edits: flags set or unset per static pod,
+manifests removed or corrupted, file owners and modes changed, dangling links added.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from harness.errors import HarnessError
+from harness.node import MANIFEST_DIR, collect
+
+NODE_TREE = "NodeTree"
+USERS = {
+    "root": (0, 0, "/root"),
+    "alice": (1000, 1000, "/home/alice"),
+    "bob": (1001, 1001, "/home/bob"),
+}
+_EDIT_KEYS = {
+    "apiVersion",
+    "kind",
+    "metadata",
+    "base",
+    "static_pods",
+    "files",
+    "remove",
+    "corrupt",
+    "links",
+}
+
+PKI = "/etc/kubernetes/pki"
+KUBEADM_FLAGS: dict[str, dict[str, str]] = {
+    "kube-apiserver": {
+        "advertise-address": "10.0.0.10",
+        "allow-privileged": "true",
+        "authorization-mode": "Node,RBAC",
+        "client-ca-file": f"{PKI}/ca.crt",
+        "enable-admission-plugins": "NodeRestriction",
+        "enable-bootstrap-token-auth": "true",
+        "etcd-cafile": f"{PKI}/etcd/ca.crt",
+        "etcd-certfile": f"{PKI}/apiserver-etcd-client.crt",
+        "etcd-keyfile": f"{PKI}/apiserver-etcd-client.key",
+        "etcd-servers": "https://127.0.0.1:2379",
+        "kubelet-client-certificate": f"{PKI}/apiserver-kubelet-client.crt",
+        "kubelet-client-key": f"{PKI}/apiserver-kubelet-client.key",
+        "secure-port": "6443",
+        "service-account-issuer": "https://kubernetes.default.svc.cluster.local",
+        "service-account-key-file": f"{PKI}/sa.pub",
+        "service-account-signing-key-file": f"{PKI}/sa.key",
+        "service-cluster-ip-range": "10.96.0.0/12",
+        "tls-cert-file": f"{PKI}/apiserver.crt",
+        "tls-private-key-file": f"{PKI}/apiserver.key",
+    },
+    "etcd": {
+        "advertise-client-urls": "https://10.0.0.10:2379",
+        "cert-file": f"{PKI}/etcd/server.crt",
+        "client-cert-auth": "true",
+        "data-dir": "/var/lib/etcd",
+        "key-file": f"{PKI}/etcd/server.key",
+        "listen-client-urls": "https://127.0.0.1:2379,https://10.0.0.10:2379",
+        "peer-cert-file": f"{PKI}/etcd/peer.crt",
+        "peer-client-cert-auth": "true",
+        "peer-key-file": f"{PKI}/etcd/peer.key",
+        "trusted-ca-file": f"{PKI}/etcd/ca.crt",
+    },
+    "kube-controller-manager": {
+        "authentication-kubeconfig": "/etc/kubernetes/controller-manager.conf",
+        "authorization-kubeconfig": "/etc/kubernetes/controller-manager.conf",
+        "kubeconfig": "/etc/kubernetes/controller-manager.conf",
+        "use-service-account-credentials": "true",
+    },
+    "kube-scheduler": {
+        "authentication-kubeconfig": "/etc/kubernetes/scheduler.conf",
+        "authorization-kubeconfig": "/etc/kubernetes/scheduler.conf",
+        "kubeconfig": "/etc/kubernetes/scheduler.conf",
+    },
+}
+
+# What a hardened node adds on top of kubeadm's defaults.
+HARDENING: dict[str, str] = {
+    "anonymous-auth": "false",
+    "encryption-provider-config": "/etc/kubernetes/enc/encryption.yaml",
+    "enable-admission-plugins": "NodeRestriction,ImagePolicyWebhook",
+    "admission-control-config-file": "/etc/kubernetes/admission/config.yaml",
+    "audit-policy-file": "/etc/kubernetes/audit/policy.yaml",
+    "audit-log-path": "/var/log/kubernetes/audit.log",
+}
+
+KUBECONFIGS = {
+    "etc/kubernetes/admin.conf": "root",
+    "etc/kubernetes/super-admin.conf": "root",
+    "etc/kubernetes/controller-manager.conf": "root",
+    "etc/kubernetes/scheduler.conf": "root",
+    "etc/kubernetes/kubelet.conf": "root",
+    "home/alice/.kube/config": "alice",
+}
+
+
+def baseline_flags(base: str) -> dict[str, dict[str, str]]:
+    flags = copy.deepcopy(KUBEADM_FLAGS)
+    if base == "hardened":
+        flags["kube-apiserver"].update(HARDENING)
+    elif base != "kubeadm":
+        raise HarnessError(f"unknown NodeTree base {base!r} (hardened or kubeadm)")
+    return flags
+
+
+def materialize(spec: dict[str, Any], root: Path) -> list[str]:
+    """Write the tree under root. Returns what could not be applied (ownership as non-root)."""
+    unknown = set(spec) - _EDIT_KEYS
+    if unknown:
+        raise HarnessError(f"NodeTree: unknown key(s) {', '.join(sorted(unknown))}")
+    flags = baseline_flags(spec.get("base", "hardened"))
+    for component, edit in (spec.get("static_pods") or {}).items():
+        if component not in flags:
+            raise HarnessError(f"NodeTree: unknown static pod {component!r}")
+        flags[component].update({k: str(v) for k, v in (edit.get("set") or {}).items()})
+        for name in edit.get("unset") or []:
+            flags[component].pop(name, None)
+    for component, component_flags in flags.items():
+        _write_manifest(root, component, component_flags)
+    _write(
+        root / "var/lib/kubelet/config.yaml",
+        yaml.safe_dump(
+            {
+                "apiVersion": "kubelet.config.k8s.io/v1beta1",
+                "kind": "KubeletConfiguration",
+                "authentication": {"anonymous": {"enabled": False}},
+                "authorization": {"mode": "Webhook"},
+            }
+        ),
+    )
+    _write(
+        root / "etc/passwd",
+        "".join(
+            f"{name}:x:{uid}:{gid}::{home}:/bin/sh\n" for name, (uid, gid, home) in USERS.items()
+        ),
+    )
+    files = {path: {"owner": owner, "mode": "0600"} for path, owner in KUBECONFIGS.items()}
+    for path, edit in (spec.get("files") or {}).items():
+        files.setdefault(path, {"owner": "root", "mode": "0600"}).update(edit)
+    problems = []
+    for path, facts in files.items():
+        target = root / path
+        _write(target, "apiVersion: v1\nkind: Config\n")
+        target.chmod(int(str(facts.get("mode", "0600")), 8))
+        uid, gid, _ = USERS[facts.get("owner", "root")]
+        try:
+            os.chown(target, uid, gid)
+        except PermissionError:
+            problems.append(f"{path}: cannot set owner {facts.get('owner')} without root")
+    for path in spec.get("remove") or []:
+        (root / path).unlink(missing_ok=True)
+    for path in spec.get("corrupt") or []:
+        _write(root / path, "spec: [unclosed\n")
+    for path, target in (spec.get("links") or {}).items():
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).symlink_to(target)
+    return problems
+
+
+def _write_manifest(root: Path, component: str, flags: dict[str, str]) -> None:
+    command = [component] + [f"--{k}={v}" for k, v in sorted(flags.items())]
+    manifest = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": component, "namespace": "kube-system"},
+        "spec": {
+            "hostNetwork": True,
+            "containers": [
+                {
+                    "name": component,
+                    "image": f"registry.k8s.io/{component}:v1.37.2",
+                    "command": command,
+                }
+            ],
+        },
+    }
+    _write(root / MANIFEST_DIR / f"{component}.yaml", yaml.safe_dump(manifest, sort_keys=False))
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+def can_materialize() -> bool:
+    """Trees set file owners (root, alice, bob): that takes root."""
+    return os.geteuid() == 0
+
+
+def snapshot(spec: dict[str, Any]) -> dict[str, Any]:
+    """Materialize the tree in a temporary directory, collect it, remove the directory."""
+    root = Path(tempfile.mkdtemp(prefix="pac-harness-node-"))
+    try:
+        problems = materialize(spec, root)
+        snap = collect(root)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    snap["root"] = "/"  # the temporary path is an artefact, not a fact about the node
+    if problems:
+        snap["materialize_problems"] = problems
+    return snap

@@ -1,0 +1,11 @@
+package controls.nsa_2_6
+
+import data.lib.checks
+import data.lib.k8s
+
+control := "NSA-2.6"
+
+deny contains k8s.format(control, v) if {
+	k8s.applies(control)
+	some v in checks.no_strict_mtls
+}
