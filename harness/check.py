@@ -1,8 +1,8 @@
-"""Offline check of a user's manifests against the RD policies, like conftest.
+"""Offline check of a user's manifests against the admission policies, like conftest.
 
-Namespace, NetworkPolicy, ResourceQuota and LimitRange documents in the input form the
-cluster state the policies consult; pod-bearing objects (or AdmissionReviews) are
-decided, each against every selected control.
+Namespace, NetworkPolicy, ResourceQuota, LimitRange and PeerAuthentication documents
+in the input form the cluster state the policies consult; pod-bearing and RBAC objects
+(or AdmissionReviews of them) are decided, each against every selected control.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from harness.errors import HarnessError
 from harness.manifests import (
     ADMISSION_REVIEW,
     OTHER_BUILTIN_KINDS,
-    POD_BEARING,
+    REVIEWED,
     STATE,
     Document,
     admission_review,
@@ -49,29 +49,36 @@ class Subject:
     review: dict[str, Any]
 
 
-def collect(paths: Iterable[Path]) -> tuple[list[Subject], list[Document]]:
+@dataclass
+class Collected:
+    subjects: list[Subject]
+    state: list[Document]
+    everything: list[Document]
+
+
+def collect(paths: Iterable[Path]) -> Collected:
     """Split the input into objects to decide and cluster state; reject unknown kinds."""
-    subjects: list[Subject] = []
-    state: list[Document] = []
+    found = Collected([], [], [])
     for file in find_manifest_files(paths):
         for doc in load_documents(file):
             if doc.kind == ADMISSION_REVIEW:
                 body, operation, sub = unwrap_review(doc.body, file)
-                inner = Document(body, file, doc.index)
-                _require_known(inner)
-                if inner.kind in POD_BEARING:
-                    subjects.append(Subject(inner, admission_review(body, operation, sub)))
-            elif doc.kind in POD_BEARING:
-                subjects.append(Subject(doc, admission_review(doc.body)))
-            elif doc.kind in STATE:
-                state.append(doc)
+                doc = Document(body, file, doc.index)
+                _require_known(doc)
+                review = admission_review(body, operation, sub)
             else:
                 _require_known(doc)
-    return subjects, state
+                review = admission_review(doc.body) if doc.kind in REVIEWED else None
+            found.everything.append(doc)
+            if review is not None and doc.kind in REVIEWED:
+                found.subjects.append(Subject(doc, review))
+            elif doc.kind in STATE:
+                found.state.append(doc)
+    return found
 
 
 def _require_known(doc: Document) -> None:
-    known = doc.kind in POD_BEARING or doc.kind in STATE or doc.kind in OTHER_BUILTIN_KINDS
+    known = doc.kind in REVIEWED or doc.kind in STATE or doc.kind in OTHER_BUILTIN_KINDS
     if not known and not is_custom_resource(doc.body):
         raise HarnessError(
             f"{doc.source}: document {doc.index + 1}: unknown kind {doc.kind} ({doc.body['apiVersion']})"
@@ -79,18 +86,26 @@ def _require_known(doc: Document) -> None:
 
 
 def check(paths: Iterable[Path], controls: list[Control], config: dict[str, Any]) -> list[Finding]:
-    subjects, state = collect(paths)
-    controls = [c for c in controls if c.has_policy]
+    return decide_objects(collect(paths), controls, config)
+
+
+def decide_objects(
+    found: Collected, controls: list[Control], config: dict[str, Any]
+) -> list[Finding]:
+    """Every reviewed object against every selected admission control."""
+    controls = [c for c in controls if c.has_policy and c.enforcement == "admission"]
+    if not controls or not found.subjects:
+        return []
     policy = PolicySet(
         modules=load_modules(),
         config=config,
-        state=cluster_state(d.body for d in state),
+        state=cluster_state(d.body for d in found.state),
         queries=[c.entrypoint for c in controls],
     )
     findings: list[Finding] = []
     with EmbeddedTarget() as target:
         target.start(policy)
-        for subject in subjects:
+        for subject in found.subjects:
             for control in controls:
                 decision = target.decide(target.prepare(subject.review, control.entrypoint))
                 findings.append(

@@ -165,6 +165,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["table", "json"], default="table")
     p.set_defaults(func=cmd_policy_test)
 
+    p = sub.add_parser("audit", help="apply every policy to existing cluster state")
+    p.add_argument(
+        "--from-dir",
+        type=Path,
+        nargs="+",
+        metavar="PATH",
+        help="manifests of the cluster's objects",
+    )
+    p.add_argument(
+        "--kubeconfig", type=Path, help="collect from a live cluster (not available yet)"
+    )
+    p.add_argument("--context")
+    p.add_argument("--controls", type=_id_list)
+    p.add_argument("--format", choices=["table", "json"], default="table")
+    p.add_argument("--config", type=Path)
+    p.set_defaults(func=cmd_audit)
+
     p = sub.add_parser("check", help="check manifests offline against the admission policies")
     p.add_argument(
         "paths",
@@ -520,6 +537,29 @@ def cmd_node_check(args: argparse.Namespace) -> int:
     return EXIT_FINDINGS if failed else EXIT_OK
 
 
+# ---------------------------------------------------------------- audit
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from harness.audit import audit_dir
+    from harness.config import load_config
+
+    if args.kubeconfig or args.context:
+        raise HarnessError(
+            "auditing a live cluster is not implemented yet; export its objects with "
+            "`kubectl get <kinds> -A -o yaml > state.yaml` and run: audit --from-dir state.yaml"
+        )
+    if not args.from_dir:
+        raise HarnessError("audit needs --from-dir PATH (a directory or files of manifests)")
+    catalog = load_catalog()
+    findings = audit_dir(args.from_dir, catalog.select(args.controls), load_config(args.config))
+    if args.format == "json":
+        print(json.dumps([f.to_json() for f in findings], indent=2))
+    else:
+        _print_findings(findings)
+    return EXIT_FINDINGS if any(f.decision == "deny" for f in findings) else EXIT_OK
+
+
 # ---------------------------------------------------------------- check
 
 
@@ -545,7 +585,7 @@ def _print_findings(findings) -> None:
     for col in ("Resource", "Control", "Decision", "Messages"):
         table.add_column(col, overflow="fold")
     for f in denied:
-        text = "\n".join(m.split(": ", 2)[-1] if m.startswith("[") else m for m in f.messages)
+        text = "\n".join(m.split("] ", 1)[-1] for m in f.messages)
         table.add_row(f.resource, f.control, "[red]deny[/red]", text)
     if denied:
         out.print(table)

@@ -11,7 +11,13 @@ import yaml
 from harness import paths
 from harness.errors import HarnessError
 
-KNOWN_KEYS = {"trusted_registries", "image_scanner", "sandbox_runtime_classes", "exemptions"}
+KNOWN_KEYS = {
+    "trusted_registries",
+    "image_scanner",
+    "sandbox_runtime_classes",
+    "exemptions",
+    "rbac_allowlist",
+}
 
 
 def load_config(override: Path | None = None) -> dict[str, Any]:

@@ -17,6 +17,8 @@ import yaml
 
 from harness import paths
 from harness.catalog import Control
+from harness.clusterstate import CLUSTER_STATE
+from harness.clusterstate import snapshot as cluster_snapshot
 from harness.errors import HarnessError
 from harness.manifests import STATE, Document, admission_review, cluster_state, load_documents
 from harness.nodetree import NODE_TREE, can_materialize
@@ -54,9 +56,12 @@ class Fixture:
 
     @cached_property
     def input(self) -> dict[str, Any]:
-        """What the policy engine sees: an AdmissionReview, or a node snapshot for NC."""
+        """What the policy engine sees: an AdmissionReview, a node snapshot (NC) or a
+        whole cluster's objects (audit)."""
         if self.is_node_tree:
             return node_snapshot(self.subject.body)
+        if self.subject.kind == CLUSTER_STATE:
+            return cluster_snapshot(self.subject.body.get("objects") or [])
         return admission_review(
             self.subject.body, self.operation, self.subresource, uid=f"pac-harness-{self.id}"
         )

@@ -39,6 +39,19 @@ POD_BEARING: dict[str, KindInfo] = {
     "CronJob": KindInfo("batch", "v1", "cronjobs"),
 }
 
+# RBAC kinds the CIS-5.1.x policies review.
+RBAC: dict[str, KindInfo] = {
+    "Role": KindInfo("rbac.authorization.k8s.io", "v1", "roles"),
+    "ClusterRole": KindInfo("rbac.authorization.k8s.io", "v1", "clusterroles", namespaced=False),
+    "RoleBinding": KindInfo("rbac.authorization.k8s.io", "v1", "rolebindings"),
+    "ClusterRoleBinding": KindInfo(
+        "rbac.authorization.k8s.io", "v1", "clusterrolebindings", namespaced=False
+    ),
+}
+
+# Everything an admission policy reviews.
+REVIEWED: dict[str, KindInfo] = {**POD_BEARING, **RBAC}
+
 # Kinds that form the cluster state policies consult (as kube-mgmt replicates them).
 STATE: dict[str, KindInfo] = {
     "Namespace": KindInfo("", "v1", "namespaces", namespaced=False),
@@ -55,8 +68,6 @@ OTHER_BUILTIN_KINDS = frozenset(
         "APIService",
         "Binding",
         "CertificateSigningRequest",
-        "ClusterRole",
-        "ClusterRoleBinding",
         "ConfigMap",
         "ControllerRevision",
         "CSIDriver",
@@ -77,8 +88,6 @@ OTHER_BUILTIN_KINDS = frozenset(
         "PodTemplate",
         "PriorityClass",
         "ReplicationController",
-        "Role",
-        "RoleBinding",
         "RuntimeClass",
         "Secret",
         "Service",
@@ -119,7 +128,8 @@ class Document:
     @property
     def ref(self) -> str:
         """Kind/namespace/name, the way `check` reports a resource."""
-        if self.kind in STATE and not STATE[self.kind].namespaced:
+        info = STATE.get(self.kind) or RBAC.get(self.kind)
+        if info is not None and not info.namespaced:
             return f"{self.kind}/{self.name}"
         return f"{self.kind}/{self.namespace}/{self.name}"
 
@@ -187,7 +197,7 @@ def admission_review(
 ) -> dict[str, Any]:
     """Wrap an object the way kube-apiserver sends it to a validating webhook."""
     kind = body["kind"]
-    info = POD_BEARING.get(kind) or STATE.get(kind)
+    info = REVIEWED.get(kind) or STATE.get(kind)
     group, _, version = body["apiVersion"].rpartition("/")
     resource = info.resource if info else kind.lower() + "s"
     gvk = {"group": group, "version": version, "kind": kind}

@@ -208,3 +208,16 @@ no_security_context contains [c, "needs a securityContext (neither the container
 	some c in k8s.containers
 	count(object.get(c.spec, "securityContext", {})) == 0
 }
+
+# CIS-5.4.1
+secret_env contains [c, concat("", ["env[", format_int(i, 10), "] (", e.name, ") takes secret ", e.valueFrom.secretKeyRef.name, " as an environment variable; mount it as a file"])] if {
+	some c in k8s.containers
+	some i, e in c.spec.env
+	e.valueFrom.secretKeyRef
+}
+
+secret_env contains [c, concat("", ["envFrom[", format_int(i, 10), "] takes secret ", e.secretRef.name, " as environment variables; mount it as a file"])] if {
+	some c in k8s.containers
+	some i, e in c.spec.envFrom
+	e.secretRef
+}

@@ -49,7 +49,16 @@ name := n if {
 	n != ""
 } else := "<unnamed>"
 
-resource := concat("", [kind, " ", namespace, "/", name])
+cluster_scoped_kinds := {"ClusterRole", "ClusterRoleBinding", "Namespace"}
+
+resource := concat("", [kind, " ", name]) if kind in cluster_scoped_kinds
+
+resource := concat("", [kind, " ", namespace, "/", name]) if not kind in cluster_scoped_kinds
+
+# Namespaced objects are named namespace/name in allowlists, cluster-scoped ones by name.
+qualified_name := name if kind in cluster_scoped_kinds
+
+qualified_name := concat("/", [namespace, name]) if not kind in cluster_scoped_kinds
 
 # Every container of the pod, whichever list it is in, with the path used in messages.
 containers contains {"name": c.name, "field": f, "path": concat("", [spec_path, ".", f, "[", format_int(i, 10), "]"]), "spec": c} if {

@@ -1,0 +1,11 @@
+package controls.cis_5_1_1
+
+import data.lib.k8s
+import data.lib.rbac
+
+control := "CIS-5.1.1"
+
+deny contains k8s.format(control, v) if {
+	rbac.applies(control)
+	some v in rbac.cluster_admin_bindings
+}

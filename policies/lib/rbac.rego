@@ -1,0 +1,98 @@
+# RBAC checks (CIS-5.1.x). They review Roles, ClusterRoles and their bindings at
+# admission; objects the admin allowlisted in data.config.rbac_allowlist pass.
+package lib.rbac
+
+import data.lib.k8s
+
+role_kinds := {"Role", "ClusterRole"}
+
+binding_kinds := {"RoleBinding", "ClusterRoleBinding"}
+
+applies(control) if {
+	k8s.reviewed
+	k8s.kind in (role_kinds | binding_kinds)
+	not k8s.exempt(control)
+}
+
+allowlist := object.get(data.config, "rbac_allowlist", {})
+
+allowlisted(names_key) if {
+	some pattern in object.get(allowlist, names_key, [])
+	glob.match(pattern, [], k8s.qualified_name)
+}
+
+role_under_review if {
+	k8s.kind in role_kinds
+	not allowlisted("roles")
+}
+
+binding_under_review if {
+	k8s.kind in binding_kinds
+	not allowlisted("bindings")
+}
+
+# A rule matches a verb, a resource of an API group when it names it or uses "*".
+grants(rule, verbs, resources, groups) if {
+	some verb in rule.verbs
+	verb in (verbs | {"*"})
+	some resource in rule.resources
+	resource in (resources | {"*"})
+	some group in object.get(rule, "apiGroups", [""])
+	group in (groups | {"*"})
+}
+
+rules contains [i, rule] if {
+	role_under_review
+	some i, rule in k8s.obj.rules
+}
+
+finding(i, text) := [null, concat("", ["rules[", format_int(i, 10), "] ", text])]
+
+# CIS-5.1.1
+cluster_admin_bindings contains [null, concat("", ["binds cluster-admin to ", s.kind, " ", s.name, ", which is not in the allowlist"])] if {
+	binding_under_review
+	k8s.obj.roleRef.kind == "ClusterRole"
+	k8s.obj.roleRef.name == "cluster-admin"
+	some s in k8s.obj.subjects
+	not {"kind": s.kind, "name": s.name} in {{"kind": a.kind, "name": a.name} | some a in object.get(allowlist, "cluster_admin_subjects", [])}
+}
+
+# CIS-5.1.2
+secret_access contains finding(i, "grants get/list/watch on secrets") if {
+	some [i, rule] in rules
+	grants(rule, {"get", "list", "watch"}, {"secrets"}, {""})
+}
+
+# CIS-5.1.3
+wildcards contains finding(i, concat("", ["uses \"*\" in ", field])) if {
+	some [i, rule] in rules
+	some field in ["verbs", "resources", "apiGroups"]
+	"*" in object.get(rule, field, [])
+}
+
+# CIS-5.1.4: pods, and the workloads that create pods
+pod_creators := {"pods", "deployments", "replicasets", "statefulsets", "daemonsets", "jobs", "cronjobs", "replicationcontrollers"}
+
+pod_creation contains finding(i, "grants create on pods or pod-creating workloads") if {
+	some [i, rule] in rules
+	grants(rule, {"create"}, pod_creators, {"", "apps", "batch"})
+}
+
+# CIS-5.1.7
+system_masters contains [null, concat("", ["subjects[", format_int(i, 10), "] is the group system:masters"])] if {
+	binding_under_review
+	some i, s in k8s.obj.subjects
+	s.kind == "Group"
+	s.name == "system:masters"
+}
+
+# CIS-5.1.8
+escalation contains finding(i, concat("", ["grants ", verb])) if {
+	some [i, rule] in rules
+	some verb, resources in {
+		"bind": {"roles", "clusterroles"},
+		"escalate": {"roles", "clusterroles"},
+		"impersonate": {"users", "groups", "serviceaccounts"},
+	}
+	grants(rule, {verb}, resources, {"", "rbac.authorization.k8s.io"})
+}

@@ -1,0 +1,96 @@
+"""Audit of existing state: every admission policy over what exists, plus whole-cluster
+checks, from a directory of manifests."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+DATA = Path(__file__).resolve().parent / "data" / "audit"
+
+
+def audit(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "harness", "audit", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_audit_finds_cluster_admin_binding_outside_the_allowlist():
+    result = audit("--from-dir", str(DATA), "--format", "json")
+    assert result.returncode == 1, result.stderr
+    findings = json.loads(result.stdout)
+    denied = {
+        (f["resource"], f["control"]): f["messages"] for f in findings if f["decision"] == "deny"
+    }
+    assert denied[("ClusterRoleBinding/mallory-admin", "CIS-5.1.1")] == [
+        "[CIS-5.1.1] ClusterRoleBinding mallory-admin: binds cluster-admin to User mallory, "
+        "which is not in the allowlist"
+    ]
+    # Kubernetes' own binding is allowlisted for both controls.
+    assert ("ClusterRoleBinding/cluster-admin", "CIS-5.1.1") not in denied
+    assert ("ClusterRoleBinding/cluster-admin", "CIS-5.1.7") not in denied
+    assert ("cluster", "CIS-5.2.1") in denied
+    assert denied[("cluster", "CIS-5.3.1")] == [
+        "[CIS-5.3.1] cluster: network plugin(s) flannel do not enforce NetworkPolicy"
+    ]
+    assert ("DaemonSet/kube-system/kube-flannel-ds", "CIS-5.2.2") in denied
+
+
+def test_audit_with_a_webhook_passes_cis_5_2_1(tmp_path):
+    webhook = tmp_path / "webhook.yaml"
+    webhook.write_text(
+        "apiVersion: admissionregistration.k8s.io/v1\nkind: ValidatingWebhookConfiguration\n"
+        "metadata: {name: opa}\nwebhooks:\n- name: v.opa\n  admissionReviewVersions: [v1]\n"
+        "  sideEffects: None\n  clientConfig: {url: 'https://opa.example:8443'}\n"
+        "  rules: [{operations: [CREATE], apiGroups: ['*'], apiVersions: ['*'], resources: [pods]}]\n"
+    )
+    result = audit(
+        "--from-dir", str(DATA), str(webhook), "--controls", "CIS-5.2.1", "--format", "json"
+    )
+    assert result.returncode == 0, result.stdout
+    assert json.loads(result.stdout) == [
+        {
+            "file": "",
+            "resource": "cluster",
+            "control": "CIS-5.2.1",
+            "decision": "allow",
+            "messages": [],
+        }
+    ]
+
+
+def test_live_cluster_is_a_clear_error():
+    result = audit("--kubeconfig", "/dev/null")
+    assert result.returncode == 2
+    assert "auditing a live cluster is not implemented yet" in result.stderr
+
+
+def test_check_reviews_rbac_objects():
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "harness",
+            "check",
+            str(DATA),
+            "--controls",
+            "CIS-5.1.1",
+            "--format",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    decisions = {f["resource"]: f["decision"] for f in json.loads(result.stdout)}
+    assert decisions == {
+        "ClusterRoleBinding/cluster-admin": "allow",
+        "ClusterRoleBinding/mallory-admin": "deny",
+        "DaemonSet/kube-system/kube-flannel-ds": "allow",
+    }
