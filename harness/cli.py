@@ -1,5 +1,8 @@
 """Command line: `python -m harness <command>`.
 
+Heavy imports (pandas, matplotlib) happen inside the commands that need them: the
+node-check gate runs before kubelet and its cold start is part of what we measure.
+
 Exit codes: 0 success; 1 the check found denials (check) or a control failed its
 fixtures (run); 2 bad input or a target error (partial results are kept);
 130 interrupted (partial results are kept).
@@ -31,7 +34,6 @@ from harness import __version__
 from harness.catalog import FRAMEWORKS, load_catalog
 from harness.errors import HarnessError, TargetError
 from harness.nodecheck import DEFAULT_UNIT_PATH
-from harness.results import base_metadata, new_run_dir, now, write_run
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -266,6 +268,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from harness.policies import PolicySet, combined_queries, load_modules
     from harness.replay import Plan, Recorder, replay
     from harness.report import summary_lines, write_report
+    from harness.results import base_metadata, new_run_dir, now, write_run
     from harness.targets import make_target
 
     catalog = load_catalog()
@@ -343,6 +346,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                 finished=now(),
                 wall_seconds=round(time.monotonic() - started, 3),
                 records=len(recorder),
+                skipped=recorder.skipped
+                + [{"fixture": f, "reason": r} for f, r in fixtures.skipped],
             )
             write_run(out_dir, meta, recorder, extras)
     if not measuring:

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from harness import paths
 from harness.catalog import Control
 from harness.node import collect
 from harness.nodetree import materialize
@@ -35,7 +36,12 @@ class NodeFinding:
 def check_node(root: Path, controls: list[Control], config: dict[str, Any]) -> list[NodeFinding]:
     controls = [c for c in controls if c.enforcement == "node" and c.has_policy]
     snapshot = collect(root)
-    policy = PolicySet(load_modules(), config, {}, [c.entrypoint for c in controls])
+    # Compile only what node policies can reach: a cold start before kubelet is timed.
+    roots = {"lib"} | {c.package_root for c in controls}
+    modules = [
+        m for m in load_modules() if m.path.relative_to(paths.policies_dir()).parts[0] in roots
+    ]
+    policy = PolicySet(modules, config, {}, [c.entrypoint for c in controls])
     findings = []
     with EmbeddedTarget() as target:
         target.start(policy)

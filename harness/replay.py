@@ -14,7 +14,7 @@ from typing import Any
 from harness.catalog import Control
 from harness.fixtures import Fixture, FixtureSet
 from harness.policies import COMBINED as COMBINED_BY_POINT
-from harness.targets.base import Decision, Target
+from harness.targets.base import Decision, SkipFixture, Target
 
 POLICY_MODE = "policy"
 COMBINED_MODE = "combined"
@@ -43,6 +43,7 @@ class Recorder:
         }
     )
     decisions: list[dict[str, Any]] = field(default_factory=list)
+    skipped: list[dict[str, str]] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.columns["latency_ns"])
@@ -138,7 +139,12 @@ def _measure(
     warmup: int,
     progress: ProgressFn,
 ) -> None:
-    prepared = target.prepare(fixture.input, query)
+    try:
+        prepared = target.prepare(fixture.input, query)
+    except SkipFixture as exc:
+        recorder.skipped.append({"control": control_id, "fixture": fixture.id, "reason": str(exc)})
+        progress(iterations, f"{control_id} {fixture.id} (skipped)")
+        return
     for _ in range(warmup):
         target.decide(prepared)
     first: Decision | None = None

@@ -260,6 +260,39 @@ def _save(fig, stem: Path) -> list[Path]:
     return out
 
 
+# ---------------------------------------------------------------- local control plane
+
+
+def webhook_overhead(run: Run) -> pd.DataFrame:
+    """Per control: API call p50/p99 with the webhook, without it (baseline on the same
+    fixtures), and the median of the paired differences (iteration i with webhook minus
+    iteration i without, same fixture): what the policy adds to deploying a resource."""
+    baseline = run.extras.get("baseline")
+    if not baseline:
+        return pd.DataFrame()
+    base = pd.DataFrame(baseline)
+    rows = []
+    for control, frame in run.policy_records.groupby("control", observed=True):
+        paired = frame.merge(base, on=["fixture", "iteration"], suffixes=("", "_base"))
+        if not len(paired):
+            continue
+        diff = (paired["latency_ns"] - paired["latency_ns_base"]) / 1e6
+        with_hook = LatencyStats.of(paired["latency_ns"])
+        without = LatencyStats.of(paired["latency_ns_base"])
+        rows.append(
+            {
+                "control": str(control),
+                "n": len(paired),
+                "with_webhook_p50_ms": with_hook.p50_ms,
+                "with_webhook_p99_ms": with_hook.p99_ms,
+                "without_p50_ms": without.p50_ms,
+                "without_p99_ms": without.p99_ms,
+                "added_p50_ms": float(diff.median()),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
 # ---------------------------------------------------------------- engines side by side
 
 
@@ -370,6 +403,11 @@ def write_report(
     lat_path = run.directory / LATENCY_FILE
     latency.to_csv(lat_path, index=False, float_format="%.4f")
     written += [cov_path, lat_path]
+    overhead = webhook_overhead(run)
+    if len(overhead):
+        path = run.directory / "webhook_overhead.csv"
+        overhead.to_csv(path, index=False, float_format="%.4f")
+        written.append(path)
     tables = run.directory / "tables"
     tables.mkdir(exist_ok=True)
     for name, number in (("nsa", "6.1"), ("cis", "6.2")):

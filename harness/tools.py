@@ -1,6 +1,6 @@
-"""Pinned external tools (OPA now; etcd, kube-apiserver and kube-mgmt follow the same
-path): found on PATH or in the cache, else downloaded and checked against a pinned
-sha256, else built from source with the Go toolchain into the cache.
+"""Pinned external tools (OPA, etcd, kube-apiserver): found on PATH or in the cache,
+else downloaded and checked against a pinned sha256, else built from source with the Go
+toolchain into the cache (kube-mgmt is not served by the Go module proxy here).
 
 The cache lives outside any checkout (PAC_HARNESS_CACHE, default the per-user cache
 directory), so every clone on a machine reuses one build.
@@ -9,6 +9,7 @@ directory), so every clone on a machine reuses one build.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import platform
 import re
@@ -39,6 +40,13 @@ class Tool:
     # Official sha256 per "os/arch"; a platform without one is never downloaded.
     sha256: dict[str, str] = field(default_factory=dict)
     ldflags: str = ""
+    # Modules with replace directives cannot be `go install`ed: build them from a
+    # throw-away wrapper module that requires wrapper_module at module_version.
+    wrapper_module: str | None = None
+    module_version: str | None = None
+    # Replace every k8s.io staging module (listed as => ./staging/... in the required
+    # module's go.mod) with its published v0.<minor>.<patch>.
+    staging_replaces: bool = False
 
     @property
     def cache_path(self) -> Path:
@@ -63,6 +71,37 @@ TOOLS: dict[str, Tool] = {
         sha256={},
     ),
 }
+
+TOOLS["etcd"] = Tool(
+    name="etcd",
+    version="3.6.16",
+    module="go.etcd.io/etcd/server/v3",
+    version_args=("--version",),
+    version_pattern=r"^etcd Version:\s*(\S+)",
+    wrapper_module="go.etcd.io/etcd/server/v3",
+    module_version="v3.6.16",
+)
+_K8S = "1.37.2"
+TOOLS["kube-apiserver"] = Tool(
+    name="kube-apiserver",
+    version=_K8S,
+    module="k8s.io/kubernetes/cmd/kube-apiserver",
+    version_args=("--version",),
+    version_pattern=r"^Kubernetes v(\S+)",
+    wrapper_module="k8s.io/kubernetes",
+    module_version=f"v{_K8S}",
+    staging_replaces=True,
+    ldflags=" ".join(
+        [
+            "-s -w",
+            f"-X k8s.io/component-base/version.gitVersion=v{_K8S}",
+            f"-X k8s.io/component-base/version.gitMajor={_K8S.split('.')[0]}",
+            f"-X k8s.io/component-base/version.gitMinor={_K8S.split('.')[1]}",
+            f"-X k8s.io/client-go/pkg/version.gitVersion=v{_K8S}",
+            "-X k8s.io/component-base/version.gitTreeState=clean",
+        ]
+    ),
+)
 
 DOWNLOAD_TIMEOUT_S = 10
 
@@ -176,6 +215,9 @@ def build_from_source(tool: Tool, dest: Path, log: Log) -> None:
     go = shutil.which("go")
     if go is None:
         raise HarnessError(f"{tool.name}: cannot build from source: the go command is not on PATH")
+    if tool.wrapper_module:
+        build_with_wrapper(go, tool, dest, log)
+        return
     log(f"{tool.name}: building {tool.module}@v{tool.version} from source (CGO off)")
     with tempfile.TemporaryDirectory(prefix=f"pac-harness-{tool.name}-") as gobin:
         env = dict(os.environ, GOBIN=gobin, CGO_ENABLED="0", GOFLAGS="-trimpath")
@@ -190,6 +232,55 @@ def build_from_source(tool: Tool, dest: Path, log: Log) -> None:
         built = Path(gobin) / tool.name
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(str(built), dest)
+
+
+def staging_replaces(go: str, module: str, version: str) -> list[str]:
+    """`replace` lines for every staging module the release's go.mod points at ./staging."""
+    out = _go(go, ["mod", "download", "-json", f"{module}@{version}"], cwd=None, what=module)
+    gomod = Path(json.loads(out)["GoMod"]).read_text()
+    minor_patch = version.lstrip("v").split(".", 1)[1]
+    names = re.findall(r"^\s*(k8s\.io/[\w.\-/]+)\s+=>\s+\./staging/", gomod, re.MULTILINE)
+    if not names:
+        raise HarnessError(f"{module}@{version}: no staging modules found in its go.mod")
+    return [f"replace {name} => {name} v0.{minor_patch}" for name in sorted(set(names))]
+
+
+def build_with_wrapper(go: str, tool: Tool, dest: Path, log: Log) -> None:
+    log(
+        f"{tool.name}: building {tool.module} from {tool.wrapper_module}@{tool.module_version} "
+        "through a wrapper module (CGO off)"
+    )
+    with tempfile.TemporaryDirectory(prefix=f"pac-harness-{tool.name}-wrap-") as tmp:
+        lines = [
+            f"module pacharness.local/wrap/{tool.name}",
+            "",
+            "go 1.26.0",
+            "",
+            f"require {tool.wrapper_module} {tool.module_version}",
+        ]
+        if tool.staging_replaces:
+            lines += ["", *staging_replaces(go, tool.wrapper_module, tool.module_version)]
+        Path(tmp, "go.mod").write_text("\n".join(lines) + "\n")
+        Path(tmp, "tools.go").write_text(
+            f'//go:build tools\n\npackage tools\n\nimport _ "{tool.module}"\n'
+        )
+        _go(go, ["mod", "tidy"], cwd=tmp, what=tool.name)
+        out = Path(tmp) / tool.name
+        args = ["build", "-trimpath", "-o", str(out)]
+        if tool.ldflags:
+            args += ["-ldflags", tool.ldflags]
+        _go(go, [*args, tool.module], cwd=tmp, what=tool.name)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(out), dest)
+
+
+def _go(go: str, args: list[str], cwd: str | None, what: str) -> str:
+    env = dict(os.environ, CGO_ENABLED="0", GOFLAGS="-mod=mod")
+    result = subprocess.run([go, *args], cwd=cwd, env=env, capture_output=True, text=True)
+    if result.returncode != 0:
+        tail = " ".join(result.stderr.strip().splitlines()[-3:])
+        raise HarnessError(f"{what}: go {args[0]} failed: {tail}")
+    return result.stdout
 
 
 def status() -> list[dict[str, str]]:

@@ -24,11 +24,22 @@ def test_fixture_verdict(embedded, control_id, fixture):
     control = _catalog.get(control_id)
     decision = embedded.decide(embedded.prepare(fixture.input, control.entrypoint))
     assert decision.verdict == fixture.expect, decision.messages
-    prefix = f"[{control_id}] "
-    if not fixture.is_node_tree:
-        prefix += f"{fixture.subject.kind} {fixture.namespace}/"
+    prefix = f"[{control_id}] " + message_subject(fixture)
     for message in decision.messages:
         assert message.startswith(prefix)
+
+
+def message_subject(fixture) -> str:
+    """How deny messages name what they decided on: a resource, the cluster, or nothing
+    for node trees (their messages name the component and file)."""
+    kind = fixture.subject.kind
+    if fixture.is_node_tree:
+        return ""
+    if kind == "ClusterState":
+        return "cluster: "
+    if kind in {"ClusterRole", "ClusterRoleBinding"}:
+        return f"{kind} {fixture.subject.name}"
+    return f"{kind} {fixture.namespace}/"
 
 
 UNIQUE = _fixtures.unique
@@ -76,6 +87,7 @@ def test_combined_query_is_the_union_of_all_controls(embedded, catalog):
     union = {
         m
         for c in catalog.with_policy
+        if c.enforcement == "admission"
         for m in embedded.decide(embedded.prepare(fixture.input, c.entrypoint)).messages
     }
     assert combined == union

@@ -7,11 +7,13 @@ from collections.abc import Callable
 from harness.errors import HarnessError
 from harness.targets.base import Decision, Target
 from harness.targets.embedded import EmbeddedTarget
+from harness.targets.local import LocalTarget
 from harness.targets.opa import OpaServerTarget
 
 _FACTORIES: dict[str, Callable[[], Target]] = {
     "embedded": EmbeddedTarget,
     "opa": OpaServerTarget,
+    "local": LocalTarget,
 }
 
 

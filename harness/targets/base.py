@@ -13,6 +13,10 @@ from typing import Any
 from harness.policies import PolicySet
 
 
+class SkipFixture(Exception):
+    """A target cannot replay this fixture; the run records that, never silently."""
+
+
 @dataclass(frozen=True)
 class Decision:
     allowed: bool

@@ -43,9 +43,27 @@ def webhook_path(query: str) -> str | None:
     return None
 
 
+# The bundle owns every top-level data path it writes, and nothing else: data.harness
+# stays writable through the data API (the local target selects a control there).
+BUNDLE_ROOTS = [
+    "admission",
+    "audit",
+    "config",
+    "controls",
+    "kubernetes",
+    "lib",
+    "node",
+    "nodecheck",
+    "system",
+    "webhook",
+]
+
+
 def build_bundle(opa: Path, policy: PolicySet, workdir: Path) -> Path:
     """`opa build` over the policy modules (no tests) plus data.json; returns the tarball."""
     src = workdir / "bundle-src"
+    src.mkdir(parents=True, exist_ok=True)
+    (src / ".manifest").write_text(json.dumps({"roots": BUNDLE_ROOTS}))
     for module in policy.modules:
         rel = module.path.relative_to(policy.root)
         dest = src / rel
@@ -66,11 +84,12 @@ def build_bundle(opa: Path, policy: PolicySet, workdir: Path) -> Path:
 
 
 def die_with_parent() -> None:
-    """In the child before exec: ask Linux to SIGTERM it when the harness dies, so even a
-    SIGKILLed run cannot leave an OPA server behind."""
+    """In the child before exec: ask Linux to kill it when the harness dies, so even a
+    SIGKILLed run cannot leave a server behind. SIGKILL, not SIGTERM: OPA's graceful
+    shutdown could hang on a webhook peer that vanished at the same moment."""
     with contextlib.suppress(OSError, AttributeError):
         libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL))
 
 
 def free_port() -> int:
@@ -96,6 +115,13 @@ class OpaServerTarget(Target):
     # -------------------------------------------------------------- lifecycle
 
     def start(self, policy: PolicySet) -> None:
+        try:
+            self._start(policy)
+        except BaseException:
+            self.close()  # a half-started server is not left behind
+            raise
+
+    def _start(self, policy: PolicySet) -> None:
         self._opa = tools.require("opa")
         self._version = tools.reported_version(tools.get_tool("opa"), self._opa)
         self._workdir = Path(tempfile.mkdtemp(prefix="pac-harness-opa-"))
@@ -213,6 +239,19 @@ class OpaServerTarget(Target):
         from harness.opabench import BENCH_FILE, run_bench
 
         return {BENCH_FILE.removesuffix(".json"): run_bench(self._opa, self.bundle, plan)}
+
+    def put_data(self, path: str, value: Any) -> None:
+        """Write a document through OPA's data API (outside any timed section)."""
+        self._conn.request(
+            "PUT",
+            f"/v1/data/{path}",
+            json.dumps(value).encode(),
+            {"Content-Type": "application/json"},
+        )
+        response = self._conn.getresponse()
+        body = response.read()
+        if response.status not in (200, 204):
+            raise TargetError(f"OPA refused PUT /v1/data/{path}: {response.status} {body[:200]!r}")
 
     def describe(self) -> dict[str, Any]:
         return {"engine": "opa", "engine_version": self._version, "transport": "https, keep-alive"}

@@ -35,3 +35,14 @@ test_single_control_review_denies if {
 	r.response.allowed == false
 	r.response.status.message == "[CIS-5.6.4] Pod default/a: namespace default is reserved; deploy workloads into a namespace of their own"
 }
+
+test_selected_control_review if {
+	r := webhook.selected with input as review("default") with data.harness.selected as "cis_5_6_4"
+	r.response.allowed == false
+	count(split(r.response.status.message, "\n")) == 1
+}
+
+test_selected_all_is_the_combined_review if {
+	r := webhook.selected with input as review("default") with data.harness.selected as "ALL"
+	r == system.main with input as review("default")
+}

@@ -9,3 +9,10 @@ controls[name] := admission.review_of(denials) if {
 	some name
 	denials := data.controls[name].deny
 }
+
+# The review of the control the harness selected with a data write (data.harness.selected,
+# a package name or ALL): one registered webhook URL serves every control in turn, and
+# switching takes effect at once, unlike re-registering a webhook with kube-apiserver.
+selected := controls[data.harness.selected] if data.harness.selected != "ALL"
+
+selected := admission.review if data.harness.selected == "ALL"

@@ -9,9 +9,9 @@ test_allow_pod_reader if {
 	count(cis_5_1_4.deny) == 0 with input as data.fixtures["CIS-5.1.4/allow/pod-reader"]
 }
 
-# the built-in edit role
-test_allow_edit_allowlisted if {
-	count(cis_5_1_4.deny) == 0 with input as data.fixtures["CIS-5.1.4/allow/edit-allowlisted"]
+# an allowlisted system:* role may create pods
+test_allow_system_role_allowlisted if {
+	count(cis_5_1_4.deny) == 0 with input as data.fixtures["CIS-5.1.4/allow/system-role-allowlisted"]
 }
 
 # creates other things

@@ -9,9 +9,9 @@ test_allow_developers_group if {
 	count(cis_5_1_7.deny) == 0 with input as data.fixtures["CIS-5.1.7/allow/developers-group"]
 }
 
-# Kubernetes' own cluster-admin binding (allowlisted)
-test_allow_builtin_cluster_admin if {
-	count(cis_5_1_7.deny) == 0 with input as data.fixtures["CIS-5.1.7/allow/builtin-cluster-admin"]
+# an allowlisted system:* binding for system:masters
+test_allow_system_binding_allowlisted if {
+	count(cis_5_1_7.deny) == 0 with input as data.fixtures["CIS-5.1.7/allow/system-binding-allowlisted"]
 }
 
 # a binding without subjects

@@ -1,0 +1,345 @@
+"""A real admission chain on one machine: etcd + kube-apiserver (built from source),
+an OPA server registered as a ValidatingWebhookConfiguration over HTTPS, and fixtures
+submitted through the kubernetes Python client with server-side dry-run.
+
+Each decision is one API call (POST ...?dryRun=All), so its latency is what the policy
+adds to deploying a resource plus the API server's own work; the supplementary baseline
+repeats every fixture with the webhook removed, for the paired difference.
+
+Cluster state reaches OPA in its bundle, in the layout kube-mgmt replicates; kube-mgmt
+itself is not used (the Go module proxy here does not serve it). The same state objects
+are created in the API server, so the cluster really holds what the policies assume.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import time
+from typing import Any
+
+from harness.errors import TargetError
+from harness.manifests import REVIEWED, STATE, KindInfo
+from harness.policies import COMBINED_QUERY, PolicySet
+from harness.targets.base import Decision, SkipFixture, Target
+from harness.targets.opa import OpaServerTarget
+
+WEBHOOK_NAME = "pac-harness"
+HARNESS_NAMESPACE = "pac-harness"
+EXCLUDED_NAMESPACES = ["kube-system", HARNESS_NAMESPACE]
+ACTIVE_TIMEOUT_S = 30
+
+
+# Kinds the target itself creates, beside the fixtures' kinds.
+OWN_KINDS = {
+    "ServiceAccount": KindInfo("", "v1", "serviceaccounts"),
+    "RuntimeClass": KindInfo("node.k8s.io", "v1", "runtimeclasses", namespaced=False),
+    "ValidatingWebhookConfiguration": KindInfo(
+        "admissionregistration.k8s.io", "v1", "validatingwebhookconfigurations", namespaced=False
+    ),
+}
+WEBHOOK_KIND = {"kind": "ValidatingWebhookConfiguration", "metadata": {}}
+
+
+def api_path(body: dict[str, Any]) -> str:
+    kind = body["kind"]
+    info = REVIEWED.get(kind) or STATE.get(kind) or OWN_KINDS.get(kind)
+    if info is None:
+        raise SkipFixture(f"kind {body['kind']} has no API path here")
+    base = f"/api/{info.version}" if not info.group else f"/apis/{info.group}/{info.version}"
+    if info.namespaced:
+        ns = (body.get("metadata") or {}).get("namespace") or "default"
+        return f"{base}/namespaces/{ns}/{info.resource}"
+    return f"{base}/{info.resource}"
+
+
+def webhook_configuration(url: str, ca_pem: bytes) -> dict[str, Any]:
+    resources = sorted({i.resource for i in REVIEWED.values()})
+    return {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingWebhookConfiguration",
+        "metadata": {"name": WEBHOOK_NAME},
+        "webhooks": [
+            {
+                "name": "validating-webhook.pac-harness.io",
+                "admissionReviewVersions": ["v1"],
+                "sideEffects": "None",  # so server-side dry-run requests reach it
+                "failurePolicy": "Fail",
+                "timeoutSeconds": 10,
+                "clientConfig": {"url": url, "caBundle": base64.b64encode(ca_pem).decode()},
+                "namespaceSelector": {
+                    "matchExpressions": [
+                        {
+                            "key": "kubernetes.io/metadata.name",
+                            "operator": "NotIn",
+                            "values": EXCLUDED_NAMESPACES,
+                        }
+                    ]
+                },
+                "rules": [
+                    {
+                        "operations": ["CREATE", "UPDATE"],
+                        "apiGroups": ["", "apps", "batch", "rbac.authorization.k8s.io"],
+                        "apiVersions": ["v1"],
+                        "resources": resources,
+                        "scope": "*",
+                    }
+                ],
+            }
+        ],
+    }
+
+
+class LocalTarget(Target):
+    name = "local"
+
+    def __init__(self) -> None:
+        self.opa = OpaServerTarget()
+        self.cluster = None
+        self.api = None
+        self._selected: str | None = None
+        self._namespaces: set[str] = set()
+        self._accounts: set[tuple[str, str]] = set()
+
+    def start(self, policy: PolicySet) -> None:
+        try:
+            self._start(policy)
+        except BaseException:
+            self.close()  # webhook first, then processes: nothing half-started is left
+            raise
+
+    def _start(self, policy: PolicySet) -> None:
+        from kubernetes import config as kube_config
+
+        from harness.controlplane import LocalControlPlane
+
+        self.opa.start(policy)
+        self.cluster = LocalControlPlane()
+        self.cluster.start()
+        self.api = kube_config.new_client_from_config(config_file=str(self.cluster.kubeconfig))
+        self._ensure_namespace(HARNESS_NAMESPACE)
+        self._create_state(policy.state)
+        self.register_webhook()
+
+    # ------------------------------------------------------------ cluster objects
+
+    def _call(self, method: str, path: str, body: Any = None, query: list | None = None) -> Any:
+        """One API request through the kubernetes client; an error status raises ApiError."""
+        request = self.api.param_serialize(
+            method=method,
+            resource_path=path,
+            query_params=query or [],
+            body=body,
+            header_params={"Content-Type": "application/json", "Accept": "application/json"},
+            auth_settings=["BearerToken"],
+        )
+        response = self.api.call_api(*request)
+        response.read()
+        if response.status >= 400:
+            raise ApiError(response.status, _message(response.data))
+        return response.data
+
+    def _create(self, body: dict[str, Any]) -> None:
+        try:
+            self._call("POST", api_path(body), body)
+        except ApiError as exc:
+            if exc.status != 409:
+                raise TargetError(
+                    f"creating {body['kind']} {body['metadata'].get('name')}: {exc}"
+                ) from None
+
+    def _ensure_namespace(self, name: str) -> None:
+        if name in self._namespaces:
+            return
+        self._create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+        # No controller-manager mints the default service account.
+        self._create(
+            {
+                "apiVersion": "v1",
+                "kind": "ServiceAccount",
+                "metadata": {"name": "default", "namespace": name},
+            }
+        )
+        self._namespaces.add(name)
+
+    def _ensure_service_account(self, namespace: str, name: str) -> None:
+        if (namespace, name) not in self._accounts:
+            self._create(
+                {
+                    "apiVersion": "v1",
+                    "kind": "ServiceAccount",
+                    "metadata": {"name": name, "namespace": namespace},
+                }
+            )
+            self._accounts.add((namespace, name))
+
+    def _create_state(self, state: dict[str, Any]) -> None:
+        for name in state.get("namespaces", {}):
+            self._ensure_namespace(name)
+        for resource, by_ns in state.items():
+            if resource == "namespaces" or resource == "peerauthentications":
+                continue  # Istio's CRD is not installed in this control plane
+            for ns, objects in by_ns.items():
+                self._ensure_namespace(ns)
+                for body in objects.values():
+                    self._create(body)
+
+    def register_webhook(self) -> None:
+        url = f"https://127.0.0.1:{self.opa.port}/v0/data/webhook/selected"
+        self._create(webhook_configuration(url, self.opa.ca_cert.read_bytes()))
+        self._select("cis_5_6_4")
+        self._wait_until(denied=True)
+
+    def remove_webhook(self) -> None:
+        try:
+            self._call("DELETE", api_path(WEBHOOK_KIND) + f"/{WEBHOOK_NAME}")
+        except ApiError as exc:
+            if exc.status != 404:
+                raise TargetError(f"removing the webhook: {exc}") from None
+        self._wait_until(denied=False)
+
+    def _wait_until(self, denied: bool) -> None:
+        """kube-apiserver learns about webhook changes asynchronously: probe until it has."""
+        self._ensure_namespace("default")
+        probe = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "probe", "namespace": "default"},
+            "spec": {"containers": [{"name": "c", "image": "registry.k8s.io/pause:3.10"}]},
+        }
+        self._select("cis_5_6_4")
+        deadline = time.monotonic() + ACTIVE_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if (not self._submit(api_path(probe), probe).allowed) == denied:
+                return
+            time.sleep(0.2)
+        raise TargetError(
+            f"the webhook did not become {'active' if denied else 'inactive'} in {ACTIVE_TIMEOUT_S} s"
+        )
+
+    def _select(self, selection: str) -> None:
+        if selection != self._selected:
+            self.opa.put_data("harness/selected", selection)
+            self._selected = selection
+
+    # ------------------------------------------------------------ decisions
+
+    def prepare(self, review: dict[str, Any], query: str) -> Any:
+        request = review.get("request") or {}
+        body = request.get("object")
+        if body is None:
+            raise SkipFixture("not an admission request")
+        if request.get("operation", "CREATE") != "CREATE":
+            raise SkipFixture(
+                "UPDATE of a subresource needs an existing pod; only CREATE is replayed"
+            )
+        ns = (body.get("metadata") or {}).get("namespace") or "default"
+        if body["kind"] not in ("ClusterRole", "ClusterRoleBinding"):
+            self._ensure_namespace(ns)
+        spec = _pod_spec(body)
+        if spec.get("serviceAccountName") not in (None, "", "default"):
+            self._ensure_service_account(ns, spec["serviceAccountName"])
+        if spec.get("runtimeClassName"):
+            # The RuntimeClass admission plugin wants it to exist; which handler the
+            # nodes run does not matter to admission.
+            name = spec["runtimeClassName"]
+            self._create(
+                {
+                    "apiVersion": "node.k8s.io/v1",
+                    "kind": "RuntimeClass",
+                    "metadata": {"name": name},
+                    "handler": name,
+                }
+            )
+        self._select("ALL" if query == COMBINED_QUERY else query.split("/")[1])
+        return api_path(body), body
+
+    def decide(self, prepared: Any) -> Decision:
+        path, body = prepared
+        return self._submit(path, body)
+
+    def _submit(self, path: str, body: dict[str, Any]) -> Decision:
+        try:
+            self._call("POST", path, body, [("dryRun", "All")])
+        except ApiError as exc:
+            message = str(exc)
+            marker = "denied the request: "
+            if exc.status in (400, 403) and marker in message:
+                text = message.split(marker, 1)[1]
+                return Decision(False, tuple(sorted(m for m in text.split("\n") if m)))
+            raise TargetError(
+                f"kube-apiserver rejected {body['kind']} {body['metadata'].get('name')}: {message}"
+            ) from None
+        return Decision(True, ())
+
+    def supplementary(self, plan: Any) -> dict[str, Any]:
+        """The same fixtures without the webhook: the API server's own cost, per fixture."""
+        self.remove_webhook()
+        rows = []
+        seen = set()
+        for control in plan.controls:
+            for fixture in plan.fixtures.by_control[control.id]:
+                if fixture.id in seen:
+                    continue
+                seen.add(fixture.id)
+                try:
+                    path, body = self.prepare(fixture.input, control.entrypoint)
+                except SkipFixture:
+                    continue
+                for i in range(plan.iterations):
+                    start = time.perf_counter_ns()
+                    self._submit(path, body)
+                    rows.append(
+                        {
+                            "fixture": fixture.id,
+                            "iteration": i,
+                            "latency_ns": time.perf_counter_ns() - start,
+                        }
+                    )
+        return {"baseline": rows}
+
+    def describe(self) -> dict[str, Any]:
+        info = self.opa.describe()
+        return {
+            **info,
+            "engine": "opa via kube-apiserver webhook",
+            "kubernetes": "v1.37.2 (source build)",
+            "transport": "kube-apiserver dry-run -> HTTPS webhook",
+        }
+
+    def close(self) -> None:
+        if self.api is not None:
+            # The webhook goes first; teardown goes on whatever happens to it.
+            with contextlib.suppress(Exception):
+                self.remove_webhook()
+            self.api.close()
+            self.api = None
+        if self.cluster is not None:
+            self.cluster.stop()
+            self.cluster = None
+        self.opa.close()
+
+
+def _pod_spec(body: dict[str, Any]) -> dict[str, Any]:
+    """The pod spec of a pod-bearing object ({} for other kinds)."""
+    spec = body.get("spec") or {}
+    if body["kind"] == "CronJob":
+        spec = spec.get("jobTemplate", {}).get("spec", {})
+    if body["kind"] != "Pod":
+        spec = spec.get("template", {}).get("spec", {})
+    return spec if body["kind"] in REVIEWED and "containers" in spec else {}
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _message(data: bytes | None) -> str:
+    """The message of a Kubernetes Status body."""
+    try:
+        return json.loads(data or b"{}").get("message", "") or (data or b"").decode()[:200]
+    except (ValueError, UnicodeDecodeError):
+        return repr((data or b"")[:200])
