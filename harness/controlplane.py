@@ -21,9 +21,9 @@ import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from harness import tls, tools
+from harness import processes, tls, tools
 from harness.errors import TargetError
-from harness.targets.opa import die_with_parent, free_port
+from harness.targets.opa import free_port
 
 READY_TIMEOUT_S = 120
 
@@ -152,7 +152,7 @@ class LocalControlPlane:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                preexec_fn=die_with_parent,
+                preexec_fn=processes.die_with_parent,
             )
         )
 
@@ -186,12 +186,6 @@ class LocalControlPlane:
 
     def stop(self) -> None:
         for proc in reversed(self.procs):
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+            processes.stop(proc)
         self.procs = []
         shutil.rmtree(self.workdir, ignore_errors=True)

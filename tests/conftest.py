@@ -89,6 +89,8 @@ def spawn():
     running is killed at teardown, so it cannot skew later timings."""
     import subprocess
 
+    from harness import processes
+
     procs: list[subprocess.Popen] = []
 
     def start(args: list[str]) -> subprocess.Popen:
@@ -98,10 +100,4 @@ def spawn():
 
     yield start
     for proc in procs:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        processes.stop(proc, timeout=20)

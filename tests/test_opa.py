@@ -160,8 +160,8 @@ def _wait_for_server(proc: subprocess.Popen) -> list[int]:
     raise AssertionError("the OPA server did not start")
 
 
-def test_ctrl_c_stops_the_opa_server_and_keeps_results(opa_binary, tmp_path, spawn):
-    out = tmp_path / "run"
+def _long_opa_run(spawn, out: Path):
+    """A `run --target opa` that is measuring, and the pid of its OPA server."""
     proc = spawn(
         [
             sys.executable,
@@ -175,11 +175,17 @@ def test_ctrl_c_stops_the_opa_server_and_keeps_results(opa_binary, tmp_path, spa
             "--out",
             str(out),
             "--quiet",
-        ],
+        ]
     )
     servers = _wait_for_server(proc)
     wait_for_replay(proc)
     time.sleep(2)
+    return proc, servers
+
+
+def test_ctrl_c_stops_the_opa_server_and_keeps_results(opa_binary, tmp_path, spawn):
+    out = tmp_path / "run"
+    proc, servers = _long_opa_run(spawn, out)
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130, stderr
@@ -193,24 +199,7 @@ def test_ctrl_c_stops_the_opa_server_and_keeps_results(opa_binary, tmp_path, spa
 
 def test_opa_killed_during_cli_run_exits_2_with_partial_results(opa_binary, tmp_path, spawn):
     out = tmp_path / "run"
-    proc = spawn(
-        [
-            sys.executable,
-            "-m",
-            "harness",
-            "run",
-            "--target",
-            "opa",
-            "--iterations",
-            "100000",
-            "--out",
-            str(out),
-            "--quiet",
-        ],
-    )
-    servers = _wait_for_server(proc)
-    wait_for_replay(proc)
-    time.sleep(2)
+    proc, servers = _long_opa_run(spawn, out)
     os.kill(servers[0], signal.SIGKILL)
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 2

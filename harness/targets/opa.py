@@ -9,11 +9,9 @@ admin config and cluster state), generates a CA and serving certificate, starts
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import http.client
 import json
 import shutil
-import signal
 import socket
 import ssl
 import subprocess
@@ -22,13 +20,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from harness import tls, tools
+from harness import processes, tls, tools
 from harness.errors import HarnessError, TargetError
 from harness.policies import COMBINED_QUERY, PolicySet
 from harness.targets.base import Decision, Target
 
 READY_TIMEOUT_S = 30
-PR_SET_PDEATHSIG = 1
 REQUEST_TIMEOUT_S = 30
 
 
@@ -81,15 +78,6 @@ def build_bundle(opa: Path, policy: PolicySet, workdir: Path) -> Path:
         first = (result.stderr.strip().splitlines() or ["(no output)"])[0]
         raise HarnessError(f"{policy.root}: opa build failed: {first}")
     return out
-
-
-def die_with_parent() -> None:
-    """In the child before exec: ask Linux to kill it when the harness dies, so even a
-    SIGKILLed run cannot leave a server behind. SIGKILL, not SIGTERM: OPA's graceful
-    shutdown could hang on a webhook peer that vanished at the same moment."""
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL))
 
 
 def free_port() -> int:
@@ -178,13 +166,7 @@ class OpaServerTarget(Target):
             self._conn.close()
             self._conn = None
         if self._proc is not None:
-            if self._proc.poll() is None:
-                self._proc.terminate()
-                try:
-                    self._proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    self._proc.kill()
-                    self._proc.wait()
+            processes.stop(self._proc, timeout=10)
             self._proc = None
         if self._workdir is not None:
             shutil.rmtree(self._workdir, ignore_errors=True)
