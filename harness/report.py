@@ -320,9 +320,9 @@ def engine_comparison(runs: list[Run]) -> pd.DataFrame:
                 table = table.merge(grouped.reset_index(), on="control", how="outer")
     if table is None:
         return pd.DataFrame()
-    order = {cid: i for i, cid in enumerate(table["control"])}
+    order = {c.id: i for i, c in enumerate(load_catalog())}
     for i, label in enumerate(("ALL", "ALL-NODE", NODE_PROCESS)):
-        order[label] = len(order) + 1 + i
+        order[label] = len(order) + i
     return table.sort_values("control", key=lambda s: s.map(order)).reset_index(drop=True)
 
 

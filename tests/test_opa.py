@@ -226,3 +226,100 @@ def test_missing_opa_is_a_one_line_error(tmp_path):
 
 def test_catalog_loads(catalog):
     assert load_catalog() is not None and catalog
+
+
+@pytest.fixture
+def scanner():
+    """A real HTTP image scanner on loopback: one vulnerable image, everything else clean."""
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            image = json.loads(self.rfile.read(int(self.headers["Content-Length"])))["image"]
+            vulns = [{"id": "CVE-2026-0001", "severity": "HIGH"}] if "vulnerable" in image else []
+            body = json.dumps({"vulnerabilities": vulns}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/scan"
+    server.shutdown()
+
+
+def _scanning_target(url: str):
+    from harness.config import load_config
+    from harness.policies import PolicySet, load_modules
+
+    config = load_config()
+    config["image_scanner"] = {"url": url, "timeout": "2s", "deny_severity": "HIGH"}
+    target = OpaServerTarget()
+    target.start(PolicySet(load_modules(), config, {}, ["controls/nsa_1_3/deny"]))
+    return target
+
+
+def _pod(image: str) -> dict:
+    from harness.manifests import admission_review
+
+    return admission_review(
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "p", "namespace": "shop"},
+            "spec": {"containers": [{"name": "app", "image": image}]},
+        }
+    )
+
+
+def test_image_scanner_denies_vulnerable_images(opa_binary, scanner):
+    with _scanning_target(scanner) as target:
+        bad = target.decide(
+            target.prepare(_pod("docker.io/library/vulnerable:1"), "controls/nsa_1_3/deny")
+        )
+        good = target.decide(
+            target.prepare(_pod("docker.io/library/nginx:1"), "controls/nsa_1_3/deny")
+        )
+    assert bad.messages == (
+        "[NSA-1.3] Pod shop/p: container app (spec.containers[0]): image "
+        "docker.io/library/vulnerable:1 has HIGH vulnerability CVE-2026-0001",
+    )
+    assert good.allowed
+
+
+def test_unreachable_scanner_denies(opa_binary):
+    from harness.targets.opa import free_port
+
+    with _scanning_target(f"http://127.0.0.1:{free_port()}/scan") as target:
+        decision = target.decide(
+            target.prepare(_pod("docker.io/library/nginx:1"), "controls/nsa_1_3/deny")
+        )
+    assert not decision.allowed
+    assert "could not be scanned" in decision.messages[0]
+
+
+def test_embedded_engine_refuses_a_configured_scanner(tmp_path):
+    config = tmp_path / "config.yaml"
+    config.write_text("image_scanner: {url: 'http://127.0.0.1:9/scan'}\n")
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "harness",
+            "check",
+            "tests/data/check/mixed/debug-pod.yaml",
+            "--config",
+            str(config),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert "the embedded engine cannot ask the image scanner" in result.stderr

@@ -35,6 +35,13 @@ class EmbeddedTarget(Target):
         _warn_if_numpy_came_first()
         _silence_engine_log()
         rego = Interpreter()
+        if (policy.config.get("image_scanner") or {}).get("url") and not rego.is_builtin(
+            "http.send"
+        ):
+            raise HarnessError(
+                "the embedded engine cannot ask the image scanner (rego-cpp has no http.send); "
+                "use --target opa, or set image_scanner.url to null"
+            )
         for module in policy.modules:
             _add_module(rego, module)
         rego.add_data(policy.data)

@@ -221,3 +221,40 @@ secret_env contains [c, concat("", ["envFrom[", format_int(i, 10), "] takes secr
 	some i, e in c.spec.envFrom
 	e.secretRef
 }
+
+# NSA-1.3 scanner part, off unless the admin config names a scanner URL. The scanner is
+# asked POST {url} {"image": ...} and answers {"vulnerabilities": [{"id", "severity"}]}.
+# An unreachable or failing scanner denies: an unscanned image is not a trusted one.
+scanner := object.get(data.config, "image_scanner", {})
+
+scanner_on if is_string(scanner.url)
+
+severity_rank := {"LOW": 1, "MEDIUM": 2, "HIGH": 3, "CRITICAL": 4}
+
+scan(image) := http.send({
+	"method": "POST",
+	"url": scanner.url,
+	"body": {"image": image},
+	"timeout": object.get(scanner, "timeout", "5s"),
+	"raise_error": false,
+})
+
+scan_failure(r) := concat("", ["HTTP ", format_int(r.status_code, 10)]) if r.status_code != 0
+
+scan_failure(r) := object.get(r, "error", {"message": "no answer"}).message if r.status_code == 0
+
+vulnerable_images contains [c, concat("", ["image ", c.spec.image, " could not be scanned (", scan_failure(r), ")"])] if {
+	scanner_on
+	some c in k8s.containers
+	r := scan(c.spec.image)
+	r.status_code != 200
+}
+
+vulnerable_images contains [c, concat("", ["image ", c.spec.image, " has ", upper(v.severity), " vulnerability ", v.id])] if {
+	scanner_on
+	some c in k8s.containers
+	r := scan(c.spec.image)
+	r.status_code == 200
+	some v in r.body.vulnerabilities
+	severity_rank[upper(v.severity)] >= severity_rank[upper(object.get(scanner, "deny_severity", "HIGH"))]
+}

@@ -9,3 +9,8 @@ deny contains k8s.format(control, v) if {
 	k8s.applies(control)
 	some v in checks.untrusted_registry
 }
+
+deny contains k8s.format(control, v) if {
+	k8s.applies(control)
+	some v in checks.vulnerable_images
+}
