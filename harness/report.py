@@ -403,6 +403,11 @@ def write_report(
     lat_path = run.directory / LATENCY_FILE
     latency.to_csv(lat_path, index=False, float_format="%.4f")
     written += [cov_path, lat_path]
+    psa = run.extras.get("psa_agreement")
+    if psa:
+        path = run.directory / "psa_agreement.csv"
+        pd.DataFrame(psa).to_csv(path, index=False)
+        written.append(path)
     overhead = webhook_overhead(run)
     if len(overhead):
         path = run.directory / "webhook_overhead.csv"

@@ -111,7 +111,7 @@ def base_metadata(target: str, engine: dict[str, Any], **extra: Any) -> dict[str
     }
 
 
-EXTRA_FILES = ("opa_bench", "node_check_process", "baseline")
+EXTRA_FILES = ("opa_bench", "node_check_process", "baseline", "psa_agreement")
 
 
 def write_run(

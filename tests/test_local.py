@@ -107,6 +107,11 @@ def test_run_against_the_local_control_plane(tmp_path):
     assert run.records["correct"].dropna().all()
     assert {s["fixture"] for s in run.meta["skipped"]} == {"non-root/deny/ephemeral-container-root"}
     assert run.extras["baseline"]
+    psa = {row["fixture"]: row for row in run.extras["psa_agreement"]}
+    # A pod without any security settings is refused by the real PSA and by NSA-1.4.
+    assert psa["non-root/deny/no-security-context"]["psa"] == "deny"
+    assert psa["non-root/deny/no-security-context"]["nsa_1_4"] == "deny"
+    assert (out / "psa_agreement.csv").is_file()
     overhead = (out / "webhook_overhead.csv").read_text()
     assert "NSA-1.1" in overhead and "CIS-5.1.1" in overhead
     assert json.loads((out / "coverage.json").read_text())["totals"]["all"]["enforced"] == 2

@@ -20,12 +20,13 @@ import time
 from typing import Any
 
 from harness.errors import TargetError
-from harness.manifests import REVIEWED, STATE, KindInfo
+from harness.manifests import POD_BEARING, REVIEWED, STATE, KindInfo
 from harness.policies import COMBINED_QUERY, PolicySet
 from harness.targets.base import Decision, SkipFixture, Target
 from harness.targets.opa import OpaServerTarget
 
 WEBHOOK_NAME = "pac-harness"
+PSA_NAMESPACE = "pac-harness-psa-restricted"
 HARNESS_NAMESPACE = "pac-harness"
 EXCLUDED_NAMESPACES = ["kube-system", HARNESS_NAMESPACE]
 ACTIVE_TIMEOUT_S = 30
@@ -124,14 +125,21 @@ class LocalTarget(Target):
 
     # ------------------------------------------------------------ cluster objects
 
-    def _call(self, method: str, path: str, body: Any = None, query: list | None = None) -> Any:
+    def _call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        query: list | None = None,
+        content_type: str = "application/json",
+    ) -> Any:
         """One API request through the kubernetes client; an error status raises ApiError."""
         request = self.api.param_serialize(
             method=method,
             resource_path=path,
             query_params=query or [],
             body=body,
-            header_params={"Content-Type": "application/json", "Accept": "application/json"},
+            header_params={"Content-Type": content_type, "Accept": "application/json"},
             auth_settings=["BearerToken"],
         )
         response = self.api.call_api(*request)
@@ -268,6 +276,8 @@ class LocalTarget(Target):
             if exc.status in (400, 403) and marker in message:
                 text = message.split(marker, 1)[1]
                 return Decision(False, tuple(sorted(m for m in text.split("\n") if m)))
+            if exc.status == 403 and "violates PodSecurity" in message:
+                return Decision(False, (message,))
             raise TargetError(
                 f"kube-apiserver rejected {body['kind']} {body['metadata'].get('name')}: {message}"
             ) from None
@@ -297,7 +307,36 @@ class LocalTarget(Target):
                             "latency_ns": time.perf_counter_ns() - start,
                         }
                     )
-        return {"baseline": rows}
+        return {"baseline": rows, "psa_agreement": self.psa_agreement(plan)}
+
+    def psa_agreement(self, plan: Any) -> list[dict[str, Any]]:
+        """The real Pod Security Admission (restricted, enforce) beside our NSA-1.4, for
+        every pod the fixtures describe (a workload counts as the pod its template makes;
+        PSA enforces on pods only). Runs with our webhook removed."""
+        from harness.manifests import admission_review
+
+        self._ensure_namespace(PSA_NAMESPACE)
+        self._call(
+            "PATCH",
+            f"/api/v1/namespaces/{PSA_NAMESPACE}",
+            {"metadata": {"labels": {"pod-security.kubernetes.io/enforce": "restricted"}}},
+            content_type="application/merge-patch+json",
+        )
+        rows = []
+        for fixture in plan.fixtures.unique:
+            pod = _as_pod(fixture.input, PSA_NAMESPACE)
+            if pod is None:
+                continue
+            ours = self.opa.decide(self.opa.prepare(admission_review(pod), "controls/nsa_1_4/deny"))
+            row = {"fixture": fixture.id, "nsa_1_4": ours.verdict}
+            try:
+                psa = self._submit(api_path(pod), pod)
+                row.update(psa=psa.verdict, psa_message=" ".join(psa.messages)[:300])
+            except TargetError as exc:
+                row.update(psa="error", psa_message=str(exc)[:300])
+            row["agree"] = row["psa"] == row["nsa_1_4"]
+            rows.append(row)
+        return rows
 
     def describe(self) -> dict[str, Any]:
         info = self.opa.describe()
@@ -319,6 +358,25 @@ class LocalTarget(Target):
             self.cluster.stop()
             self.cluster = None
         self.opa.close()
+
+
+def _as_pod(review: dict[str, Any], namespace: str) -> dict[str, Any] | None:
+    """A CREATE of a pod-bearing object as the Pod it describes, moved to namespace."""
+    request = review.get("request") or {}
+    body = request.get("object") or {}
+    if request.get("operation") != "CREATE" or body.get("kind") not in POD_BEARING:
+        return None
+    spec = dict(_pod_spec(body))
+    if not spec:
+        return None
+    spec.pop("ephemeralContainers", None)
+    name = (body.get("metadata") or {}).get("name", "pod")
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": spec,
+    }
 
 
 def _pod_spec(body: dict[str, Any]) -> dict[str, Any]:
