@@ -182,6 +182,23 @@ class LocalTarget(Target):
             )
             self._accounts.add((namespace, name))
 
+    def _ensure_references(self, namespace: str, body: dict[str, Any]) -> None:
+        """What admission plugins want to exist for a pod: its service account and its
+        RuntimeClass (which handler the nodes run does not matter to admission)."""
+        spec = _pod_spec(body)
+        if spec.get("serviceAccountName") not in (None, "", "default"):
+            self._ensure_service_account(namespace, spec["serviceAccountName"])
+        if spec.get("runtimeClassName"):
+            name = spec["runtimeClassName"]
+            self._create(
+                {
+                    "apiVersion": "node.k8s.io/v1",
+                    "kind": "RuntimeClass",
+                    "metadata": {"name": name},
+                    "handler": name,
+                }
+            )
+
     def _create_state(self, state: dict[str, Any]) -> None:
         for name in state.get("namespaces", {}):
             self._ensure_namespace(name)
@@ -245,21 +262,7 @@ class LocalTarget(Target):
         ns = (body.get("metadata") or {}).get("namespace") or "default"
         if body["kind"] not in ("ClusterRole", "ClusterRoleBinding"):
             self._ensure_namespace(ns)
-        spec = _pod_spec(body)
-        if spec.get("serviceAccountName") not in (None, "", "default"):
-            self._ensure_service_account(ns, spec["serviceAccountName"])
-        if spec.get("runtimeClassName"):
-            # The RuntimeClass admission plugin wants it to exist; which handler the
-            # nodes run does not matter to admission.
-            name = spec["runtimeClassName"]
-            self._create(
-                {
-                    "apiVersion": "node.k8s.io/v1",
-                    "kind": "RuntimeClass",
-                    "metadata": {"name": name},
-                    "handler": name,
-                }
-            )
+        self._ensure_references(ns, body)
         self._select("ALL" if query == COMBINED_QUERY else query.split("/")[1])
         return api_path(body), body
 
@@ -327,6 +330,7 @@ class LocalTarget(Target):
             pod = _as_pod(fixture.input, PSA_NAMESPACE)
             if pod is None:
                 continue
+            self._ensure_references(PSA_NAMESPACE, pod)
             ours = self.opa.decide(self.opa.prepare(admission_review(pod), "controls/nsa_1_4/deny"))
             row = {"fixture": fixture.id, "nsa_1_4": ours.verdict}
             try:
@@ -370,13 +374,22 @@ def _as_pod(review: dict[str, Any], namespace: str) -> dict[str, Any] | None:
     if not spec:
         return None
     spec.pop("ephemeralContainers", None)
-    name = (body.get("metadata") or {}).get("name", "pod")
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": spec,
-    }
+    meta = body.get("metadata") or {}
+    annotations = dict(_pod_metadata(body).get("annotations") or {})
+    pod_meta = {"name": meta.get("name", "pod"), "namespace": namespace}
+    if annotations:  # AppArmor's older annotations live here, and PSA reads them
+        pod_meta["annotations"] = annotations
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": pod_meta, "spec": spec}
+
+
+def _pod_metadata(body: dict[str, Any]) -> dict[str, Any]:
+    """The metadata of the pod a pod-bearing object makes (its own, or its template's)."""
+    spec = body.get("spec") or {}
+    if body["kind"] == "Pod":
+        return body.get("metadata") or {}
+    if body["kind"] == "CronJob":
+        spec = spec.get("jobTemplate", {}).get("spec", {})
+    return spec.get("template", {}).get("metadata") or {}
 
 
 def _pod_spec(body: dict[str, Any]) -> dict[str, Any]:
