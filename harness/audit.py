@@ -1,28 +1,113 @@
 """Audit existing cluster state (the thesis's limitation 4: admission is not
 retroactive). Every admission policy is applied to the objects that already exist, and
 the checks that only make sense on the whole state (audit controls) run once over all
-of it. Input: a directory of manifests, for example the output of
-`kubectl get <kinds> -A -o yaml`."""
+of it. Input: a live cluster through a kubeconfig (read-only lists), or a directory of
+manifests, for example the output of `kubectl get <kinds> -A -o yaml`."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from harness.catalog import Control
-from harness.check import Finding, collect, decide_objects
+from harness.check import Collected, Finding, classify, collect, decide_objects
 from harness.clusterstate import snapshot
+from harness.errors import HarnessError
+from harness.manifests import Document
 from harness.policies import PolicySet, load_modules
 from harness.targets.embedded import EmbeddedTarget
 
 CLUSTER = "cluster"
 
+# What a live audit reads: (group, version, resource, kind).
+LIVE_KINDS = [
+    ("", "v1", "namespaces", "Namespace"),
+    ("", "v1", "pods", "Pod"),
+    ("", "v1", "resourcequotas", "ResourceQuota"),
+    ("", "v1", "limitranges", "LimitRange"),
+    ("apps", "v1", "deployments", "Deployment"),
+    ("apps", "v1", "replicasets", "ReplicaSet"),
+    ("apps", "v1", "statefulsets", "StatefulSet"),
+    ("apps", "v1", "daemonsets", "DaemonSet"),
+    ("batch", "v1", "jobs", "Job"),
+    ("batch", "v1", "cronjobs", "CronJob"),
+    ("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy"),
+    ("rbac.authorization.k8s.io", "v1", "roles", "Role"),
+    ("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole"),
+    ("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding"),
+    ("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding"),
+    (
+        "admissionregistration.k8s.io",
+        "v1",
+        "validatingwebhookconfigurations",
+        "ValidatingWebhookConfiguration",
+    ),
+    (
+        "admissionregistration.k8s.io",
+        "v1",
+        "validatingadmissionpolicies",
+        "ValidatingAdmissionPolicy",
+    ),
+    (
+        "admissionregistration.k8s.io",
+        "v1",
+        "validatingadmissionpolicybindings",
+        "ValidatingAdmissionPolicyBinding",
+    ),
+]
+
+
+def collect_live(kubeconfig: Path, context: str | None) -> list[Document]:
+    """Every object of the kinds the policies read, listed from a live cluster (read-only)."""
+    from kubernetes import config as kube_config
+
+    try:
+        api = kube_config.new_client_from_config(config_file=str(kubeconfig), context=context)
+    except Exception as exc:  # the client raises several types for a bad kubeconfig
+        raise HarnessError(
+            f"{kubeconfig}: cannot use kubeconfig: {' '.join(str(exc).split())}"
+        ) from None
+    source = Path(f"{kubeconfig}#{context or 'current-context'}")
+    docs: list[Document] = []
+    with api:
+        for group, version, resource, kind in LIVE_KINDS:
+            base = f"/api/{version}" if not group else f"/apis/{group}/{version}"
+            request = api.param_serialize(
+                method="GET",
+                resource_path=f"{base}/{resource}",
+                header_params={"Accept": "application/json"},
+                auth_settings=["BearerToken"],
+            )
+            response = api.call_api(*request)
+            response.read()
+            if response.status == 404:
+                continue  # an API this cluster does not serve
+            if response.status >= 400:
+                raise HarnessError(
+                    f"{source}: listing {resource} failed with HTTP {response.status}"
+                )
+            for item in json.loads(response.data).get("items", []):
+                item.setdefault("kind", kind)
+                item.setdefault("apiVersion", f"{group}/{version}" if group else version)
+                docs.append(Document(item, source, len(docs)))
+    return docs
+
+
+def audit_live(
+    kubeconfig: Path, context: str | None, controls: list[Control], config: dict[str, Any]
+) -> list[Finding]:
+    return _audit(classify(collect_live(kubeconfig, context)), controls, config)
+
 
 def audit_dir(
     paths: Iterable[Path], controls: list[Control], config: dict[str, Any]
 ) -> list[Finding]:
-    found = collect(paths)
+    return _audit(collect(paths), controls, config)
+
+
+def _audit(found: Collected, controls: list[Control], config: dict[str, Any]) -> list[Finding]:
     findings = decide_objects(found, controls, config)
     cluster_controls = [c for c in controls if c.has_policy and c.enforcement == "audit"]
     if cluster_controls:

@@ -58,22 +58,25 @@ class Collected:
 
 def collect(paths: Iterable[Path]) -> Collected:
     """Split the input into objects to decide and cluster state; reject unknown kinds."""
+    return classify(doc for file in find_manifest_files(paths) for doc in load_documents(file))
+
+
+def classify(documents: Iterable[Document]) -> Collected:
     found = Collected([], [], [])
-    for file in find_manifest_files(paths):
-        for doc in load_documents(file):
-            if doc.kind == ADMISSION_REVIEW:
-                body, operation, sub = unwrap_review(doc.body, file)
-                doc = Document(body, file, doc.index)
-                _require_known(doc)
-                review = admission_review(body, operation, sub)
-            else:
-                _require_known(doc)
-                review = admission_review(doc.body) if doc.kind in REVIEWED else None
-            found.everything.append(doc)
-            if review is not None and doc.kind in REVIEWED:
-                found.subjects.append(Subject(doc, review))
-            elif doc.kind in STATE:
-                found.state.append(doc)
+    for doc in documents:
+        if doc.kind == ADMISSION_REVIEW:
+            body, operation, sub = unwrap_review(doc.body, doc.source)
+            doc = Document(body, doc.source, doc.index)
+            _require_known(doc)
+            review = admission_review(body, operation, sub)
+        else:
+            _require_known(doc)
+            review = admission_review(doc.body) if doc.kind in REVIEWED else None
+        found.everything.append(doc)
+        if review is not None and doc.kind in REVIEWED:
+            found.subjects.append(Subject(doc, review))
+        elif doc.kind in STATE:
+            found.state.append(doc)
     return found
 
 

@@ -546,18 +546,20 @@ def cmd_node_check(args: argparse.Namespace) -> int:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    from harness.audit import audit_dir
+    from harness.audit import audit_dir, audit_live
     from harness.config import load_config
 
-    if args.kubeconfig or args.context:
-        raise HarnessError(
-            "auditing a live cluster is not implemented yet; export its objects with "
-            "`kubectl get <kinds> -A -o yaml > state.yaml` and run: audit --from-dir state.yaml"
-        )
-    if not args.from_dir:
-        raise HarnessError("audit needs --from-dir PATH (a directory or files of manifests)")
     catalog = load_catalog()
-    findings = audit_dir(args.from_dir, catalog.select(args.controls), load_config(args.config))
+    controls = catalog.select(args.controls)
+    config = load_config(args.config)
+    if args.kubeconfig and args.from_dir:
+        raise HarnessError("audit takes --kubeconfig or --from-dir, not both")
+    if args.kubeconfig:
+        findings = audit_live(args.kubeconfig, args.context, controls, config)
+    elif args.from_dir:
+        findings = audit_dir(args.from_dir, controls, config)
+    else:
+        raise HarnessError("audit needs --kubeconfig FILE [--context C] or --from-dir PATH")
     if args.format == "json":
         print(json.dumps([f.to_json() for f in findings], indent=2))
     else:

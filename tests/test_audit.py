@@ -64,10 +64,13 @@ def test_audit_with_a_webhook_passes_cis_5_2_1(tmp_path):
     ]
 
 
-def test_live_cluster_is_a_clear_error():
-    result = audit("--kubeconfig", "/dev/null")
+def test_bad_kubeconfig_is_a_one_line_error(tmp_path):
+    bad = tmp_path / "kubeconfig"
+    bad.write_text("apiVersion: v1\nkind: Config\n")
+    result = audit("--kubeconfig", str(bad))
     assert result.returncode == 2
-    assert "auditing a live cluster is not implemented yet" in result.stderr
+    assert result.stderr.startswith(f"error: {bad}: cannot use kubeconfig")
+    assert result.stderr.count("\n") == 1
 
 
 def test_check_reviews_rbac_objects():

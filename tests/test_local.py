@@ -116,3 +116,62 @@ def test_run_against_the_local_control_plane(tmp_path):
     assert "NSA-1.1" in overhead and "CIS-5.1.1" in overhead
     assert json.loads((out / "coverage.json").read_text())["totals"]["all"]["enforced"] == 2
     assert not Path(run.meta.get("kubeconfig", "/nonexistent")).exists()
+
+
+def test_audit_a_live_cluster_seeded_with_a_cluster_admin_binding(local):
+    """The thesis's limitation 4: objects that exist are audited, not only new ones."""
+    import subprocess
+    import sys
+
+    target, _, _ = local
+    target._select("cis_5_6_4")  # the webhook lets RBAC objects through for this control
+    target._create(
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": "mallory-admin"},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": "cluster-admin",
+            },
+            "subjects": [
+                {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "mallory"}
+            ],
+        }
+    )
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "harness",
+            "audit",
+            "--kubeconfig",
+            str(target.cluster.kubeconfig),
+            "--controls",
+            "CIS-5.1.1,CIS-5.1.7,CIS-5.2.1",
+            "--format",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1, result.stderr
+    denied = {
+        (f["resource"], f["control"]): f["messages"]
+        for f in json.loads(result.stdout)
+        if f["decision"] == "deny"
+    }
+    assert denied[("ClusterRoleBinding/mallory-admin", "CIS-5.1.1")] == [
+        "[CIS-5.1.1] ClusterRoleBinding mallory-admin: binds cluster-admin to User mallory, "
+        "which is not in the allowlist"
+    ]
+    # Kubernetes' own cluster-admin binding (system:masters) is allowlisted; our webhook
+    # covers pods, so CIS-5.2.1 holds on this cluster.
+    assert ("ClusterRoleBinding/cluster-admin", "CIS-5.1.1") not in denied
+    # Nor are the bootstrap Roles and RoleBindings in kube-system flagged (defaults).
+    assert not [
+        r for r, _ in denied if r.startswith(("Role/kube-system/", "RoleBinding/kube-system/"))
+    ]
+    assert ("cluster", "CIS-5.2.1") not in denied
