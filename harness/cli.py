@@ -267,7 +267,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from harness.fixtures import load_fixtures
     from harness.policies import PolicySet, combined_queries, load_modules
     from harness.replay import Plan, Recorder, replay
-    from harness.report import summary_lines, write_report
+    from harness.report import write_report
     from harness.results import base_metadata, new_run_dir, now, write_run
     from harness.targets import make_target
 
@@ -352,7 +352,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             write_run(out_dir, meta, recorder, extras)
     if not measuring:
         return exit_code
-    coverage, latency, _ = write_report(out_dir, catalog)
+    report = write_report(out_dir, catalog)
     if not meta.get("complete"):
         err.print(
             f"run incomplete ({meta['error']}); {len(recorder)} measurements kept in {out_dir}"
@@ -360,9 +360,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     out.print(
         f"run folder: {out_dir}  ({meta['wall_seconds']:.1f} s, {len(recorder)} timed decisions)"
     )
-    for line in summary_lines(coverage, latency, _loaded(out_dir)):
+    for line in report.summary():
         out.print(line, markup=False)
-    if exit_code == EXIT_OK and any(c.status == "failing" for c in coverage.controls):
+    if exit_code == EXIT_OK and any(c.status == "failing" for c in report.coverage.controls):
         exit_code = EXIT_FINDINGS
     return exit_code
 
@@ -376,12 +376,6 @@ def _time_node_check(fixtures, runs: int) -> list[dict]:
     err.print(f"timing {runs} whole node-check processes on {compliant.id}", markup=False)
     rows = time_process(compliant.subject.body, runs)
     return [dict(row, fixture=compliant.id) for row in rows]
-
-
-def _loaded(run_dir: Path):
-    from harness.results import load_run
-
-    return load_run(run_dir)
 
 
 def _progress(quiet: bool) -> Progress:
@@ -400,13 +394,12 @@ def _progress(quiet: bool) -> Progress:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from harness.report import summary_lines, write_report
-    from harness.results import load_run
+    from harness.report import write_report
 
-    coverage, latency, written = write_report(args.run_dir)
-    for path in written:
+    report = write_report(args.run_dir)
+    for path in report.written:
         out.print(str(path), markup=False)
-    for line in summary_lines(coverage, latency, load_run(args.run_dir)):
+    for line in report.summary():
         out.print(line, markup=False)
     return EXIT_OK
 

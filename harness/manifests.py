@@ -8,7 +8,6 @@ can later be submitted to a real API server unchanged.
 from __future__ import annotations
 
 import copy
-import json
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -253,7 +252,3 @@ def cluster_state(documents: Iterable[dict[str, Any]]) -> dict[str, Any]:
         else:
             state[info.resource][name] = body
     return state
-
-
-def to_json(body: Any) -> str:
-    return json.dumps(body, separators=(",", ":"), sort_keys=True)

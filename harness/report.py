@@ -180,7 +180,7 @@ def plot_per_policy(run: Run, catalog: Catalog, path_stem: Path) -> list[Path]:
     _boxplot(ax, data, order)
     ax.set_xlabel("decision latency (ms)")
     ax.set_title(
-        f"Each policy on its own ({_target_label(run)}, n={run.meta.get('iterations')} per fixture)"
+        f"Each policy on its own ({_engine_label(run)}, n={run.meta.get('iterations')} per fixture)"
     )
     return _save(fig, path_stem)
 
@@ -196,7 +196,7 @@ def plot_combined(run: Run, path_stem: Path) -> list[Path]:
     ax.set_xlabel("decision latency (ms)")
     fixtures = frame["fixture"].nunique()
     ax.set_title(
-        f"All policies as one query ({_target_label(run)}, {fixtures} fixtures, n={len(frame)})"
+        f"All policies as one query ({_engine_label(run)}, {fixtures} fixtures, n={len(frame)})"
     )
     return _save(fig, path_stem)
 
@@ -221,7 +221,7 @@ def plot_node(run: Run, path_stem: Path) -> list[Path]:
     _boxplot(ax, data, labels)
     ax.set_xscale("log")
     ax.set_xlabel("latency (ms, log scale)")
-    ax.set_title(f"Node configuration checks ({_target_label(run)})")
+    ax.set_title(f"Node configuration checks ({_engine_label(run)})")
     return _save(fig, path_stem)
 
 
@@ -244,7 +244,7 @@ def _boxplot(ax, data, labels) -> None:
     ax.tick_params(axis="y", labelsize=8)
 
 
-def _target_label(run: Run) -> str:
+def _engine_label(run: Run) -> str:
     return f"{run.meta.get('target')}: {run.meta.get('engine')} {run.meta.get('engine_version', '')}".strip()
 
 
@@ -296,17 +296,13 @@ def webhook_overhead(run: Run) -> pd.DataFrame:
 # ---------------------------------------------------------------- engines side by side
 
 
-def target_label(run: Run) -> str:
-    return str(run.meta.get("target"))
-
-
 def engine_comparison(runs: list[Run]) -> pd.DataFrame:
     """Per control: p50/p99 of each run's target, plus OPA's eval-only time where a run
     holds `opa bench` results. Columns are named <target>_p50_ms, <target>_p99_ms."""
     table: pd.DataFrame | None = None
     for run in runs:
         lat = latency_by_control(run)[["control", "p50_ms", "p99_ms"]]
-        label = target_label(run)
+        label = str(run.meta.get("target"))
         lat = lat.rename(columns={"p50_ms": f"{label}_p50_ms", "p99_ms": f"{label}_p99_ms"})
         table = lat if table is None else table.merge(lat, on="control", how="outer")
         bench = run.extras.get("opa_bench")
@@ -389,9 +385,18 @@ def summary_lines(coverage: Coverage, latency: pd.DataFrame, run: Run) -> list[s
     return lines
 
 
-def write_report(
-    run_dir: Path, catalog: Catalog | None = None
-) -> tuple[Coverage, pd.DataFrame, list[Path]]:
+@dataclass(frozen=True)
+class Report:
+    run: Run
+    coverage: Coverage
+    latency: pd.DataFrame
+    written: list[Path]
+
+    def summary(self) -> list[str]:
+        return summary_lines(self.coverage, self.latency, self.run)
+
+
+def write_report(run_dir: Path, catalog: Catalog | None = None) -> Report:
     """Regenerate coverage.json, latency.csv, tables/ and figures/ from the run's records."""
     catalog = catalog or load_catalog()
     run = load_run(run_dir)
@@ -426,4 +431,4 @@ def write_report(
         written += plot_per_policy(run, catalog, figures / "figure-6.30-per-policy")
     written += plot_combined(run, figures / "figure-6.29-combined")
     written += plot_node(run, figures / "figure-6.28-node")
-    return coverage, latency, written
+    return Report(run, coverage, latency, written)

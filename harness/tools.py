@@ -220,15 +220,11 @@ def build_from_source(tool: Tool, dest: Path, log: Log) -> None:
         return
     log(f"{tool.name}: building {tool.module}@v{tool.version} from source (CGO off)")
     with tempfile.TemporaryDirectory(prefix=f"pac-harness-{tool.name}-") as gobin:
-        env = dict(os.environ, GOBIN=gobin, CGO_ENABLED="0", GOFLAGS="-trimpath")
-        cmd = [go, "install"]
+        args = ["install"]
         if tool.ldflags:
-            cmd += ["-ldflags", tool.ldflags]
-        cmd.append(f"{tool.module}@v{tool.version}")
-        result = subprocess.run(cmd, env=env, capture_output=True, text=True)
-        if result.returncode != 0:
-            tail = " ".join(result.stderr.strip().splitlines()[-3:])
-            raise HarnessError(f"{tool.name}: go install failed: {tail}")
+            args += ["-ldflags", tool.ldflags]
+        args.append(f"{tool.module}@v{tool.version}")
+        _go(go, args, cwd=None, what=tool.name, env={"GOBIN": gobin, "GOFLAGS": "-trimpath"})
         built = Path(gobin) / tool.name
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(str(built), dest)
@@ -274,9 +270,12 @@ def build_with_wrapper(go: str, tool: Tool, dest: Path, log: Log) -> None:
         shutil.move(str(out), dest)
 
 
-def _go(go: str, args: list[str], cwd: str | None, what: str) -> str:
-    env = dict(os.environ, CGO_ENABLED="0", GOFLAGS="-mod=mod")
-    result = subprocess.run([go, *args], cwd=cwd, env=env, capture_output=True, text=True)
+def _go(
+    go: str, args: list[str], cwd: str | None, what: str, env: dict[str, str] | None = None
+) -> str:
+    """Run the go command with CGO off; a failure is one line with go's last words."""
+    full_env = {**os.environ, "CGO_ENABLED": "0", "GOFLAGS": "-mod=mod", **(env or {})}
+    result = subprocess.run([go, *args], cwd=cwd, env=full_env, capture_output=True, text=True)
     if result.returncode != 0:
         tail = " ".join(result.stderr.strip().splitlines()[-3:])
         raise HarnessError(f"{what}: go {args[0]} failed: {tail}")
