@@ -6,9 +6,11 @@ Each decision is one API call (POST ...?dryRun=All), so its latency is what the 
 adds to deploying a resource plus the API server's own work; the supplementary baseline
 repeats every fixture with the webhook removed, for the paired difference.
 
-Cluster state reaches OPA in its bundle, in the layout kube-mgmt replicates; kube-mgmt
-itself is not used (the Go module proxy here does not serve it). The same state objects
-are created in the API server, so the cluster really holds what the policies assume.
+Cluster state is created as real API objects (CRDs for Istio's PeerAuthentication and
+Calico's policies are installed first) and reaches OPA the way kube-mgmt brings it: a
+replicator lists and watches kube-apiserver and writes data.kubernetes, and the harness
+waits until each object has arrived before it submits fixtures. kube-mgmt itself is not
+used here (the Go module proxy does not serve it); harness.replicator plays its part.
 """
 
 from __future__ import annotations
@@ -19,9 +21,13 @@ import json
 import time
 from typing import Any
 
+import yaml
+
+from harness import paths
 from harness.errors import TargetError
 from harness.manifests import POD_BEARING, REVIEWED, STATE, KindInfo
 from harness.policies import COMBINED_QUERY, PolicySet
+from harness.replicator import Replicator
 from harness.targets.base import Decision, SkipFixture, Target
 from harness.targets.opa import OpaServerTarget
 
@@ -38,6 +44,9 @@ OWN_KINDS = {
     "RuntimeClass": KindInfo("node.k8s.io", "v1", "runtimeclasses", namespaced=False),
     "ValidatingWebhookConfiguration": KindInfo(
         "admissionregistration.k8s.io", "v1", "validatingwebhookconfigurations", namespaced=False
+    ),
+    "CustomResourceDefinition": KindInfo(
+        "apiextensions.k8s.io", "v1", "customresourcedefinitions", namespaced=False
     ),
 }
 WEBHOOK_KIND = {"kind": "ValidatingWebhookConfiguration", "metadata": {}}
@@ -56,7 +65,8 @@ def api_path(body: dict[str, Any]) -> str:
 
 
 def webhook_configuration(url: str, ca_pem: bytes) -> dict[str, Any]:
-    resources = sorted({i.resource for i in REVIEWED.values()})
+    # Debug containers join a running pod through a subresource of their own.
+    resources = sorted({i.resource for i in REVIEWED.values()} | {"pods/ephemeralcontainers"})
     return {
         "apiVersion": "admissionregistration.k8s.io/v1",
         "kind": "ValidatingWebhookConfiguration",
@@ -96,12 +106,14 @@ class LocalTarget(Target):
     name = "local"
 
     def __init__(self) -> None:
-        self.opa = OpaServerTarget()
+        self.opa = OpaServerTarget(with_state=False)  # state comes through the replicator
         self.cluster = None
         self.api = None
+        self.replicator: Replicator | None = None
         self._selected: str | None = None
         self._namespaces: set[str] = set()
         self._accounts: set[tuple[str, str]] = set()
+        self._pods: set[tuple[str, str]] = set()
 
     def start(self, policy: PolicySet) -> None:
         try:
@@ -119,6 +131,9 @@ class LocalTarget(Target):
         self.cluster = LocalControlPlane()
         self.cluster.start()
         self.api = kube_config.new_client_from_config(config_file=str(self.cluster.kubeconfig))
+        self.install_crds()
+        self.replicator = Replicator(self._open, self.opa.data_client, STATE)
+        self.replicator.start()
         self._ensure_namespace(HARNESS_NAMESPACE)
         self._create_state(policy.state)
         self.register_webhook()
@@ -147,6 +162,39 @@ class LocalTarget(Target):
         if response.status >= 400:
             raise ApiError(response.status, _message(response.data))
         return response.data
+
+    def _open(self, method: str, path: str, query: list) -> Any:
+        """A request whose response body is read by the caller, as a stream (watches)."""
+        request = self.api.param_serialize(
+            method=method,
+            resource_path=path,
+            query_params=query,
+            header_params={"Accept": "application/json"},
+            auth_settings=["BearerToken"],
+        )
+        response = self.api.call_api(*request, _request_timeout=60).response
+        if response.status >= 400:
+            raise ApiError(response.status, _message(response.read()))
+        return response
+
+    def install_crds(self) -> None:
+        """The CRDs of the kinds fixtures use beside built-in ones, until established."""
+        crds = []
+        for path in sorted((paths.scenarios_dir() / "crds").glob("*.yaml")):
+            crds += [d for d in yaml.safe_load_all(path.read_text()) if d]
+        for crd in crds:
+            self._create(crd)
+        base = api_path(crds[0]) if crds else ""
+        deadline = time.monotonic() + ACTIVE_TIMEOUT_S
+        for crd in crds:
+            while not _established(
+                json.loads(self._call("GET", f"{base}/{crd['metadata']['name']}"))
+            ):
+                if time.monotonic() > deadline:
+                    raise TargetError(
+                        f"CRD {crd['metadata']['name']} not established in {ACTIVE_TIMEOUT_S} s"
+                    )
+                time.sleep(0.1)
 
     def _create(self, body: dict[str, Any]) -> None:
         try:
@@ -200,15 +248,24 @@ class LocalTarget(Target):
             )
 
     def _create_state(self, state: dict[str, Any]) -> None:
+        """The fixtures' cluster state as API objects, then wait until OPA holds all of it."""
         for name in state.get("namespaces", {}):
             self._ensure_namespace(name)
+        created = []
         for resource, by_ns in state.items():
-            if resource == "namespaces" or resource == "peerauthentications":
-                continue  # Istio's CRD is not installed in this control plane
+            if resource == "namespaces":
+                continue
             for ns, objects in by_ns.items():
                 self._ensure_namespace(ns)
                 for body in objects.values():
                     self._create(body)
+                    created.append(body)
+        opa = self.opa.data_client()
+        try:
+            for body in created:
+                self.replicator.wait_for(STATE[body["kind"]], body, opa)
+        finally:
+            opa.close()
 
     def register_webhook(self) -> None:
         url = f"https://127.0.0.1:{self.opa.port}/v0/data/webhook/selected"
@@ -255,24 +312,36 @@ class LocalTarget(Target):
         body = request.get("object")
         if body is None:
             raise SkipFixture("not an admission request")
-        if request.get("operation", "CREATE") != "CREATE":
-            raise SkipFixture(
-                "UPDATE of a subresource needs an existing pod; only CREATE is replayed"
-            )
         ns = (body.get("metadata") or {}).get("namespace") or "default"
         if body["kind"] not in ("ClusterRole", "ClusterRoleBinding"):
             self._ensure_namespace(ns)
         self._ensure_references(ns, body)
+        method, path = "POST", api_path(body)
+        operation = request.get("operation", "CREATE")
+        if operation == "UPDATE" and request.get("subResource") == "ephemeralcontainers":
+            self._ensure_pod(request["oldObject"])
+            method, path = "PUT", f"{path}/{body['metadata']['name']}/ephemeralcontainers"
+        elif operation != "CREATE":
+            raise SkipFixture(f"{operation} {request.get('subResource') or ''} is not replayed")
         self._select("ALL" if query == COMBINED_QUERY else query.split("/")[1])
-        return api_path(body), body
+        return method, path, body
+
+    def _ensure_pod(self, pod: dict[str, Any]) -> None:
+        """The pod an ephemeral-container update starts from, created for real (no kubelet
+        runs it) while the webhook lets everything through."""
+        key = (pod["metadata"].get("namespace"), pod["metadata"]["name"])
+        if key not in self._pods:
+            self._select("NONE")
+            self._create(pod)
+            self._pods.add(key)
 
     def decide(self, prepared: Any) -> Decision:
-        path, body = prepared
-        return self._submit(path, body)
+        method, path, body = prepared
+        return self._submit(path, body, method)
 
-    def _submit(self, path: str, body: dict[str, Any]) -> Decision:
+    def _submit(self, path: str, body: dict[str, Any], method: str = "POST") -> Decision:
         try:
-            self._call("POST", path, body, [("dryRun", "All")])
+            self._call(method, path, body, [("dryRun", "All")])
         except ApiError as exc:
             message = str(exc)
             marker = "denied the request: "
@@ -297,12 +366,12 @@ class LocalTarget(Target):
                     continue
                 seen.add(fixture.id)
                 try:
-                    path, body = self.prepare(fixture.input, control.entrypoint)
+                    prepared = self.prepare(fixture.input, control.entrypoint)
                 except SkipFixture:
                     continue
                 for i in range(plan.iterations):
                     start = time.perf_counter_ns()
-                    self._submit(path, body)
+                    self.decide(prepared)
                     rows.append(
                         {
                             "fixture": fixture.id,
@@ -352,6 +421,9 @@ class LocalTarget(Target):
         }
 
     def close(self) -> None:
+        if self.replicator is not None:
+            self.replicator.stop()
+            self.replicator = None
         if self.api is not None:
             # The webhook goes first; teardown goes on whatever happens to it.
             with contextlib.suppress(Exception):
@@ -380,6 +452,11 @@ def _as_pod(review: dict[str, Any], namespace: str) -> dict[str, Any] | None:
     if annotations:  # AppArmor's older annotations live here, and PSA reads them
         pod_meta["annotations"] = annotations
     return {"apiVersion": "v1", "kind": "Pod", "metadata": pod_meta, "spec": spec}
+
+
+def _established(crd: dict[str, Any]) -> bool:
+    conditions = (crd.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions)
 
 
 def _pod_metadata(body: dict[str, Any]) -> dict[str, Any]:

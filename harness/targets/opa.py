@@ -56,17 +56,22 @@ BUNDLE_ROOTS = [
 ]
 
 
-def build_bundle(opa: Path, policy: PolicySet, workdir: Path) -> Path:
-    """`opa build` over the policy modules (no tests) plus data.json; returns the tarball."""
+def build_bundle(opa: Path, policy: PolicySet, workdir: Path, with_state: bool = True) -> Path:
+    """`opa build` over the policy modules (no tests) plus data.json; returns the tarball.
+
+    Without state the bundle leaves data.kubernetes to a replicator (kube-mgmt's role),
+    which writes it through the data API."""
     src = workdir / "bundle-src"
     src.mkdir(parents=True, exist_ok=True)
-    (src / ".manifest").write_text(json.dumps({"roots": BUNDLE_ROOTS}))
+    roots = BUNDLE_ROOTS if with_state else [r for r in BUNDLE_ROOTS if r != "kubernetes"]
+    data = policy.data if with_state else {"config": policy.config}
+    (src / ".manifest").write_text(json.dumps({"roots": roots}))
     for module in policy.modules:
         rel = module.path.relative_to(policy.root)
         dest = src / rel
         dest.parent.mkdir(parents=True, exist_ok=True)
         dest.write_text(module.source)
-    (src / "data.json").write_text(json.dumps(policy.data))
+    (src / "data.json").write_text(json.dumps(data))
     out = workdir / "bundle.tar.gz"
     result = subprocess.run(
         [str(opa), "build", "--bundle", str(src), "--output", str(out)],
@@ -86,10 +91,54 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+class OpaDataClient:
+    """OPA's data API on its own connection (one per thread: http.client is not
+    thread-safe), for writes and reads outside any timed section."""
+
+    def __init__(self, port: int, ca_cert: Path) -> None:
+        context = ssl.create_default_context(cafile=str(ca_cert))
+        self._conn = http.client.HTTPSConnection(
+            "127.0.0.1", port, context=context, timeout=REQUEST_TIMEOUT_S
+        )
+
+    def _request(self, method: str, path: str, value: Any = None) -> tuple[int, bytes]:
+        body = None if value is None else json.dumps(value).encode()
+        try:
+            self._conn.request(
+                method, f"/v1/data/{path}", body, {"Content-Type": "application/json"}
+            )
+            response = self._conn.getresponse()
+            return response.status, response.read()
+        except (OSError, http.client.HTTPException) as exc:
+            self._conn.close()
+            raise TargetError(f"OPA data API {method} /v1/data/{path}: {exc}") from None
+
+    def put(self, path: str, value: Any) -> None:
+        status, body = self._request("PUT", path, value)
+        if status not in (200, 204):
+            raise TargetError(f"OPA refused PUT /v1/data/{path}: {status} {body[:200]!r}")
+
+    def delete(self, path: str) -> None:
+        status, body = self._request("DELETE", path)
+        if status not in (200, 204, 404):
+            raise TargetError(f"OPA refused DELETE /v1/data/{path}: {status} {body[:200]!r}")
+
+    def get(self, path: str) -> Any:
+        """The document at path, or None where it is undefined."""
+        status, body = self._request("GET", path)
+        if status != 200:
+            raise TargetError(f"OPA refused GET /v1/data/{path}: {status} {body[:200]!r}")
+        return json.loads(body).get("result")
+
+    def close(self) -> None:
+        self._conn.close()
+
+
 class OpaServerTarget(Target):
     name = "opa"
 
-    def __init__(self) -> None:
+    def __init__(self, with_state: bool = True) -> None:
+        self.with_state = with_state
         self._proc: subprocess.Popen | None = None
         self._conn: http.client.HTTPSConnection | None = None
         self._workdir: Path | None = None
@@ -99,6 +148,7 @@ class OpaServerTarget(Target):
         self.port: int | None = None
         self.bundle: Path | None = None
         self.ca_cert: Path | None = None
+        self._data: OpaDataClient | None = None
 
     # -------------------------------------------------------------- lifecycle
 
@@ -113,7 +163,7 @@ class OpaServerTarget(Target):
         self._opa = tools.require("opa")
         self._version = tools.reported_version(tools.get_tool("opa"), self._opa)
         self._workdir = Path(tempfile.mkdtemp(prefix="pac-harness-opa-"))
-        self.bundle = build_bundle(self._opa, policy, self._workdir)
+        self.bundle = build_bundle(self._opa, policy, self._workdir, self.with_state)
         ca = tls.new_authority(self._workdir / "pki")
         serving = tls.issue(
             ca, self._workdir / "pki", "opa", "127.0.0.1", ["127.0.0.1", "localhost"]
@@ -162,6 +212,9 @@ class OpaServerTarget(Target):
         )
 
     def close(self) -> None:
+        if self._data is not None:
+            self._data.close()
+            self._data = None
         if self._conn is not None:
             self._conn.close()
             self._conn = None
@@ -222,18 +275,14 @@ class OpaServerTarget(Target):
 
         return {BENCH_FILE.removesuffix(".json"): run_bench(self._opa, self.bundle, plan)}
 
+    def data_client(self) -> OpaDataClient:
+        return OpaDataClient(self.port, self.ca_cert)
+
     def put_data(self, path: str, value: Any) -> None:
         """Write a document through OPA's data API (outside any timed section)."""
-        self._conn.request(
-            "PUT",
-            f"/v1/data/{path}",
-            json.dumps(value).encode(),
-            {"Content-Type": "application/json"},
-        )
-        response = self._conn.getresponse()
-        body = response.read()
-        if response.status not in (200, 204):
-            raise TargetError(f"OPA refused PUT /v1/data/{path}: {response.status} {body[:200]!r}")
+        if self._data is None:
+            self._data = self.data_client()
+        self._data.put(path, value)
 
     def describe(self) -> dict[str, Any]:
         return {"engine": "opa", "engine_version": self._version, "transport": "https, keep-alive"}

@@ -46,3 +46,8 @@ test_selected_all_is_the_combined_review if {
 	r := webhook.selected with input as review("default") with data.harness.selected as "ALL"
 	r == system.main with input as review("default")
 }
+
+test_selected_none_allows if {
+	r := webhook.selected with input as review("default") with data.harness.selected as "NONE"
+	r.response == {"uid": "u-1", "allowed": true}
+}

@@ -16,3 +16,7 @@ controls[name] := admission.review_of(denials) if {
 selected := controls[data.harness.selected] if data.harness.selected != "ALL"
 
 selected := admission.review if data.harness.selected == "ALL"
+
+# NONE reviews nothing and allows: the harness selects it while it creates the pods that
+# an UPDATE fixture (an ephemeral container added to a running pod) starts from.
+selected := admission.review_of(set()) if data.harness.selected == "NONE"
