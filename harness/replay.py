@@ -146,7 +146,7 @@ def _measure(
         progress(iterations, f"{control_id} {fixture.id} (skipped)")
         return
     for _ in range(warmup):
-        target.decide(prepared)
+        target.settle(prepared, target.decide(prepared))
     first: Decision | None = None
     stable = True
     clock = time.perf_counter_ns
@@ -155,6 +155,7 @@ def _measure(
         start = clock()
         decision = decide(prepared)
         elapsed = clock() - start
+        target.settle(prepared, decision)
         recorder.add(mode, control_id, fixture, i, decision, elapsed)
         if first is None:
             first = decision

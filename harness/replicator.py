@@ -6,23 +6,21 @@ cluster-scoped kinds).
 kube-mgmt itself is what the kind and cluster targets deploy; the Go module proxy that
 builds our other tools does not serve it, so on the local target this module plays its
 part. What policies see is the same: real API objects, replicated asynchronously, so the
-harness waits (bounded) until an object it created has arrived in OPA.
+target waits (bounded) until an object it created has arrived in OPA.
 """
 
 from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from harness.errors import TargetError
 from harness.manifests import KindInfo
+from harness.targets.kube import replicated_path
 from harness.targets.opa import OpaDataClient
 
 WATCH_TIMEOUT_S = 5  # the server ends each watch after this; the loop checks for stop
-REPLICATION_TIMEOUT_S = 30
 
 # Server-side bookkeeping that no policy reads and that only bloats OPA's store.
 _DROPPED_METADATA = ("managedFields",)
@@ -31,13 +29,6 @@ _DROPPED_METADATA = ("managedFields",)
 def collection_path(info: KindInfo) -> str:
     base = f"/api/{info.version}" if not info.group else f"/apis/{info.group}/{info.version}"
     return f"{base}/{info.resource}"
-
-
-def data_path(info: KindInfo, obj: dict[str, Any]) -> str:
-    meta = obj.get("metadata") or {}
-    if info.namespaced:
-        return f"kubernetes/{info.resource}/{meta.get('namespace')}/{meta['name']}"
-    return f"kubernetes/{info.resource}/{meta['name']}"
 
 
 def _trim(obj: dict[str, Any]) -> dict[str, Any]:
@@ -92,7 +83,7 @@ class Replicator:
             while not self._stop.is_set():
                 version = self._list(info, opa)
                 self._watch(info, opa, version)
-        except Exception as exc:  # reported by wait_for, which is where it matters
+        except Exception as exc:  # the target reports it where it waits for replication
             self.errors.append(f"replicating {info.resource}: {exc}")
         finally:
             opa.close()
@@ -120,21 +111,9 @@ class Replicator:
                     return  # usually 410 Gone: list again
                 version = obj.get("metadata", {}).get("resourceVersion", version)
                 if event.get("type") in ("ADDED", "MODIFIED"):
-                    opa.put(data_path(info, obj), _trim(obj))
+                    opa.put(replicated_path(info, obj), _trim(obj))
                 elif event.get("type") == "DELETED":
-                    opa.delete(data_path(info, obj))
-
-    def wait_for(self, info: KindInfo, obj: dict[str, Any], opa: OpaDataClient) -> None:
-        """Until obj is in OPA (bounded): the policies must see what the cluster holds."""
-        path = data_path(info, obj)
-        deadline = time.monotonic() + REPLICATION_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self.errors:
-                raise TargetError(self.errors[0])
-            if opa.get(path) is not None:
-                return
-            time.sleep(0.05)
-        raise TargetError(f"{path} was not replicated into OPA within {REPLICATION_TIMEOUT_S} s")
+                    opa.delete(replicated_path(info, obj))
 
 
 def _events(response: Any) -> Iterator[dict[str, Any]]:

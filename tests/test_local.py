@@ -15,7 +15,6 @@ from harness.cli import main
 from harness.config import load_config
 from harness.errors import TargetError
 from harness.fixtures import load_fixtures
-from harness.manifests import STATE
 from harness.policies import PolicySet, combined_queries, load_modules
 from harness.results import load_run
 from harness.targets.base import SkipFixture
@@ -89,7 +88,8 @@ def test_state_reaches_opa_through_replication(local):
             "spec": {"hard": {"pods": "1"}},
         }
         target._create(quota)
-        target.replicator.wait_for(STATE["ResourceQuota"], quota, opa)
+        while opa.get("kubernetes/resourcequotas/default/replication-probe") is None:
+            time.sleep(0.05)
         target._call("DELETE", "/api/v1/namespaces/default/resourcequotas/replication-probe")
         deadline = time.monotonic() + 30
         while opa.get("kubernetes/resourcequotas/default/replication-probe") is not None:

@@ -44,6 +44,9 @@ class Target(ABC):
     def decide(self, prepared: Any) -> Decision:
         """One admission decision; the replay loop times exactly this call."""
 
+    def settle(self, prepared: Any, decision: Decision) -> None:  # noqa: B027 - optional
+        """Undo what a decision left behind (an object really created), untimed."""
+
     def supplementary(self, plan: Any) -> dict[str, Any]:
         """Extra measurements a target can take after the replay, saved as <name>.json."""
         return {}

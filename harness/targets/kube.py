@@ -1,0 +1,518 @@
+"""What every target behind a real kube-apiserver shares: fixtures are submitted through
+the kubernetes Python client (server-side dry-run by default), OPA is registered as a
+ValidatingWebhookConfiguration, and the control a request is judged by is selected with
+one data write (data.harness.selected) instead of re-registering webhooks.
+
+Subclasses say where the API server and OPA are (a local control plane, a kind cluster,
+a user's cluster) and how OPA's data is reached; replay and recording see none of that.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import time
+from abc import abstractmethod
+from typing import Any
+
+from harness.errors import TargetError
+from harness.manifests import REVIEWED, STATE, KindInfo
+from harness.policies import COMBINED_QUERY, PolicySet
+from harness.targets.base import Decision, SkipFixture, Target
+
+WEBHOOK_NAME = "pac-harness"
+HARNESS_NAMESPACE = "pac-harness"
+PROBE_NAMESPACE = "pac-harness-probe"
+# Namespaces the harness creates carry this label; on a cluster it does not own, the
+# webhook only sees namespaces that have it.
+REPLAY_LABEL = "pac-harness.io/replay"
+MANAGED_BY = {"app.kubernetes.io/managed-by": "pac-harness"}
+ACTIVE_TIMEOUT_S = 30
+REPLICATION_TIMEOUT_S = 30
+WEBHOOK_PATH = "/v0/data/webhook/selected"
+
+# Kinds the targets themselves create, beside the fixtures' kinds.
+OWN_KINDS = {
+    "ServiceAccount": KindInfo("", "v1", "serviceaccounts"),
+    "Secret": KindInfo("", "v1", "secrets"),
+    "ConfigMap": KindInfo("", "v1", "configmaps"),
+    "Service": KindInfo("", "v1", "services"),
+    "RuntimeClass": KindInfo("node.k8s.io", "v1", "runtimeclasses", namespaced=False),
+    "ValidatingWebhookConfiguration": KindInfo(
+        "admissionregistration.k8s.io", "v1", "validatingwebhookconfigurations", namespaced=False
+    ),
+    "CustomResourceDefinition": KindInfo(
+        "apiextensions.k8s.io", "v1", "customresourcedefinitions", namespaced=False
+    ),
+}
+
+
+def kind_info(body: dict[str, Any]) -> KindInfo:
+    kind = body["kind"]
+    info = REVIEWED.get(kind) or STATE.get(kind) or OWN_KINDS.get(kind)
+    if info is None:
+        raise SkipFixture(f"kind {kind} has no API path here")
+    return info
+
+
+def api_path(body: dict[str, Any]) -> str:
+    """The collection a create of body is POSTed to."""
+    info = kind_info(body)
+    base = f"/api/{info.version}" if not info.group else f"/apis/{info.group}/{info.version}"
+    if info.namespaced:
+        ns = (body.get("metadata") or {}).get("namespace") or "default"
+        return f"{base}/namespaces/{ns}/{info.resource}"
+    return f"{base}/{info.resource}"
+
+
+def object_path(body: dict[str, Any]) -> str:
+    return f"{api_path(body)}/{body['metadata']['name']}"
+
+
+def excluded_namespaces(names: list[str]) -> dict[str, Any]:
+    """A selector for a cluster the harness owns: everything but these namespaces."""
+    return {
+        "matchExpressions": [
+            {"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": names}
+        ]
+    }
+
+
+def labelled_namespaces() -> dict[str, Any]:
+    """A selector for a cluster the harness does not own: only namespaces it labelled."""
+    return {"matchLabels": {REPLAY_LABEL: "true"}}
+
+
+def webhook_configuration(
+    client_config: dict[str, Any], ca_pem: bytes, namespace_selector: dict[str, Any]
+) -> dict[str, Any]:
+    """OPA as a validating webhook for pods, pod-bearing workloads and RBAC objects."""
+    # Debug containers join a running pod through a subresource of their own.
+    resources = sorted({i.resource for i in REVIEWED.values()} | {"pods/ephemeralcontainers"})
+    return {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingWebhookConfiguration",
+        "metadata": {"name": WEBHOOK_NAME, "labels": dict(MANAGED_BY)},
+        "webhooks": [
+            {
+                "name": "validating-webhook.pac-harness.io",
+                "admissionReviewVersions": ["v1"],
+                "sideEffects": "None",  # so server-side dry-run requests reach it
+                "failurePolicy": "Fail",
+                "timeoutSeconds": 10,
+                "clientConfig": {**client_config, "caBundle": base64.b64encode(ca_pem).decode()},
+                "namespaceSelector": namespace_selector,
+                "rules": [
+                    {
+                        "operations": ["CREATE", "UPDATE"],
+                        "apiGroups": ["", "apps", "batch", "rbac.authorization.k8s.io"],
+                        "apiVersions": ["v1"],
+                        "resources": resources,
+                        "scope": "*",
+                    }
+                ],
+            }
+        ],
+    }
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class KubeTarget(Target):
+    """Replay through kube-apiserver. Subclasses provide provision(), the webhook's client
+    config and namespace selector, and OPA's data API (put_data/get_data)."""
+
+    dry_run = True
+
+    def __init__(self) -> None:
+        self.api = None
+        self.webhook_registered = False
+        self._selected: str | None = None
+        self._namespaces: set[str] = set()
+        self._foreign_namespaces: set[str] = set()
+        self._accounts: set[tuple[str, str]] = set()
+        self._pods: set[tuple[str, str]] = set()
+        self.created: list[dict[str, Any]] = []  # what teardown removes, in creation order
+
+    # ------------------------------------------------------------ subclass hooks
+
+    @abstractmethod
+    def provision(self, policy: PolicySet) -> None:
+        """Have an API server (self.api) and OPA running, with the policies loaded."""
+
+    @abstractmethod
+    def webhook_client_config(self) -> dict[str, Any]: ...
+
+    @abstractmethod
+    def webhook_ca(self) -> bytes: ...
+
+    @abstractmethod
+    def namespace_selector(self) -> dict[str, Any]: ...
+
+    @abstractmethod
+    def put_data(self, path: str, value: Any) -> None: ...
+
+    @abstractmethod
+    def get_data(self, path: str) -> Any: ...
+
+    def release(self) -> None:
+        """Stop what provision() started, after the webhook and objects are gone."""
+
+    # ------------------------------------------------------------ lifecycle
+
+    def start(self, policy: PolicySet) -> None:
+        try:
+            self.provision(policy)
+            self._ensure_namespace(PROBE_NAMESPACE)
+            self._create_state(policy.state)
+            self.register_webhook()
+        except BaseException:
+            self.close()  # webhook first, then processes: nothing half-started is left
+            raise
+
+    def close(self) -> None:
+        if self.api is not None:
+            # The webhook goes first; teardown goes on whatever happens to it.
+            with contextlib.suppress(Exception):
+                self.remove_webhook()
+            self.remove_created()
+            self.api.close()
+            self.api = None
+        self.release()
+
+    def remove_created(self) -> None:
+        """Delete what this run created, newest first (targets whose cluster is thrown
+        away keep nothing in self.created)."""
+        for body in reversed(self.created):
+            with contextlib.suppress(ApiError, TargetError, SkipFixture):
+                self._call("DELETE", object_path(body))
+        self.created = []
+
+    # ------------------------------------------------------------ API calls
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        query: list | None = None,
+        content_type: str = "application/json",
+    ) -> Any:
+        """One API request through the kubernetes client; an error status raises ApiError."""
+        request = self.api.param_serialize(
+            method=method,
+            resource_path=path,
+            query_params=query or [],
+            body=body,
+            header_params={"Content-Type": content_type, "Accept": "application/json"},
+            auth_settings=["BearerToken"],
+        )
+        response = self.api.call_api(*request)
+        response.read()
+        if response.status >= 400:
+            raise ApiError(response.status, _message(response.data))
+        return response.data
+
+    def _open(self, method: str, path: str, query: list) -> Any:
+        """A request whose response body the caller reads as a stream (watches)."""
+        request = self.api.param_serialize(
+            method=method,
+            resource_path=path,
+            query_params=query,
+            header_params={"Accept": "application/json"},
+            auth_settings=["BearerToken"],
+        )
+        response = self.api.call_api(*request, _request_timeout=60).response
+        if response.status >= 400:
+            raise ApiError(response.status, _message(response.read()))
+        return response
+
+    def _create(self, body: dict[str, Any], track: bool = False) -> bool:
+        """Create body; False when it already existed. Tracked objects are removed at close."""
+        try:
+            self._call("POST", api_path(body), body)
+        except ApiError as exc:
+            if exc.status == 409:
+                return False
+            raise TargetError(
+                f"creating {body['kind']} {body['metadata'].get('name')}: {exc}"
+            ) from None
+        if track:
+            self.created.append(body)
+        return True
+
+    def server_version(self) -> str:
+        return json.loads(self._call("GET", "/version")).get("gitVersion", "unknown")
+
+    # ------------------------------------------------------------ cluster objects
+
+    def _ensure_namespace(self, name: str) -> None:
+        if name in self._namespaces or name in self._foreign_namespaces:
+            return
+        created = self._create(
+            {
+                "apiVersion": "v1",
+                "kind": "Namespace",
+                "metadata": {"name": name, "labels": {REPLAY_LABEL: "true", **MANAGED_BY}},
+            },
+            track=True,
+        )
+        if not created and not self._owns(name):
+            self._foreign_namespaces.add(name)
+            return
+        self.ensure_default_service_account(name)
+        self._namespaces.add(name)
+
+    def _owns(self, name: str) -> bool:
+        """An existing namespace counts as the harness's if it carries the replay label
+        (left by an earlier run) or the target owns the whole cluster."""
+        labels = json.loads(self._call("GET", f"/api/v1/namespaces/{name}"))["metadata"].get(
+            "labels", {}
+        )
+        return self.owns_cluster or labels.get(REPLAY_LABEL) == "true"
+
+    owns_cluster = True
+
+    def ensure_default_service_account(self, namespace: str) -> None:
+        """Clusters with a controller-manager mint it; the local control plane has none."""
+
+    def _ensure_service_account(self, namespace: str, name: str) -> None:
+        if (namespace, name) not in self._accounts:
+            self._create(
+                {
+                    "apiVersion": "v1",
+                    "kind": "ServiceAccount",
+                    "metadata": {"name": name, "namespace": namespace},
+                }
+            )
+            self._accounts.add((namespace, name))
+
+    def _ensure_references(self, namespace: str, body: dict[str, Any]) -> None:
+        """What admission plugins want to exist for a pod: its service account and its
+        RuntimeClass (which handler the nodes run does not matter to admission)."""
+        spec = pod_spec(body)
+        if spec.get("serviceAccountName") not in (None, "", "default"):
+            self._ensure_service_account(namespace, spec["serviceAccountName"])
+        if spec.get("runtimeClassName"):
+            name = spec["runtimeClassName"]
+            runtime_class = {
+                "apiVersion": "node.k8s.io/v1",
+                "kind": "RuntimeClass",
+                "metadata": {"name": name, "labels": dict(MANAGED_BY)},
+                "handler": name,
+            }
+            self._create(runtime_class, track=True)
+
+    def _create_state(self, state: dict[str, Any]) -> None:
+        """The fixtures' cluster state as API objects, then wait until OPA holds all of it
+        (replication is asynchronous, as with kube-mgmt)."""
+        for name in state.get("namespaces", {}):
+            self._ensure_namespace(name)
+        created = []
+        for resource, by_ns in state.items():
+            if resource == "namespaces":
+                continue
+            for ns, objects in by_ns.items():
+                self._ensure_namespace(ns)
+                if ns in self._foreign_namespaces:
+                    continue
+                for body in objects.values():
+                    self._create(body)
+                    created.append(body)
+        deadline = time.monotonic() + REPLICATION_TIMEOUT_S
+        for body in created:
+            path = replicated_path(STATE[body["kind"]], body)
+            while self.get_data(path) is None:
+                if time.monotonic() > deadline:
+                    raise TargetError(
+                        f"{path} was not replicated into OPA within {REPLICATION_TIMEOUT_S} s"
+                    )
+                time.sleep(0.05)
+
+    # ------------------------------------------------------------ webhook
+
+    def register_webhook(self) -> None:
+        self._create(
+            webhook_configuration(
+                self.webhook_client_config(), self.webhook_ca(), self.namespace_selector()
+            )
+        )
+        self.webhook_registered = True
+        self._wait_until(denied=True)
+
+    def remove_webhook(self) -> None:
+        if not self.webhook_registered:
+            return
+        try:
+            self._call(
+                "DELETE",
+                "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/"
+                + WEBHOOK_NAME,
+            )
+        except ApiError as exc:
+            if exc.status != 404:
+                raise TargetError(f"removing the webhook: {exc}") from None
+        self.webhook_registered = False
+        self._wait_until(denied=False)
+
+    def _wait_until(self, denied: bool) -> None:
+        """kube-apiserver learns about webhook changes asynchronously: probe until it has.
+        The probe is a bare pod in the harness's own probe namespace, which every control
+        together (ALL) denies."""
+        probe = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "probe", "namespace": PROBE_NAMESPACE},
+            "spec": {"containers": [{"name": "c", "image": "registry.k8s.io/pause:3.10"}]},
+        }
+        self._select("ALL")
+        deadline = time.monotonic() + ACTIVE_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if (not self._submit("POST", api_path(probe), probe, dry_run=True).allowed) == denied:
+                return
+            time.sleep(0.2)
+        raise TargetError(
+            f"the webhook did not become {'active' if denied else 'inactive'} in {ACTIVE_TIMEOUT_S} s"
+        )
+
+    def _select(self, selection: str) -> None:
+        if selection != self._selected:
+            self.put_data("harness/selected", selection)
+            self._selected = selection
+
+    # ------------------------------------------------------------ decisions
+
+    def prepare(self, review: dict[str, Any], query: str) -> Any:
+        request = review.get("request") or {}
+        body = request.get("object")
+        if body is None:
+            raise SkipFixture("not an admission request")
+        ns = (body.get("metadata") or {}).get("namespace") or "default"
+        if kind_info(body).namespaced:
+            self._ensure_namespace(ns)
+            if ns in self._foreign_namespaces:
+                raise SkipFixture(
+                    f"namespace {ns} exists and is not the harness's; the webhook ignores it"
+                )
+        self._ensure_references(ns, body)
+        method, path = "POST", api_path(body)
+        operation = request.get("operation", "CREATE")
+        if operation == "UPDATE" and request.get("subResource") == "ephemeralcontainers":
+            self._ensure_pod(request["oldObject"])
+            method, path = "PUT", f"{path}/{body['metadata']['name']}/ephemeralcontainers"
+        elif operation != "CREATE":
+            raise SkipFixture(f"{operation} {request.get('subResource') or ''} is not replayed")
+        self._select("ALL" if query == COMBINED_QUERY else query.split("/")[1])
+        return method, path, body
+
+    def _ensure_pod(self, pod: dict[str, Any]) -> None:
+        """The pod an ephemeral-container update starts from, created for real (nothing
+        needs to run it) while the webhook lets everything through."""
+        key = (pod["metadata"].get("namespace"), pod["metadata"]["name"])
+        if key not in self._pods:
+            self._select("NONE")
+            self._create(pod, track=True)
+            self._pods.add(key)
+
+    def decide(self, prepared: Any) -> Decision:
+        method, path, body = prepared
+        return self._submit(method, path, body, self.dry_run)
+
+    def _submit(self, method: str, path: str, body: dict[str, Any], dry_run: bool) -> Decision:
+        query = [("dryRun", "All")] if dry_run else []
+        try:
+            self._call(method, path, body, query)
+        except ApiError as exc:
+            message = str(exc)
+            marker = "denied the request: "
+            if exc.status in (400, 403) and marker in message:
+                text = message.split(marker, 1)[1]
+                return Decision(False, tuple(sorted(m for m in text.split("\n") if m)))
+            if exc.status == 403 and "violates PodSecurity" in message:
+                return Decision(False, (message,))
+            raise TargetError(
+                f"kube-apiserver rejected {body['kind']} {body['metadata'].get('name')}: {message}"
+            ) from None
+        return Decision(True, ())
+
+    def settle(self, prepared: Any, decision: Decision) -> None:
+        """Without dry-run an allowed create made a real object: delete it (grace period
+        0) before the next iteration creates it again."""
+        method, _, body = prepared
+        if not self.dry_run and decision.allowed and method == "POST":
+            with contextlib.suppress(ApiError):
+                self._call("DELETE", object_path(body), query=[("gracePeriodSeconds", "0")])
+
+    def supplementary(self, plan: Any) -> dict[str, Any]:
+        """The same fixtures without the webhook: the API server's own cost, per fixture."""
+        self.remove_webhook()
+        rows = []
+        seen = set()
+        for control in plan.controls:
+            for fixture in plan.fixtures.by_control[control.id]:
+                if fixture.id in seen:
+                    continue
+                seen.add(fixture.id)
+                try:
+                    prepared = self.prepare(fixture.input, control.entrypoint)
+                except SkipFixture:
+                    continue
+                for i in range(plan.iterations):
+                    start = time.perf_counter_ns()
+                    decision = self.decide(prepared)
+                    elapsed = time.perf_counter_ns() - start
+                    self.settle(prepared, decision)
+                    rows.append(
+                        {
+                            "fixture": fixture.id,
+                            "iteration": i,
+                            "latency_ns": elapsed,
+                        }
+                    )
+        return {"baseline": rows}
+
+
+def replicated_path(info: KindInfo, obj: dict[str, Any]) -> str:
+    """Where kube-mgmt keeps obj under OPA's data (its default replicate path)."""
+    meta = obj.get("metadata") or {}
+    if info.namespaced:
+        return f"kubernetes/{info.resource}/{meta.get('namespace')}/{meta['name']}"
+    return f"kubernetes/{info.resource}/{meta['name']}"
+
+
+def established(crd: dict[str, Any]) -> bool:
+    conditions = (crd.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions)
+
+
+def pod_metadata(body: dict[str, Any]) -> dict[str, Any]:
+    """The metadata of the pod a pod-bearing object makes (its own, or its template's)."""
+    spec = body.get("spec") or {}
+    if body["kind"] == "Pod":
+        return body.get("metadata") or {}
+    if body["kind"] == "CronJob":
+        spec = spec.get("jobTemplate", {}).get("spec", {})
+    return spec.get("template", {}).get("metadata") or {}
+
+
+def pod_spec(body: dict[str, Any]) -> dict[str, Any]:
+    """The pod spec of a pod-bearing object ({} for other kinds)."""
+    spec = body.get("spec") or {}
+    if body["kind"] == "CronJob":
+        spec = spec.get("jobTemplate", {}).get("spec", {})
+    if body["kind"] != "Pod":
+        spec = spec.get("template", {}).get("spec", {})
+    return spec if body["kind"] in REVIEWED and "containers" in spec else {}
+
+
+def _message(data: bytes | None) -> str:
+    """The message of a Kubernetes Status body."""
+    try:
+        return json.loads(data or b"{}").get("message", "") or (data or b"").decode()[:200]
+    except (ValueError, UnicodeDecodeError):
+        return repr((data or b"")[:200])
