@@ -115,6 +115,32 @@ def build_parser() -> argparse.ArgumentParser:
         default=20,
         help="whole node-check processes timed on a compliant node tree (default 20; 0 skips)",
     )
+    g = p.add_argument_group("cluster targets (kind, cluster)")
+    g.add_argument(
+        "--kubeconfig", type=Path, help="cluster: kubeconfig file (default ~/.kube/config)"
+    )
+    g.add_argument("--context", help="cluster: the context to use (required; never implicit)")
+    g.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="cluster, kind: print the objects the run would create and exit",
+    )
+    g.add_argument(
+        "--no-dry-run",
+        dest="real_objects",
+        action="store_true",
+        help="kind, cluster: create and delete real objects instead of server-side dry-run",
+    )
+    g.add_argument("--keep", action="store_true", help="kind: keep the cluster afterwards")
+    g.add_argument(
+        "--existing-cluster",
+        choices=["fail", "reuse", "recreate"],
+        default="fail",
+        help="kind: what to do with a pac-harness cluster left by an interrupted run",
+    )
+    g.add_argument(
+        "--calico-manifest", type=Path, help="kind: a Calico manifest you checked, used as is"
+    )
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser(
@@ -166,6 +192,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--format", choices=["table", "json"], default="table")
     p.set_defaults(func=cmd_policy_test)
+
+    p = sub.add_parser(
+        "controlplane",
+        help="start the local etcd + kube-apiserver and wait (for audit, --target cluster, kubectl)",
+    )
+    p.add_argument("--kubeconfig-out", type=Path, help="also copy the kubeconfig here")
+    p.set_defaults(func=cmd_controlplane)
 
     p = sub.add_parser("audit", help="apply every policy to existing cluster state")
     p.add_argument(
@@ -262,6 +295,34 @@ def cmd_controls(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- run
 
 
+def _target_options(args: argparse.Namespace):
+    from harness.targets import TargetOptions
+
+    return TargetOptions(
+        kubeconfig=args.kubeconfig,
+        context=args.context,
+        dry_run=not args.real_objects,
+        keep=args.keep,
+        existing=args.existing_cluster,
+        calico_manifest=args.calico_manifest,
+    )
+
+
+def _print_planned(target, policy) -> int:
+    """--dry-run: the objects a cluster run would create, as YAML, nothing applied."""
+    import yaml
+
+    planned = getattr(target, "planned_objects", None)
+    if planned is None:
+        raise HarnessError(f"--dry-run applies to --target cluster or kind, not {target.name}")
+    try:
+        objects = planned(policy)
+    finally:
+        target.close()
+    sys.stdout.write(yaml.safe_dump_all(objects, sort_keys=False))  # unwrapped: YAML for tools
+    return EXIT_OK
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from harness.config import load_config
     from harness.fixtures import load_fixtures
@@ -294,7 +355,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     if out_dir.exists() and any(out_dir.iterdir()):
         raise HarnessError(f"{out_dir}: run folder exists and is not empty")
     plan = Plan(controls, fixtures, args.iterations, args.warmup, args.combined_iterations)
-    target = make_target(args.target)
+    target = make_target(args.target, _target_options(args))
+    if args.dry_run:
+        return _print_planned(target, policy)
     meta = base_metadata(
         args.target,
         {},
@@ -338,6 +401,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         meta.update(complete=False, error="interrupted")
         exit_code = EXIT_INTERRUPTED
     except TargetError as exc:
+        if not measuring:
+            raise  # nothing measured yet: the one-line error is all there is to say
         meta.update(complete=False, error=str(exc))
         exit_code = EXIT_ERROR
     finally:
@@ -536,6 +601,34 @@ def cmd_node_check(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------- audit
+
+
+def cmd_controlplane(args: argparse.Namespace) -> int:
+    """A bare local control plane (no webhook) until Ctrl-C; its certificates and data
+    live in a temporary folder that is removed on exit."""
+    import shutil
+
+    from harness.controlplane import LocalControlPlane
+
+    cluster = LocalControlPlane()
+    try:
+        cluster.start()
+        kubeconfig = cluster.kubeconfig
+        if args.kubeconfig_out:
+            shutil.copy(kubeconfig, args.kubeconfig_out)
+            kubeconfig = args.kubeconfig_out
+        out.print(
+            f"kube-apiserver at {cluster.url}\nkubeconfig {kubeconfig} "
+            "(context pac-harness-local)\nCtrl-C stops it",
+            markup=False,
+            soft_wrap=True,
+        )
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        return EXIT_OK
+    finally:
+        cluster.stop()
 
 
 def cmd_audit(args: argparse.Namespace) -> int:

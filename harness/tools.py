@@ -103,6 +103,15 @@ TOOLS["kube-apiserver"] = Tool(
     ),
 )
 
+# For the kind target only (it still needs a container engine, which our machines lack).
+TOOLS["kind"] = Tool(
+    name="kind",
+    version="0.33.0",
+    module="sigs.k8s.io/kind",
+    version_args=("version",),
+    version_pattern=r"^kind v(\S+)",
+)
+
 DOWNLOAD_TIMEOUT_S = 10
 
 

@@ -1,19 +1,46 @@
-"""Decision targets, by the name `--target` takes."""
+"""Decision targets, by the name `--target` takes, and the options the cluster-backed
+ones need (which cluster, dry-run or real objects, what to do with leftovers)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 
 from harness.errors import HarnessError
 from harness.targets.base import Decision, Target
+from harness.targets.cluster import ClusterTarget, KindTarget
 from harness.targets.embedded import EmbeddedTarget
 from harness.targets.local import LocalTarget
 from harness.targets.opa import OpaServerTarget
 
-_FACTORIES: dict[str, Callable[[], Target]] = {
-    "embedded": EmbeddedTarget,
-    "opa": OpaServerTarget,
-    "local": LocalTarget,
+
+@dataclass(frozen=True)
+class TargetOptions:
+    kubeconfig: Path | None = None
+    context: str | None = None
+    dry_run: bool = True  # server-side dry-run; False creates and deletes real objects
+    keep: bool = False  # kind: keep the cluster afterwards
+    existing: str = "fail"  # kind: a leftover cluster is refused, reused or recreated
+    calico_manifest: Path | None = None
+
+
+# Which targets each option means something to (checked, so a flag is never ignored).
+OPTION_TARGETS = {
+    "kubeconfig": {"cluster"},
+    "context": {"cluster"},
+    "dry_run": {"kind", "cluster"},
+    "keep": {"kind"},
+    "existing": {"kind"},
+    "calico_manifest": {"kind"},
+}
+
+_FACTORIES: dict[str, Callable[[TargetOptions], Target]] = {
+    "embedded": lambda o: EmbeddedTarget(),
+    "opa": lambda o: OpaServerTarget(),
+    "local": lambda o: LocalTarget(),
+    "kind": lambda o: KindTarget(o.dry_run, o.keep, o.existing, o.calico_manifest),
+    "cluster": lambda o: ClusterTarget(o.kubeconfig, o.context, o.dry_run),
 }
 
 
@@ -21,13 +48,17 @@ def target_names() -> list[str]:
     return list(_FACTORIES)
 
 
-def make_target(name: str) -> Target:
-    try:
-        return _FACTORIES[name]()
-    except KeyError:
-        raise HarnessError(
-            f"unknown target {name!r} (choose from {', '.join(target_names())})"
-        ) from None
+def make_target(name: str, options: TargetOptions | None = None) -> Target:
+    options = options or TargetOptions()
+    if name not in _FACTORIES:
+        raise HarnessError(f"unknown target {name!r} (choose from {', '.join(target_names())})")
+    defaults = TargetOptions()
+    for option, targets in OPTION_TARGETS.items():
+        if getattr(options, option) != getattr(defaults, option) and name not in targets:
+            flag = "--no-dry-run" if option == "dry_run" else "--" + option.replace("_", "-")
+            flag = "--existing-cluster" if option == "existing" else flag
+            raise HarnessError(f"{flag} applies to --target {' or '.join(sorted(targets))}")
+    return _FACTORIES[name](options)
 
 
-__all__ = ["Decision", "Target", "make_target", "target_names"]
+__all__ = ["Decision", "Target", "TargetOptions", "make_target", "target_names"]

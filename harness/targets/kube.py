@@ -137,6 +137,7 @@ class KubeTarget(Target):
         self._foreign_namespaces: set[str] = set()
         self._accounts: set[tuple[str, str]] = set()
         self._pods: set[tuple[str, str]] = set()
+        self._incomplete: dict[str, str] = {}  # namespace -> state resource not served
         self.created: list[dict[str, Any]] = []  # what teardown removes, in creation order
 
     # ------------------------------------------------------------ subclass hooks
@@ -251,14 +252,17 @@ class KubeTarget(Target):
 
     # ------------------------------------------------------------ cluster objects
 
-    def _ensure_namespace(self, name: str) -> None:
+    def _ensure_namespace(self, name: str, labels: dict[str, str] | None = None) -> None:
         if name in self._namespaces or name in self._foreign_namespaces:
             return
         created = self._create(
             {
                 "apiVersion": "v1",
                 "kind": "Namespace",
-                "metadata": {"name": name, "labels": {REPLAY_LABEL: "true", **MANAGED_BY}},
+                "metadata": {
+                    "name": name,
+                    "labels": {REPLAY_LABEL: "true", **MANAGED_BY, **(labels or {})},
+                },
             },
             track=True,
         )
@@ -308,11 +312,28 @@ class KubeTarget(Target):
             }
             self._create(runtime_class, track=True)
 
+    def served_state_kinds(self) -> list[KindInfo]:
+        """The state kinds this API server serves (Istio's only where its CRD is installed)."""
+        kinds = []
+        for info in STATE.values():
+            base = (
+                f"/api/{info.version}" if not info.group else f"/apis/{info.group}/{info.version}"
+            )
+            try:
+                resources = json.loads(self._call("GET", base))["resources"]
+            except ApiError:
+                continue
+            if any(r["name"] == info.resource for r in resources):
+                kinds.append(info)
+        return kinds
+
     def _create_state(self, state: dict[str, Any]) -> None:
         """The fixtures' cluster state as API objects, then wait until OPA holds all of it
-        (replication is asynchronous, as with kube-mgmt)."""
+        (replication is asynchronous, as with kube-mgmt). A namespace whose state includes
+        a kind this cluster does not serve is left out, and its fixtures are skipped."""
         for name in state.get("namespaces", {}):
             self._ensure_namespace(name)
+        served = {info.resource for info in self.served_state_kinds()}
         created = []
         for resource, by_ns in state.items():
             if resource == "namespaces":
@@ -320,6 +341,9 @@ class KubeTarget(Target):
             for ns, objects in by_ns.items():
                 self._ensure_namespace(ns)
                 if ns in self._foreign_namespaces:
+                    continue
+                if resource not in served:
+                    self._incomplete[ns] = resource
                     continue
                 for body in objects.values():
                     self._create(body)
@@ -398,6 +422,10 @@ class KubeTarget(Target):
             if ns in self._foreign_namespaces:
                 raise SkipFixture(
                     f"namespace {ns} exists and is not the harness's; the webhook ignores it"
+                )
+            if ns in self._incomplete:
+                raise SkipFixture(
+                    f"this cluster does not serve {self._incomplete[ns]}, part of {ns}'s state"
                 )
         self._ensure_references(ns, body)
         method, path = "POST", api_path(body)

@@ -56,22 +56,27 @@ BUNDLE_ROOTS = [
 ]
 
 
-def build_bundle(opa: Path, policy: PolicySet, workdir: Path, with_state: bool = True) -> Path:
-    """`opa build` over the policy modules (no tests) plus data.json; returns the tarball.
+def write_bundle_source(policy: PolicySet, src: Path, with_state: bool = True) -> Path:
+    """The bundle's files: policy modules (no tests), data.json and a .manifest whose
+    roots claim exactly what the bundle writes.
 
     Without state the bundle leaves data.kubernetes to a replicator (kube-mgmt's role),
     which writes it through the data API."""
-    src = workdir / "bundle-src"
     src.mkdir(parents=True, exist_ok=True)
     roots = BUNDLE_ROOTS if with_state else [r for r in BUNDLE_ROOTS if r != "kubernetes"]
     data = policy.data if with_state else {"config": policy.config}
     (src / ".manifest").write_text(json.dumps({"roots": roots}))
     for module in policy.modules:
-        rel = module.path.relative_to(policy.root)
-        dest = src / rel
+        dest = src / module.path.relative_to(policy.root)
         dest.parent.mkdir(parents=True, exist_ok=True)
         dest.write_text(module.source)
     (src / "data.json").write_text(json.dumps(data))
+    return src
+
+
+def build_bundle(opa: Path, policy: PolicySet, workdir: Path, with_state: bool = True) -> Path:
+    """`opa build` (which also compiles every module) over the bundle source."""
+    src = write_bundle_source(policy, workdir / "bundle-src", with_state)
     out = workdir / "bundle.tar.gz"
     result = subprocess.run(
         [str(opa), "build", "--bundle", str(src), "--output", str(out)],

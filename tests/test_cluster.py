@@ -1,0 +1,288 @@
+"""The kind and existing-cluster targets, as far as a machine without a container engine
+can take them: every object they apply goes to a real kube-apiserver (server-side
+dry-run), the context guard and --dry-run run against it, teardown after a failed
+install leaves nothing, and the kind/kubectl subprocess layer fails with one clear line.
+"""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+import pytest
+import yaml
+
+from harness import incluster, kind
+from harness.cli import main
+from harness.errors import TargetError
+from harness.manifests import STATE, admission_review
+from harness.targets import TargetOptions, make_target
+from harness.targets.cluster import ClusterTarget, connect
+from harness.targets.kube import (
+    HARNESS_NAMESPACE,
+    KubeTarget,
+    api_path,
+    excluded_namespaces,
+    labelled_namespaces,
+    webhook_configuration,
+)
+from tests.conftest import require_tool
+
+CONTEXT = "pac-harness-local"
+
+
+@pytest.fixture(scope="module")
+def controlplane():
+    for tool in ("etcd", "kube-apiserver"):
+        require_tool(tool)
+    from harness.controlplane import LocalControlPlane
+
+    cluster = LocalControlPlane()
+    cluster.start()
+    yield cluster
+    cluster.stop()
+
+
+class _Api(KubeTarget):
+    """Just the API calls of a cluster target, for submitting objects in tests."""
+
+    def __init__(self, kubeconfig: Path) -> None:
+        super().__init__()
+        self.api = connect(kubeconfig, CONTEXT)
+
+    provision = webhook_client_config = webhook_ca = namespace_selector = None
+    put_data = get_data = describe = None
+
+
+@pytest.fixture(scope="module")
+def api(controlplane):
+    client = _Api(controlplane.kubeconfig)
+    yield client
+    client.api.close()
+
+
+def test_every_incluster_object_passes_the_real_api_server(api, policy_set):
+    """Namespace for real (namespaced dry-runs need it), everything else with dryRun=All,
+    both webhook variants (kind: all but system namespaces; cluster: labelled only)."""
+    creds = incluster.generate_credentials()
+    objects = incluster.manifests(incluster.bundle_tarball(policy_set), creds, list(STATE.values()))
+    assert [o["kind"] for o in objects] == [
+        "Namespace",
+        "ServiceAccount",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "Secret",
+        "ConfigMap",
+        "Deployment",
+        "Service",
+    ]
+    # In a namespace of its own, so the install test below starts from a clean cluster
+    # (no controller-manager here would ever finish deleting this one).
+    for body in objects:
+        if body["kind"] == "Namespace":
+            body["metadata"]["name"] = "pac-harness-manifests"
+        elif "namespace" in body["metadata"]:
+            body["metadata"]["namespace"] = "pac-harness-manifests"
+    api._create(objects[0])
+    hooks = [
+        webhook_configuration(incluster.webhook_client_config(), creds.ca_pem, selector)
+        for selector in (labelled_namespaces(), excluded_namespaces(["kube-system"]))
+    ]
+    rejected = []
+    for body in [*objects[1:], *hooks]:
+        try:
+            api._call(
+                "POST", api_path(body), body, [("dryRun", "All"), ("fieldValidation", "Strict")]
+            )
+        except Exception as exc:
+            rejected.append(f"{body['kind']} {body['metadata']['name']}: {exc}")
+    assert rejected == []
+
+
+def test_kube_mgmt_may_read_exactly_the_replicated_kinds():
+    objects = incluster.manifests(b"x", incluster.generate_credentials(), list(STATE.values()))
+    role = next(o for o in objects if o["kind"] == "ClusterRole")
+    verbs = {v for rule in role["rules"] for v in rule["verbs"]}
+    assert verbs == {"get", "list", "watch"}
+    resources = {r for rule in role["rules"] for r in rule["resources"]}
+    assert resources == {info.resource for info in STATE.values()}
+    mgmt = objects[6]["spec"]["template"]["spec"]["containers"][1]
+    assert "--replicate=networking.k8s.io/v1/networkpolicies" in mgmt["args"]
+    assert "--replicate-cluster=v1/namespaces" in mgmt["args"]
+
+
+def test_our_own_deployment_passes_our_pod_policies(catalog, embedded):
+    """The harness's OPA pod is held to the hardening it measures."""
+    deployment = incluster.manifests(b"x", incluster.generate_credentials(), [])[6]
+    review = admission_review(deployment)
+    denials = {}
+    for control in catalog.with_policy:
+        if control.enforcement != "admission" or control.id.startswith("CIS-5.1"):
+            continue
+        decision = embedded.decide(embedded.prepare(review, control.entrypoint))
+        if not decision.allowed:
+            denials[control.id] = decision.messages
+    # Left: cluster-state findings (our namespace has no NetworkPolicy, quota or mesh)
+    # and NSA-4.1.3, whose Localhost audit seccomp profile must exist on every node,
+    # which no generic cluster promises.
+    assert set(denials) <= {
+        "NSA-2.2",
+        "NSA-2.3",
+        "NSA-2.6",
+        "CIS-5.3.2",
+        "CIS-5.7.1",
+        "NSA-4.1.3",
+    }, denials
+
+
+def test_dry_run_prints_what_a_cluster_run_would_create(controlplane, capsys):
+    code = main(
+        [
+            "run",
+            "--target",
+            "cluster",
+            "--kubeconfig",
+            str(controlplane.kubeconfig),
+            "--context",
+            CONTEXT,
+            "--dry-run",
+        ]
+    )
+    assert code == 0
+    text = capsys.readouterr().out
+    objects = list(yaml.safe_load_all(text))
+    kinds = [o["kind"] for o in objects]
+    assert kinds[-1] == "ValidatingWebhookConfiguration"
+    assert "Deployment" in kinds and "ClusterRole" in kinds
+    hook = objects[-1]["webhooks"][0]
+    assert hook["namespaceSelector"] == labelled_namespaces()
+    assert hook["clientConfig"]["service"]["name"] == incluster.SERVICE
+    assert "PRIVATE KEY" not in text and "<generated at run time>" in text
+
+
+def test_context_must_be_named_and_exist(controlplane, capsys):
+    base = ["run", "--target", "cluster", "--kubeconfig", str(controlplane.kubeconfig)]
+    assert main([*base, "--dry-run"]) == 2
+    assert "needs --context" in capsys.readouterr().err
+    assert main([*base, "--context", "prod", "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert "no context named 'prod'" in err and CONTEXT in err
+
+
+def test_a_failed_install_leaves_nothing_behind(controlplane, policy_set, monkeypatch):
+    """No kubelet runs OPA here, so the install times out: teardown must still remove the
+    ClusterRole, binding and namespace it created."""
+    from harness.targets import cluster as cluster_module
+
+    monkeypatch.setattr(cluster_module, "READY_TIMEOUT_S", 1)
+    monkeypatch.setattr(cluster_module, "NAMESPACE_GONE_TIMEOUT_S", 1)
+    target = ClusterTarget(controlplane.kubeconfig, CONTEXT)
+    with pytest.raises(TargetError, match="OPA did not become available"):
+        target.start(policy_set)
+    check = _Api(controlplane.kubeconfig)
+    role = "/apis/rbac.authorization.k8s.io/v1/clusterroles/pac-harness-opa-replicate"
+    with pytest.raises(Exception, match="not found"):
+        check._call("GET", role)
+    ns = json.loads(check._call("GET", f"/api/v1/namespaces/{HARNESS_NAMESPACE}"))
+    # No controller-manager here to finish the deletion; a real cluster removes it.
+    assert ns["metadata"].get("deletionTimestamp")
+    check.api.close()
+
+
+def test_cluster_options_are_checked_against_the_target():
+    with pytest.raises(Exception, match="--keep applies to --target kind"):
+        make_target("cluster", TargetOptions(keep=True))
+    with pytest.raises(Exception, match="--kubeconfig applies to --target cluster"):
+        make_target("local", TargetOptions(kubeconfig=Path("k")))
+
+
+# ---------------------------------------------------------------- kind, subprocess layer
+
+
+def _script(directory: Path, name: str, body: str) -> None:
+    path = directory / name
+    path.write_text("#!/bin/sh\n" + body + "\n")
+    path.chmod(path.stat().st_mode | stat.S_IEXEC)
+
+
+@pytest.fixture
+def fake_bin(tmp_path, monkeypatch):
+    """A PATH with only the tools a test puts there (plus sh)."""
+    directory = tmp_path / "bin"
+    directory.mkdir()
+    monkeypatch.setenv("PATH", str(directory))
+    monkeypatch.delenv("KIND_EXPERIMENTAL_PROVIDER", raising=False)
+    monkeypatch.setattr(kind, "kind_binary", lambda: None)
+    return directory
+
+
+def test_kind_without_anything_names_every_missing_piece(fake_bin):
+    with pytest.raises(TargetError) as info:
+        kind.check_prerequisites()
+    message = str(info.value)
+    assert "\n" not in message
+    assert "kind not found" in message
+    assert "kubectl not found on PATH" in message
+    assert "docker not found on PATH" in message
+
+
+def test_kind_with_a_stopped_engine_says_so(fake_bin, monkeypatch):
+    _script(fake_bin, "kubectl", "exit 0")
+    _script(fake_bin, "docker", "echo 'Cannot connect to the Docker daemon' >&2; exit 1")
+    monkeypatch.setattr(kind, "kind_binary", lambda: str(fake_bin / "kind"))
+    with pytest.raises(TargetError, match=r"docker engine does not answer.*Cannot connect"):
+        kind.check_prerequisites()
+
+
+def test_kind_honours_its_provider_variable(fake_bin, monkeypatch):
+    monkeypatch.setenv("KIND_EXPERIMENTAL_PROVIDER", "podman")
+    with pytest.raises(TargetError, match="podman not found on PATH"):
+        kind.check_prerequisites()
+
+
+def test_kind_failure_is_one_line_with_kinds_last_words(fake_bin):
+    _script(
+        fake_bin,
+        "kind",
+        'case "$1" in get) exit 0;; create) echo "ERROR: failed to create cluster: node image not found" >&2; exit 1;; esac',
+    )
+    cluster = kind.KindCluster(str(fake_bin / "kind"))
+    with pytest.raises(TargetError) as info:
+        cluster.create()
+    assert str(info.value) == (
+        "kind create cluster failed (exit 1): ERROR: failed to create cluster: node image not found"
+    )
+    cluster.cleanup()
+
+
+def test_a_leftover_kind_cluster_is_refused_unless_asked(fake_bin, tmp_path):
+    log = tmp_path / "calls"
+    _script(
+        fake_bin,
+        "kind",
+        f'echo "$@" >> {log}; case "$1 $2" in "get clusters") echo pac-harness;; '
+        '"get kubeconfig") echo "apiVersion: v1";; esac; exit 0',
+    )
+    cluster = kind.KindCluster(str(fake_bin / "kind"))
+    with pytest.raises(TargetError, match=r"exists.*--existing-cluster reuse or recreate"):
+        cluster.create()
+    cluster.create("reuse")
+    assert not cluster.created and cluster.kubeconfig.read_text().startswith("apiVersion")
+    assert "create" not in log.read_text()
+    cluster.create("recreate")
+    assert "delete cluster --name pac-harness" in log.read_text()
+    cluster.cleanup()
+
+
+def test_kind_cluster_config_is_the_thesis_environment():
+    config = yaml.safe_load(kind.cluster_config())
+    assert config["networking"] == {"disableDefaultCNI": True, "podSubnet": kind.POD_SUBNET}
+    assert "@sha256:" in kind.NODE_IMAGE
+
+
+def test_calico_is_never_applied_unverified(monkeypatch, tmp_path):
+    monkeypatch.delenv("PAC_HARNESS_CALICO_SHA256", raising=False)
+    monkeypatch.setattr(kind, "CALICO_SHA256", None)
+    with pytest.raises(TargetError, match=r"no sha256 is pinned.*--calico-manifest"):
+        kind.calico_manifest()
