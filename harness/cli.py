@@ -173,7 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["table", "json", "csv"], default="table")
     p.set_defaults(func=cmd_compare)
 
-    p = sub.add_parser("tools", help="pinned external tools (OPA)")
+    p = sub.add_parser("tools", help="pinned external tools (opa, etcd, kube-apiserver, kind)")
     tools_sub = p.add_subparsers(title="tools commands")
     t = tools_sub.add_parser("install", help="find, download or build a pinned tool into the cache")
     t.add_argument("name", nargs="?", default="all", help="tool name or all (default all)")

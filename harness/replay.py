@@ -46,7 +46,8 @@ class Recorder:
     skipped: list[dict[str, str]] = field(default_factory=list)
 
     def __len__(self) -> int:
-        return len(self.columns["latency_ns"])
+        """Complete rows (an interrupt can leave the last one half-written)."""
+        return min(len(v) for v in self.columns.values())
 
     def add(
         self,

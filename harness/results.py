@@ -127,7 +127,9 @@ def write_run(
 
 
 def records_frame(recorder: Recorder, meta: dict[str, Any]) -> pd.DataFrame:
-    cols = recorder.columns
+    # Ctrl-C can land between two column appends of one row: that row is dropped.
+    rows = min(len(v) for v in recorder.columns.values())
+    cols = {name: values[:rows] for name, values in recorder.columns.items()}
     frame = pd.DataFrame(
         {
             "mode": pd.Categorical(cols["mode"]),
