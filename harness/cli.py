@@ -168,6 +168,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir", type=Path)
     p.set_defaults(func=cmd_report)
 
+    p = sub.add_parser(
+        "paper", help="regenerate the reproduction report's tables, figures and numbers"
+    )
+    p.add_argument(
+        "--run",
+        dest="runs",
+        type=Path,
+        action="append",
+        help="a run folder (repeatable; default: every run under results/reference/)",
+    )
+    p.add_argument(
+        "--paper-dir", type=Path, help="where paper.md and generated/ live (default paper/)"
+    )
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="write nothing; exit 1 if a generated block of paper.md differs from the runs",
+    )
+    p.set_defaults(func=cmd_paper)
+
     p = sub.add_parser("compare", help="per-control latency of several runs side by side")
     p.add_argument("run_dirs", nargs="+", type=Path)
     p.add_argument("--format", choices=["table", "json", "csv"], default="table")
@@ -466,6 +486,29 @@ def cmd_report(args: argparse.Namespace) -> int:
         out.print(str(path), markup=False)
     for line in report.summary():
         out.print(line, markup=False)
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------- paper
+
+
+def cmd_paper(args: argparse.Namespace) -> int:
+    from harness.paper import PAPER_FILE, Evidence, paper_dir, sections, stale_blocks, write_paper
+
+    evidence = Evidence.load(args.runs)
+    directory = args.paper_dir or paper_dir()
+    if args.check:
+        paper = directory / PAPER_FILE
+        if not paper.is_file():
+            raise HarnessError(f"{paper}: not found")
+        stale = stale_blocks(paper.read_text(), sections(evidence))
+        for name in stale:
+            err.print(f"{paper}: block {name} differs from the runs", markup=False)
+        if not stale:
+            out.print(f"{paper}: every generated block matches the runs", markup=False)
+        return EXIT_FINDINGS if stale else EXIT_OK
+    for path in write_paper(evidence, directory):
+        out.print(str(path), markup=False)
     return EXIT_OK
 
 

@@ -1,6 +1,6 @@
-"""kind and kubectl driven through subprocess: create the thesis's environment (a kind
-cluster without its default CNI, Calico from its official manifest), hand back a
-kubeconfig, and delete the cluster afterwards.
+"""kind and kubectl driven through subprocess: create a stand-in for the thesis's kubeadm
+cluster (kind runs kubeadm in containers; here without its default CNI, with Calico from
+its official manifest), hand back a kubeconfig, and delete the cluster afterwards.
 
 Every failure becomes one TargetError line naming what failed and its last error line,
 so a user without Docker learns that in one sentence, not from a traceback.

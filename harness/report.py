@@ -14,6 +14,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 
 from harness.catalog import FRAMEWORKS, Catalog, load_catalog
@@ -41,6 +42,10 @@ class LatencyStats:
     def of(cls, latency_ns: pd.Series) -> LatencyStats:
         ms = latency_ns.astype("float64") / 1e6
         return cls(len(ms), float(ms.quantile(0.5)), float(ms.quantile(0.99)), float(ms.mean()))
+
+
+def admission_ids(catalog: Catalog) -> set[str]:
+    return {c.id for c in catalog if c.enforcement == "admission"}
 
 
 def latency_by_control(run: Run) -> pd.DataFrame:
@@ -168,13 +173,13 @@ def _tex(text: str) -> str:
 # ---------------------------------------------------------------- figures (6.29, 6.30)
 
 
-def plot_per_policy(run: Run, catalog: Catalog, path_stem: Path) -> list[Path]:
+def figure_per_policy(run: Run, catalog: Catalog):
     """Thesis figure 6.30: one box per admission control, each policy on its own."""
     frame = run.policy_records
     present = set(frame["control"].astype(str))
     order = [c.id for c in catalog if c.id in present and c.enforcement == "admission"]
     if not order:
-        return []
+        return None
     data = [frame.loc[frame["control"] == cid, "latency_ns"].to_numpy() / 1e6 for cid in order]
     fig, ax = plt.subplots(figsize=(8, max(4, 0.28 * len(order) + 1.5)))
     _boxplot(ax, data, order)
@@ -182,15 +187,15 @@ def plot_per_policy(run: Run, catalog: Catalog, path_stem: Path) -> list[Path]:
     ax.set_title(
         f"Each policy on its own ({_engine_label(run)}, n={run.meta.get('iterations')} per fixture)"
     )
-    return _save(fig, path_stem)
+    return fig
 
 
-def plot_combined(run: Run, path_stem: Path) -> list[Path]:
+def figure_combined(run: Run):
     """Thesis figure 6.29: all resource-deployment policies evaluated as one query."""
     frame = run.combined_records
     frame = frame[frame["control"] == "ALL"]
     if not len(frame):
-        return []
+        return None
     fig, ax = plt.subplots(figsize=(8, 2.4))
     _boxplot(ax, [frame["latency_ns"].to_numpy() / 1e6], ["all RD policies"])
     ax.set_xlabel("decision latency (ms)")
@@ -198,10 +203,10 @@ def plot_combined(run: Run, path_stem: Path) -> list[Path]:
     ax.set_title(
         f"All policies as one query ({_engine_label(run)}, {fixtures} fixtures, n={len(frame)})"
     )
-    return _save(fig, path_stem)
+    return fig
 
 
-def plot_node(run: Run, path_stem: Path) -> list[Path]:
+def figure_node(run: Run):
     """Thesis figure 6.28: all node-configuration policies together. Two boxes: the warm
     in-process evaluation per snapshot, and whole `node-check` processes (interpreter
     start, collection, compilation, evaluation) as kubelet would wait for them."""
@@ -215,14 +220,61 @@ def plot_node(run: Run, path_stem: Path) -> list[Path]:
     if cold:
         data.append(cold)
         labels.append("node-check process")
+    return _log_boxplot(
+        data,
+        labels,
+        1.0,
+        "latency (ms, log scale)",
+        f"Node configuration checks ({_engine_label(run)})",
+    )
+
+
+def figure_targets(runs: list[Run], catalog: Catalog):
+    """Each policy on its own, pooled over admission controls, one box per target (and
+    for the local control plane the same API calls without the webhook): where the
+    milliseconds go between an engine and a real admission chain."""
+    admission = admission_ids(catalog)
+    data, labels = [], []
+    for run in runs:
+        rd = run.policy_records[run.policy_records["control"].isin(admission)]
+        if len(rd):
+            data.append(rd["latency_ns"].to_numpy() / 1e6)
+            labels.append(_engine_label(run))
+        baseline = run.extras.get("baseline")
+        if baseline:
+            data.append(pd.DataFrame(baseline)["latency_ns"].to_numpy() / 1e6)
+            labels.append(f"{run.meta.get('target')}: API call without webhook")
+    return _log_boxplot(
+        data,
+        labels,
+        0.6,
+        "decision latency per policy (ms, log scale)",
+        "Per-policy latency by target, all admission controls pooled",
+    )
+
+
+def _log_boxplot(data: list, labels: list[str], inches_per_box: float, xlabel: str, title: str):
+    """Boxes whose values span orders of magnitude, on a log axis; None without data."""
     if not data:
-        return []
-    fig, ax = plt.subplots(figsize=(8, 1.2 + 1.0 * len(data)))
+        return None
+    fig, ax = plt.subplots(figsize=(8, 1.2 + inches_per_box * len(data)))
     _boxplot(ax, data, labels)
     ax.set_xscale("log")
-    ax.set_xlabel("latency (ms, log scale)")
-    ax.set_title(f"Node configuration checks ({_engine_label(run)})")
-    return _save(fig, path_stem)
+    ax.set_xlabel(xlabel)
+    ax.set_title(title)
+    return fig
+
+
+def plot_per_policy(run: Run, catalog: Catalog, path_stem: Path) -> list[Path]:
+    return _save(figure_per_policy(run, catalog), path_stem)
+
+
+def plot_combined(run: Run, path_stem: Path) -> list[Path]:
+    return _save(figure_combined(run), path_stem)
+
+
+def plot_node(run: Run, path_stem: Path) -> list[Path]:
+    return _save(figure_node(run), path_stem)
 
 
 def _boxplot(ax, data, labels) -> None:
@@ -248,11 +300,13 @@ def _engine_label(run: Run) -> str:
     return f"{run.meta.get('target')}: {run.meta.get('engine')} {run.meta.get('engine_version', '')}".strip()
 
 
-def _save(fig, stem: Path) -> list[Path]:
+def _save(fig, stem: Path, formats: tuple[str, ...] = ("png", "pdf")) -> list[Path]:
+    if fig is None:
+        return []
     stem.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
     out = []
-    for ext in ("png", "pdf"):
+    for ext in formats:
         path = stem.parent / f"{stem.name}.{ext}"
         fig.savefig(path, dpi=150)
         out.append(path)
@@ -323,12 +377,7 @@ def engine_comparison(runs: list[Run]) -> pd.DataFrame:
 
 
 def comparison_markdown(table: pd.DataFrame) -> str:
-    headers = list(table.columns)
-    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
-    for _, row in table.iterrows():
-        cells = [str(row[h]) if h == "control" else _fmt_ms(row[h]) for h in headers]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    return markdown_frame(table, digits=3)
 
 
 # ---------------------------------------------------------------- summary and regeneration
@@ -432,3 +481,201 @@ def write_report(run_dir: Path, catalog: Catalog | None = None) -> Report:
     written += plot_combined(run, figures / "figure-6.29-combined")
     written += plot_node(run, figures / "figure-6.28-node")
     return Report(run, coverage, latency, written)
+
+
+# ---------------------------------------------------------------- frames for notebooks and paper
+
+
+def coverage_frame(coverage: Coverage) -> pd.DataFrame:
+    """One row per control: the thesis's assessment and verdict beside ours."""
+    return pd.DataFrame(
+        [
+            {
+                "id": c.id,
+                "framework": FRAMEWORKS[c.framework],
+                "title": c.title,
+                "thesis_assessment": c.thesis_assessment,
+                "thesis": c.thesis_verdict,
+                "assessment": c.assessment,
+                "enforcement": c.enforcement,
+                "ours": c.symbol,
+                "differs": c.differs_from_thesis,
+            }
+            for c in coverage.controls
+        ]
+    )
+
+
+def totals_frame(coverage: Coverage) -> pd.DataFrame:
+    """Per framework and overall: the thesis's enforceable count beside ours, with how
+    the rest of ours divides."""
+    rows = []
+    for name, t in coverage.totals().items():
+        thesis = THESIS_TOTALS[name]
+        rows.append(
+            {
+                "framework": FRAMEWORKS.get(name, "All"),
+                "thesis": f"{thesis[0]}/{thesis[1]}",
+                "ours": f"{t['enforced']}/{t['total']}",
+                "partial": t["partial"],
+                "not enforceable": t["not_enforceable"],
+                "out of scope": t["out_of_scope"],
+                "pending": t["pending"],
+                "failing": t["failing"],
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def changed_verdicts(coverage: Coverage) -> pd.DataFrame:
+    """Controls whose status, computed from fixtures, differs from the thesis's verdict,
+    with our rationale from the catalog."""
+    return pd.DataFrame(
+        [
+            {
+                "id": c.id,
+                "title": c.title,
+                "thesis": c.thesis_verdict,
+                "ours": c.symbol,
+                "enforced at": c.enforcement,
+                "why": " ".join(c.rationale.split()),
+            }
+            for c in coverage.differences
+        ],
+        columns=["id", "title", "thesis", "ours", "enforced at", "why"],
+    )
+
+
+def thesis_consistency(catalog: Catalog) -> pd.DataFrame:
+    """What the thesis's own tables say against its summary claims: its totals recounted
+    from its table rows, and its resource-deployment controls that the table does not
+    mark implementable (section 7.2 says all 29 are)."""
+    rows = []
+    for name, (claimed, total) in THESIS_TOTALS.items():
+        controls = [c for c in catalog if name == "all" or c.framework == name]
+        counted = sum(c.thesis.verdict == "✓" for c in controls)
+        rows.append(
+            {
+                "check": f"{FRAMEWORKS.get(name, 'All')} total",
+                "claimed": f"{claimed}/{total}",
+                "from its table": f"{counted}/{len(controls)}",
+                "consistent": counted == claimed and len(controls) == total,
+            }
+        )
+    rd = [c for c in catalog if c.thesis.assessment == "RD"]
+    not_implementable = [c.id for c in rd if c.thesis.verdict != "✓"]
+    rows.append(
+        {
+            "check": "RD controls implementable (section 7.2: all)",
+            "claimed": f"{len(rd)}/{len(rd)}",
+            "from its table": f"{len(rd) - len(not_implementable)}/{len(rd)}"
+            + (f" ({', '.join(not_implementable)} marked otherwise)" if not_implementable else ""),
+            "consistent": not not_implementable,
+        }
+    )
+    nc = [c for c in catalog if c.thesis.assessment == "NC" and c.thesis.verdict != "OOS"]
+    nc_ok = sum(c.thesis.verdict == "✓" for c in nc)
+    rows.append(
+        {
+            "check": "NC controls implementable, out of scope excluded (section 7.2: 5 of 16)",
+            "claimed": "5/16",
+            "from its table": f"{nc_ok}/{len(nc)}",
+            "consistent": (nc_ok, len(nc)) == (5, 16),
+        }
+    )
+    return pd.DataFrame(rows)
+
+
+def _pooled(values: pd.Series | list) -> LatencyStats | None:
+    series = pd.Series(values, dtype="float64")
+    return LatencyStats.of(series) if len(series) else None
+
+
+def target_summary(runs: list[Run], catalog: Catalog) -> pd.DataFrame:
+    """The thesis's three latency questions (per policy, all policies at once, node
+    checks) answered by every run's target, beside the thesis's figure."""
+    admission = admission_ids(catalog)
+    rows = []
+
+    def add(measure: str, run: Run, what: str, stats: LatencyStats | None, thesis: float) -> None:
+        if stats is not None:
+            rows.append(
+                {
+                    "measure": measure,
+                    "target": f"{run.meta.get('target')}: {what}",
+                    "n": stats.n,
+                    "p50_ms": stats.p50_ms,
+                    "p99_ms": stats.p99_ms,
+                    "thesis_ms": thesis,
+                }
+            )
+
+    for run in runs:
+        policy = run.policy_records
+        rd = policy[policy["control"].isin(admission)]["latency_ns"]
+        add("per policy", run, str(run.meta.get("engine")), _pooled(rd), THESIS_POLICY_MS)
+        bench = [b for b in run.extras.get("opa_bench", []) if "eval_p50_ns" in b]
+        eval_rd = [b["eval_p50_ns"] for b in bench if b["control"] in admission]
+        add(
+            "per policy", run, "opa eval-only (p50 per fixture)", _pooled(eval_rd), THESIS_POLICY_MS
+        )
+        baseline = run.extras.get("baseline")
+        if baseline:
+            base = pd.DataFrame(baseline)
+            add(
+                "per policy",
+                run,
+                "API call without webhook",
+                _pooled(base["latency_ns"]),
+                THESIS_POLICY_MS,
+            )
+            paired = policy[policy["control"].isin(admission)].merge(
+                base, on=["fixture", "iteration"], suffixes=("", "_base")
+            )
+            added = paired["latency_ns"] - paired["latency_ns_base"]
+            add(
+                "per policy", run, "added by the webhook (paired)", _pooled(added), THESIS_POLICY_MS
+            )
+        combined = run.combined_records
+        for label, measure, thesis in (
+            ("ALL", "all RD policies as one query", THESIS_COMBINED_MS),
+            ("ALL-NODE", "node policies together, warm", THESIS_NODE_MS),
+        ):
+            values = combined[combined["control"] == label]["latency_ns"]
+            add(measure, run, str(run.meta.get("engine")), _pooled(values), thesis)
+            evals = [b["eval_p50_ns"] for b in bench if b["control"] == label]
+            add(measure, run, "opa eval-only (p50 per fixture)", _pooled(evals), thesis)
+        process = run.extras.get("node_check_process")
+        if process:
+            values = [r["latency_ns"] for r in process]
+            add("node-check process, cold", run, "whole process", _pooled(values), THESIS_NODE_MS)
+    order = {m: i for i, m in enumerate(
+        ["per policy", "all RD policies as one query", "node policies together, warm",
+         "node-check process, cold"]
+    )}  # fmt: skip
+    frame = pd.DataFrame(rows, columns=["measure", "target", "n", "p50_ms", "p99_ms", "thesis_ms"])
+    return frame.sort_values("measure", key=lambda s: s.map(order), kind="stable").reset_index(
+        drop=True
+    )
+
+
+def psa_summary(run: Run) -> pd.DataFrame:
+    """The real Pod Security Admission (restricted) beside NSA-1.4, per pod fixture."""
+    return pd.DataFrame(run.extras.get("psa_agreement", []))
+
+
+def markdown_frame(frame: pd.DataFrame, digits: int = 2) -> str:
+    """A DataFrame as a Markdown table; floats rounded, pipes escaped."""
+
+    def cell(value) -> str:
+        if isinstance(value, bool | np.bool_):
+            return "yes" if value else "no"
+        if isinstance(value, float):
+            return "" if pd.isna(value) else f"{value:.{digits}f}"
+        return str(value).replace("|", "\\|")
+
+    headers = [str(c) for c in frame.columns]
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    for row in frame.itertuples(index=False):
+        lines.append("| " + " | ".join(cell(v) for v in row) + " |")
+    return "\n".join(lines) + "\n"

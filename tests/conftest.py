@@ -45,6 +45,30 @@ def embedded(policy_set: PolicySet):
     target.close()
 
 
+def small_run(out: Path, controls: str, combined: int = 2) -> int:
+    """`harness run` on the embedded target with a few iterations: a real run folder."""
+    from harness.cli import main
+
+    return main(
+        [
+            "run",
+            "--controls",
+            controls,
+            "--iterations",
+            "3",
+            "--combined-iterations",
+            str(combined),
+            "--warmup",
+            "0",
+            "--node-check-runs",
+            "2",
+            "--out",
+            str(out),
+            "--quiet",
+        ]
+    )
+
+
 def require_tool(name: str) -> Path:
     """A pinned tool for tests: skip locally with the reason, fail loudly in CI."""
     import os

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli import main
 from harness.node import collect, parse_flags
 from harness.nodetree import materialize
 from harness.results import load_run
+from tests.conftest import small_run
 
 needs_root = pytest.mark.skipif(
     os.geteuid() != 0 and not os.environ.get("CI"), reason="node trees set file owners (root only)"
@@ -142,24 +142,7 @@ def test_install_unit_gates_kubelet(tmp_path):
 @needs_root
 def test_run_counts_node_controls_and_times_the_process(tmp_path):
     out = tmp_path / "run"
-    code = main(
-        [
-            "run",
-            "--controls",
-            "NSA-3.1,NSA-2.4",
-            "--iterations",
-            "3",
-            "--combined-iterations",
-            "2",
-            "--warmup",
-            "0",
-            "--node-check-runs",
-            "2",
-            "--out",
-            str(out),
-            "--quiet",
-        ]
-    )
+    code = small_run(out, "NSA-3.1,NSA-2.4")
     assert code == 0
     coverage = json.loads((out / "coverage.json").read_text())
     status = {c["id"]: c["status"] for c in coverage["controls"]}

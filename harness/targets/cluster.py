@@ -186,7 +186,7 @@ class ClusterTarget(KubeTarget):
 
 
 class KindTarget(ClusterTarget):
-    """A throw-away kind cluster with Calico: the thesis's environment."""
+    """A throw-away kind cluster with Calico, standing in for the thesis's kubeadm VM."""
 
     name = "kind"
     owns_cluster = True

@@ -1,0 +1,203 @@
+"""The reproduction report's generated pieces, from the committed reference runs.
+
+paper/paper.md is prose written by hand around blocks the harness owns:
+
+    <!-- generated: coverage-totals -->
+    ...regenerated from the runs...
+    <!-- end: coverage-totals -->
+
+`harness paper` writes every piece to paper/generated/ (Markdown sections and PNG
+figures) and refreshes the blocks in paper.md in place; `harness paper --check` fails
+when a block no longer matches the runs, so no number in the report drifts from data.
+Every number comes from harness.report, the library the CLI and notebooks use.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness import paths
+from harness.catalog import Catalog, load_catalog
+from harness.coverage import Coverage, compute_coverage
+from harness.errors import HarnessError
+from harness.report import (
+    _save,
+    changed_verdicts,
+    figure_combined,
+    figure_node,
+    figure_per_policy,
+    figure_targets,
+    latency_by_control,
+    markdown_frame,
+    markdown_table,
+    psa_summary,
+    summary_lines,
+    target_summary,
+    thesis_consistency,
+    totals_frame,
+    webhook_overhead,
+)
+from harness.results import Run, load_run
+
+# Targets that run on our machines, in the order the report shows them; the first
+# present is the primary run (tables 6.1, 6.2 and figures 6.28-6.30 come from it).
+REFERENCE_TARGETS = ("embedded", "opa", "local")
+PAPER_FILE = "paper.md"
+GENERATED_DIR = "generated"
+_BLOCK = re.compile(
+    r"(<!-- generated: (?P<name>[\w.-]+) -->\n)(?P<body>.*?)(<!-- end: (?P=name) -->)", re.S
+)
+
+
+def reference_dir() -> Path:
+    return paths.project_root() / "results" / "reference"
+
+
+def paper_dir() -> Path:
+    return paths.project_root() / "paper"
+
+
+def reference_run_dirs(directory: Path | None = None) -> list[Path]:
+    directory = directory or reference_dir()
+    found = [directory / t for t in REFERENCE_TARGETS if (directory / t / "run.json").is_file()]
+    if not found:
+        raise HarnessError(
+            f"{directory}: no reference run (expected {', '.join(REFERENCE_TARGETS)})"
+        )
+    return found
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """The runs a report is built from, with the primary run's coverage."""
+
+    runs: list[Run]
+    catalog: Catalog
+    coverage: Coverage
+
+    @property
+    def primary(self) -> Run:
+        return self.runs[0]
+
+    @classmethod
+    def load(cls, run_dirs: list[Path] | None = None, catalog: Catalog | None = None) -> Evidence:
+        catalog = catalog or load_catalog()
+        runs = [load_run(d) for d in (run_dirs or reference_run_dirs())]
+        runs.sort(key=lambda r: _target_rank(str(r.meta.get("target"))))
+        return cls(runs, catalog, compute_coverage(catalog, runs[0].records))
+
+
+def _target_rank(target: str) -> int:
+    return (
+        REFERENCE_TARGETS.index(target) if target in REFERENCE_TARGETS else len(REFERENCE_TARGETS)
+    )
+
+
+def environment(runs: list[Run]) -> str:
+    rows = []
+    for run in runs:
+        m = run.meta
+        machine = m.get("machine", {})
+        commit = m.get("commit", {})
+        rows.append(
+            "| "
+            + " | ".join(
+                [
+                    str(m.get("target")),
+                    f"{m.get('engine')} {m.get('engine_version', '')}".strip(),
+                    str(m.get("kubernetes", "")),
+                    str(m.get("iterations")),
+                    f"{len(run.records):,}",
+                    f"{m.get('wall_seconds', 0):.0f} s",
+                    f"{str(commit.get('sha', ''))[:7]}{' (dirty)' if commit.get('dirty') else ''}",
+                    f"{machine.get('processor', '')}, {machine.get('cpus')} CPUs, Python {machine.get('python')}",
+                ]
+            )
+            + " |"
+        )
+    head = "| target | engine | Kubernetes | N per fixture | timed decisions | wall | commit | machine |"
+    return "\n".join([head, "|" + "---|" * 8, *rows]) + "\n"
+
+
+def sections(evidence: Evidence) -> dict[str, str]:
+    """Every generated Markdown section, by block name."""
+    primary, coverage = evidence.primary, evidence.coverage
+    latency = latency_by_control(primary)
+    out = {
+        "headline": "".join(f"- {line}\n" for line in summary_lines(coverage, latency, primary)),
+        "environment": environment(evidence.runs),
+        "coverage-totals": markdown_frame(totals_frame(coverage)),
+        "table-6.1-nsa": markdown_table(coverage, latency, "nsa"),
+        "table-6.2-cis": markdown_table(coverage, latency, "cis"),
+        "changed-verdicts": markdown_frame(changed_verdicts(coverage)),
+        "latency": markdown_frame(target_summary(evidence.runs, evidence.catalog), digits=3),
+        "thesis-consistency": markdown_frame(thesis_consistency(evidence.catalog)),
+    }
+    for run in evidence.runs:
+        overhead = webhook_overhead(run)
+        if len(overhead):
+            out["webhook-overhead"] = markdown_frame(overhead, digits=3)
+        psa = psa_summary(run)
+        if len(psa):
+            agree = int(psa["agree"].sum())
+            disagree = psa[~psa["agree"]][["fixture", "nsa_1_4", "psa"]]
+            text = f"{agree} of {len(psa)} pod fixtures: PSA `restricted` and NSA-1.4 agree.\n"
+            if len(disagree):
+                text += "\n" + markdown_frame(disagree)
+            out["psa-agreement"] = text
+    return out
+
+
+def figures(evidence: Evidence, directory: Path) -> list[Path]:
+    primary = evidence.primary
+    written = []
+    for name, fig in (
+        ("figure-6.28-node", figure_node(primary)),
+        ("figure-6.29-combined", figure_combined(primary)),
+        ("figure-6.30-per-policy", figure_per_policy(primary, evidence.catalog)),
+        ("figure-targets", figure_targets(evidence.runs, evidence.catalog)),
+    ):
+        written += _save(fig, directory / name, formats=("png",))
+    return written
+
+
+def refresh_blocks(text: str, generated: dict[str, str]) -> str:
+    """Replace the body of every block the text has with the generated section."""
+
+    def body(match: re.Match) -> str:
+        name = match.group("name")
+        if name not in generated:
+            raise HarnessError(f"{PAPER_FILE}: no generated section named {name!r}")
+        return match.group(1) + generated[name] + match.group(4)
+
+    return _BLOCK.sub(body, text)
+
+
+def stale_blocks(text: str, generated: dict[str, str]) -> list[str]:
+    """Names of blocks whose text differs from what the runs generate now."""
+    return [
+        m.group("name")
+        for m in _BLOCK.finditer(text)
+        if generated.get(m.group("name")) != m.group("body")
+    ]
+
+
+def write_paper(evidence: Evidence, directory: Path | None = None) -> list[Path]:
+    """paper/generated/* and the blocks of paper/paper.md, from the evidence."""
+    directory = directory or paper_dir()
+    out = directory / GENERATED_DIR
+    out.mkdir(parents=True, exist_ok=True)
+    generated = sections(evidence)
+    written = []
+    for name, text in generated.items():
+        path = out / f"{name}.md"
+        path.write_text(text)
+        written.append(path)
+    written += figures(evidence, out)
+    paper = directory / PAPER_FILE
+    if paper.is_file():
+        paper.write_text(refresh_blocks(paper.read_text(), generated))
+        written.append(paper)
+    return written
