@@ -244,13 +244,26 @@ def figure_targets(runs: list[Run], catalog: Catalog):
         if baseline:
             data.append(pd.DataFrame(baseline)["latency_ns"].to_numpy() / 1e6)
             labels.append(f"{run.meta.get('target')}: API call without webhook")
-    return _log_boxplot(
+    fig = _log_boxplot(
         data,
         labels,
         0.6,
         "decision latency per policy (ms, log scale)",
         "Per-policy latency by target, all admission controls pooled",
     )
+    if fig is not None:
+        ax = fig.axes[0]
+        ax.axvline(THESIS_POLICY_MS, linestyle="--", color="grey", linewidth=1)
+        ax.annotate(
+            "thesis: about 5 ms",
+            (THESIS_POLICY_MS, 1),
+            xycoords=("data", "axes fraction"),
+            xytext=(3, -12),
+            textcoords="offset points",
+            fontsize=8,
+            color="grey",
+        )
+    return fig
 
 
 def _log_boxplot(data: list, labels: list[str], inches_per_box: float, xlabel: str, title: str):

@@ -22,11 +22,13 @@ from harness.targets.local import LocalTarget
 from tests.conftest import require_tool
 
 # NSA-2.6 reads Istio PeerAuthentications replicated from the API server; NSA-1.2 has an
-# ephemeral-container UPDATE fixture.
+# ephemeral-container UPDATE fixture; NSA-2.1 denies a pod in kube-system, which the
+# webhook must therefore see.
 CONTROLS = [
     "NSA-1.1",
     "NSA-1.2",
     "NSA-1.5",
+    "NSA-2.1",
     "NSA-2.2",
     "NSA-2.6",
     "CIS-5.2.5",
