@@ -86,7 +86,8 @@ def commit() -> dict[str, Any]:
         ).stdout.strip()
         dirty = bool(
             subprocess.run(
-                ["git", "-C", str(root), "status", "--porcelain"],
+                # Tracked files only: earlier runs' untracked result folders are not code.
+                ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
                 capture_output=True,
                 text=True,
                 check=True,
