@@ -503,9 +503,11 @@ def cmd_paper(args: argparse.Namespace) -> int:
             raise HarnessError(f"{paper}: not found")
         stale = stale_blocks(paper.read_text(), sections(evidence))
         for name in stale:
-            err.print(f"{paper}: block {name} differs from the runs", markup=False)
+            err.print(f"{paper}: block {name} differs from the runs", markup=False, soft_wrap=True)
         if not stale:
-            out.print(f"{paper}: every generated block matches the runs", markup=False)
+            out.print(
+                f"{paper}: every generated block matches the runs", markup=False, soft_wrap=True
+            )
         return EXIT_FINDINGS if stale else EXIT_OK
     for path in write_paper(evidence, directory):
         out.print(str(path), markup=False)

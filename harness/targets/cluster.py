@@ -28,6 +28,7 @@ from harness.targets.kube import (
     excluded_namespaces,
     labelled_namespaces,
     object_path,
+    webhook_configuration,
 )
 
 READY_TIMEOUT_S = 300
@@ -94,8 +95,6 @@ class ClusterTarget(KubeTarget):
         objects = incluster.manifests(
             incluster.bundle_tarball(policy), self.creds, self.served_state_kinds()
         )
-        from harness.targets.kube import webhook_configuration
-
         hook = webhook_configuration(
             self.webhook_client_config(), self.webhook_ca(), self.namespace_selector()
         )
