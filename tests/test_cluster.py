@@ -24,7 +24,7 @@ from harness.targets.kube import (
     KubeTarget,
     api_path,
     excluded_namespaces,
-    labelled_namespaces,
+    replay_selector,
     webhook_configuration,
 )
 from tests.conftest import require_tool
@@ -86,8 +86,11 @@ def test_every_incluster_object_passes_the_real_api_server(api, policy_set):
             body["metadata"]["namespace"] = "pac-harness-manifests"
     api._create(objects[0])
     hooks = [
-        webhook_configuration(incluster.webhook_client_config(), creds.ca_pem, selector)
-        for selector in (labelled_namespaces(), excluded_namespaces(["kube-system"]))
+        webhook_configuration(incluster.webhook_client_config(), creds.ca_pem, *selectors)
+        for selectors in (
+            (replay_selector(), replay_selector()),  # cluster
+            (excluded_namespaces(["kube-system"]), None),  # kind
+        )
     ]
     rejected = []
     for body in [*objects[1:], *hooks]:
@@ -156,7 +159,9 @@ def test_dry_run_prints_what_a_cluster_run_would_create(controlplane, capsys):
     assert kinds[-1] == "ValidatingWebhookConfiguration"
     assert "Deployment" in kinds and "ClusterRole" in kinds
     hook = objects[-1]["webhooks"][0]
-    assert hook["namespaceSelector"] == labelled_namespaces()
+    assert hook["namespaceSelector"] == replay_selector()
+    # Cluster-scoped RBAC objects escape a namespace selector; the object selector holds.
+    assert hook["objectSelector"] == replay_selector()
     assert hook["clientConfig"]["service"]["name"] == incluster.SERVICE
     assert "PRIVATE KEY" not in text and "<generated at run time>" in text
 
@@ -286,3 +291,14 @@ def test_calico_is_never_applied_unverified(monkeypatch, tmp_path):
     monkeypatch.setattr(kind, "CALICO_SHA256", None)
     with pytest.raises(TargetError, match=r"no sha256 is pinned.*--calico-manifest"):
         kind.calico_manifest()
+
+
+def test_objects_carry_the_replay_label_where_the_object_selector_asks_for_it():
+    from harness.targets.cluster import KindTarget
+    from harness.targets.kube import REPLAY_LABEL
+
+    body = {"kind": "ClusterRole", "metadata": {"name": "x", "labels": {"a": "b"}}}
+    labelled = ClusterTarget(Path("kubeconfig"), CONTEXT).labelled(body)
+    assert labelled["metadata"]["labels"] == {"a": "b", REPLAY_LABEL: "true"}
+    assert body["metadata"]["labels"] == {"a": "b"}  # the fixture is not changed
+    assert KindTarget().labelled(body) is body  # kind owns its cluster: no selector

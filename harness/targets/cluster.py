@@ -26,8 +26,8 @@ from harness.targets.kube import (
     ApiError,
     KubeTarget,
     excluded_namespaces,
-    labelled_namespaces,
     object_path,
+    replay_selector,
     webhook_configuration,
 )
 
@@ -96,7 +96,10 @@ class ClusterTarget(KubeTarget):
             incluster.bundle_tarball(policy), self.creds, self.served_state_kinds()
         )
         hook = webhook_configuration(
-            self.webhook_client_config(), self.webhook_ca(), self.namespace_selector()
+            self.webhook_client_config(),
+            self.webhook_ca(),
+            self.namespace_selector(),
+            self.object_selector(),
         )
         return incluster.redacted([*objects, hook])
 
@@ -145,7 +148,12 @@ class ClusterTarget(KubeTarget):
         return self.creds.ca_pem
 
     def namespace_selector(self) -> dict[str, Any]:
-        return labelled_namespaces()
+        return replay_selector()
+
+    def object_selector(self) -> dict[str, Any] | None:
+        # ClusterRoles and bindings have no namespace: without this the webhook would
+        # judge every one the cluster's own operators create while the run lasts.
+        return replay_selector()
 
     def put_data(self, path: str, value: Any) -> None:
         self._call("PUT", incluster.proxy_path(f"/v1/data/{path}"), value)
@@ -220,6 +228,9 @@ class KindTarget(ClusterTarget):
 
     def namespace_selector(self) -> dict[str, Any]:
         return excluded_namespaces(sorted(self.unreviewed))
+
+    def object_selector(self) -> dict[str, Any] | None:
+        return None
 
     def remove_created(self) -> None:
         if self.keep or (self.kind is not None and not self.kind.created):

@@ -79,15 +79,21 @@ def excluded_namespaces(names: list[str]) -> dict[str, Any]:
     }
 
 
-def labelled_namespaces() -> dict[str, Any]:
-    """A selector for a cluster the harness does not own: only namespaces it labelled."""
+def replay_selector() -> dict[str, Any]:
+    """For a cluster the harness does not own: only namespaces (and objects) it labelled."""
     return {"matchLabels": {REPLAY_LABEL: "true"}}
 
 
 def webhook_configuration(
-    client_config: dict[str, Any], ca_pem: bytes, namespace_selector: dict[str, Any]
+    client_config: dict[str, Any],
+    ca_pem: bytes,
+    namespace_selector: dict[str, Any],
+    object_selector: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """OPA as a validating webhook for pods, pod-bearing workloads and RBAC objects."""
+    """OPA as a validating webhook for pods, pod-bearing workloads and RBAC objects.
+    A namespace selector does not apply to cluster-scoped objects (ClusterRoles and
+    their bindings); on a cluster the harness does not own, the object selector keeps
+    the webhook to objects the harness labelled."""
     # Debug containers join a running pod through a subresource of their own.
     resources = sorted({i.resource for i in REVIEWED.values()} | {"pods/ephemeralcontainers"})
     return {
@@ -103,6 +109,7 @@ def webhook_configuration(
                 "timeoutSeconds": 10,
                 "clientConfig": {**client_config, "caBundle": base64.b64encode(ca_pem).decode()},
                 "namespaceSelector": namespace_selector,
+                **({"objectSelector": object_selector} if object_selector else {}),
                 "rules": [
                     {
                         "operations": ["CREATE", "UPDATE"],
@@ -157,6 +164,10 @@ class KubeTarget(Target):
 
     @abstractmethod
     def namespace_selector(self) -> dict[str, Any]: ...
+
+    def object_selector(self) -> dict[str, Any] | None:
+        """None: every object in the selected namespaces (a cluster the harness owns)."""
+        return None
 
     @abstractmethod
     def put_data(self, path: str, value: Any) -> None: ...
@@ -366,7 +377,10 @@ class KubeTarget(Target):
     def register_webhook(self) -> None:
         self._create(
             webhook_configuration(
-                self.webhook_client_config(), self.webhook_ca(), self.namespace_selector()
+                self.webhook_client_config(),
+                self.webhook_ca(),
+                self.namespace_selector(),
+                self.object_selector(),
             )
         )
         self.webhook_registered = True
@@ -391,12 +405,14 @@ class KubeTarget(Target):
         """kube-apiserver learns about webhook changes asynchronously: probe until it has.
         The probe is a bare pod in the harness's own probe namespace, which every control
         together (ALL) denies."""
-        probe = {
-            "apiVersion": "v1",
-            "kind": "Pod",
-            "metadata": {"name": "probe", "namespace": PROBE_NAMESPACE},
-            "spec": {"containers": [{"name": "c", "image": "registry.k8s.io/pause:3.10"}]},
-        }
+        probe = self.labelled(
+            {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {"name": "probe", "namespace": PROBE_NAMESPACE},
+                "spec": {"containers": [{"name": "c", "image": "registry.k8s.io/pause:3.10"}]},
+            }
+        )
         self._select("ALL")
         deadline = time.monotonic() + ACTIVE_TIMEOUT_S
         while time.monotonic() < deadline:
@@ -436,15 +452,25 @@ class KubeTarget(Target):
                     f"this cluster does not serve {self._incomplete[ns]}, part of {ns}'s state"
                 )
         self._ensure_references(ns, body)
+        body = self.labelled(body)
         method, path = "POST", api_path(body)
         operation = request.get("operation", "CREATE")
         if operation == "UPDATE" and request.get("subResource") == "ephemeralcontainers":
-            self._ensure_pod(request["oldObject"])
+            self._ensure_pod(self.labelled(request["oldObject"]))
             method, path = "PUT", f"{path}/{body['metadata']['name']}/ephemeralcontainers"
         elif operation != "CREATE":
             raise SkipFixture(f"{operation} {request.get('subResource') or ''} is not replayed")
         self._select("ALL" if query == COMBINED_QUERY else query.split("/")[1])
         return method, path, body
+
+    def labelled(self, body: dict[str, Any]) -> dict[str, Any]:
+        """body with the replay label where the webhook's object selector asks for it (no
+        policy reads that label)."""
+        if self.object_selector() is None:
+            return body
+        meta = dict(body.get("metadata") or {})
+        meta["labels"] = {**(meta.get("labels") or {}), REPLAY_LABEL: "true"}
+        return {**body, "metadata": meta}
 
     def _ensure_pod(self, pod: dict[str, Any]) -> None:
         """The pod an ephemeral-container update starts from, created for real (nothing
