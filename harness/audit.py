@@ -11,10 +11,12 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from harness import kubeapi
 from harness.catalog import Control
 from harness.check import Collected, Finding, classify, collect, decide_objects
 from harness.clusterstate import snapshot
 from harness.errors import HarnessError
+from harness.kubeapi import api_base
 from harness.manifests import Document
 from harness.policies import PolicySet, load_modules
 from harness.targets.embedded import EmbeddedTarget
@@ -73,22 +75,15 @@ def collect_live(kubeconfig: Path, context: str | None) -> list[Document]:
     docs: list[Document] = []
     with api:
         for group, version, resource, kind in LIVE_KINDS:
-            base = f"/api/{version}" if not group else f"/apis/{group}/{version}"
-            request = api.param_serialize(
-                method="GET",
-                resource_path=f"{base}/{resource}",
-                header_params={"Accept": "application/json"},
-                auth_settings=["BearerToken"],
-            )
-            response = api.call_api(*request)
-            response.read()
-            if response.status == 404:
-                continue  # an API this cluster does not serve
-            if response.status >= 400:
+            try:
+                data = kubeapi.request(api, "GET", f"{api_base(group, version)}/{resource}")
+            except kubeapi.ApiError as exc:
+                if exc.status == 404:
+                    continue  # an API this cluster does not serve
                 raise HarnessError(
-                    f"{source}: listing {resource} failed with HTTP {response.status}"
-                )
-            for item in json.loads(response.data).get("items", []):
+                    f"{source}: listing {resource} failed with HTTP {exc.status}"
+                ) from None
+            for item in json.loads(data).get("items", []):
                 item.setdefault("kind", kind)
                 item.setdefault("apiVersion", f"{group}/{version}" if group else version)
                 docs.append(Document(item, source, len(docs)))

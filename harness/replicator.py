@@ -16,6 +16,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from harness.kubeapi import api_base
 from harness.manifests import KindInfo
 from harness.targets.kube import replicated_path
 from harness.targets.opa import OpaDataClient
@@ -27,8 +28,7 @@ _DROPPED_METADATA = ("managedFields",)
 
 
 def collection_path(info: KindInfo) -> str:
-    base = f"/api/{info.version}" if not info.group else f"/apis/{info.group}/{info.version}"
-    return f"{base}/{info.resource}"
+    return f"{api_base(info.group, info.version)}/{info.resource}"
 
 
 def _trim(obj: dict[str, Any]) -> dict[str, Any]:

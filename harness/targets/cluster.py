@@ -19,11 +19,11 @@ from typing import Any
 
 from harness import incluster
 from harness.errors import TargetError
+from harness.kubeapi import ApiError
 from harness.manifests import KindInfo
 from harness.policies import PolicySet
 from harness.targets.kube import (
     HARNESS_NAMESPACE,
-    ApiError,
     KubeTarget,
     excluded_namespaces,
     object_path,

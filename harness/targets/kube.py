@@ -16,7 +16,9 @@ import time
 from abc import abstractmethod
 from typing import Any
 
+from harness import kubeapi
 from harness.errors import TargetError
+from harness.kubeapi import ApiError, api_base
 from harness.manifests import REVIEWED, STATE, KindInfo
 from harness.policies import COMBINED_QUERY, PolicySet
 from harness.targets.base import Decision, SkipFixture, Target
@@ -59,7 +61,7 @@ def kind_info(body: dict[str, Any]) -> KindInfo:
 def api_path(body: dict[str, Any]) -> str:
     """The collection a create of body is POSTed to."""
     info = kind_info(body)
-    base = f"/api/{info.version}" if not info.group else f"/apis/{info.group}/{info.version}"
+    base = api_base(info.group, info.version)
     if info.namespaced:
         ns = (body.get("metadata") or {}).get("namespace") or "default"
         return f"{base}/namespaces/{ns}/{info.resource}"
@@ -122,12 +124,6 @@ def webhook_configuration(
             }
         ],
     }
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 class KubeTarget(Target):
@@ -217,34 +213,14 @@ class KubeTarget(Target):
         body: Any = None,
         query: list | None = None,
         content_type: str = "application/json",
-    ) -> Any:
-        """One API request through the kubernetes client; an error status raises ApiError."""
-        request = self.api.param_serialize(
-            method=method,
-            resource_path=path,
-            query_params=query or [],
-            body=body,
-            header_params={"Content-Type": content_type, "Accept": "application/json"},
-            auth_settings=["BearerToken"],
-        )
-        response = self.api.call_api(*request)
-        response.read()
-        if response.status >= 400:
-            raise ApiError(response.status, _message(response.data))
-        return response.data
+    ) -> bytes:
+        return kubeapi.request(self.api, method, path, body, query, content_type)
 
     def _open(self, method: str, path: str, query: list) -> Any:
         """A request whose response body the caller reads as a stream (watches)."""
-        request = self.api.param_serialize(
-            method=method,
-            resource_path=path,
-            query_params=query,
-            header_params={"Accept": "application/json"},
-            auth_settings=["BearerToken"],
-        )
-        response = self.api.call_api(*request, _request_timeout=60).response
+        response = kubeapi.open_request(self.api, method, path, query=query, timeout=60)
         if response.status >= 400:
-            raise ApiError(response.status, _message(response.read()))
+            raise ApiError(response.status, kubeapi.status_message(response.read()))
         return response
 
     def _create(self, body: dict[str, Any], track: bool = False) -> bool:
@@ -330,9 +306,7 @@ class KubeTarget(Target):
         """The state kinds this API server serves (Istio's only where its CRD is installed)."""
         kinds = []
         for info in STATE.values():
-            base = (
-                f"/api/{info.version}" if not info.group else f"/apis/{info.group}/{info.version}"
-            )
+            base = api_base(info.group, info.version)
             try:
                 resources = json.loads(self._call("GET", base))["resources"]
             except ApiError:
@@ -570,11 +544,3 @@ def pod_spec(body: dict[str, Any]) -> dict[str, Any]:
     if body["kind"] != "Pod":
         spec = spec.get("template", {}).get("spec", {})
     return spec if body["kind"] in REVIEWED and "containers" in spec else {}
-
-
-def _message(data: bytes | None) -> str:
-    """The message of a Kubernetes Status body."""
-    try:
-        return json.loads(data or b"{}").get("message", "") or (data or b"").decode()[:200]
-    except (ValueError, UnicodeDecodeError):
-        return repr((data or b"")[:200])
