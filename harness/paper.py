@@ -18,6 +18,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
+
 from harness import paths
 from harness.catalog import Catalog, load_catalog
 from harness.coverage import Coverage, compute_coverage
@@ -102,23 +104,20 @@ def environment(runs: list[Run]) -> str:
         machine = m.get("machine", {})
         commit = m.get("commit", {})
         rows.append(
-            "| "
-            + " | ".join(
-                [
-                    str(m.get("target")),
-                    f"{m.get('engine')} {m.get('engine_version', '')}".strip(),
-                    str(m.get("kubernetes", "")),
-                    str(m.get("iterations")),
-                    f"{len(run.records):,}",
-                    f"{m.get('wall_seconds', 0):.0f} s",
-                    f"{str(commit.get('sha', ''))[:7]}{' (dirty)' if commit.get('dirty') else ''}",
-                    f"{machine.get('processor', '')}, {machine.get('cpus')} CPUs, Python {machine.get('python')}",
-                ]
-            )
-            + " |"
+            {
+                "target": str(m.get("target")),
+                "engine": f"{m.get('engine')} {m.get('engine_version', '')}".strip(),
+                "Kubernetes": str(m.get("kubernetes", "")),
+                "N per fixture": str(m.get("iterations")),
+                "timed decisions": f"{len(run.records):,}",
+                "wall": f"{m.get('wall_seconds', 0):.0f} s",
+                "commit": f"{str(commit.get('sha', ''))[:7]}"
+                + (" (dirty)" if commit.get("dirty") else ""),
+                "machine": f"{machine.get('processor', '')}, {machine.get('cpus')} CPUs, "
+                f"Python {machine.get('python')}",
+            }
         )
-    head = "| target | engine | Kubernetes | N per fixture | timed decisions | wall | commit | machine |"
-    return "\n".join([head, "|" + "---|" * 8, *rows]) + "\n"
+    return markdown_frame(pd.DataFrame(rows))
 
 
 def sections(evidence: Evidence) -> dict[str, str]:

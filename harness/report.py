@@ -130,9 +130,7 @@ def _total_row(coverage: Coverage, framework: str) -> list[str]:
 
 def markdown_table(coverage: Coverage, latency: pd.DataFrame, framework: str) -> str:
     rows = [*coverage_rows(coverage, latency, framework), _total_row(coverage, framework)]
-    lines = ["| " + " | ".join(HEADERS) + " |", "|" + "|".join("---" for _ in HEADERS) + "|"]
-    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
-    return "\n".join(lines) + "\n"
+    return markdown_frame(pd.DataFrame(rows, columns=HEADERS))
 
 
 def latex_table(coverage: Coverage, latency: pd.DataFrame, framework: str) -> str:
