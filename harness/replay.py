@@ -151,12 +151,12 @@ def _measure(
     first: Decision | None = None
     stable = True
     clock = time.perf_counter_ns
-    decide = target.decide
+    decide, settle = target.decide, target.settle
     for i in range(iterations):
         start = clock()
         decision = decide(prepared)
         elapsed = clock() - start
-        target.settle(prepared, decision)
+        settle(prepared, decision)
         recorder.add(mode, control_id, fixture, i, decision, elapsed)
         if first is None:
             first = decision

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -45,27 +47,50 @@ def embedded(policy_set: PolicySet):
     target.close()
 
 
-def small_run(out: Path, controls: str, combined: int = 2) -> int:
-    """`harness run` on the embedded target with a few iterations: a real run folder."""
+def small_run(
+    out: Path,
+    controls: str,
+    combined: int = 2,
+    iterations: int = 3,
+    warmup: int = 0,
+    target: str = "embedded",
+    node_check_runs: int = 2,
+) -> int:
+    """`harness run` with a few iterations: a real run folder, quickly."""
     from harness.cli import main
 
     return main(
         [
             "run",
+            "--target",
+            target,
             "--controls",
             controls,
             "--iterations",
-            "3",
+            str(iterations),
             "--combined-iterations",
             str(combined),
             "--warmup",
-            "0",
+            str(warmup),
             "--node-check-runs",
-            "2",
+            str(node_check_runs),
             "--out",
             str(out),
             "--quiet",
         ]
+    )
+
+
+def harness_cli(
+    *args: str, timeout: float = 300, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """`python -m harness ARGS` in a child process, output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "harness", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
     )
 
 
@@ -111,8 +136,6 @@ def wait_for_replay(proc) -> None:
 def spawn():
     """Popen for tests that signal a `harness run`: whatever a failing test leaves
     running is killed at teardown, so it cannot skew later timings."""
-    import subprocess
-
     from harness import processes
 
     procs: list[subprocess.Popen] = []

@@ -5,19 +5,15 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
+
+from tests.conftest import harness_cli
 
 DATA = Path(__file__).resolve().parent / "data" / "audit"
 
 
 def audit(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "harness", "audit", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return harness_cli("audit", *args, timeout=120)
 
 
 def test_audit_finds_cluster_admin_binding_outside_the_allowlist():
@@ -74,21 +70,8 @@ def test_bad_kubeconfig_is_a_one_line_error(tmp_path):
 
 
 def test_check_reviews_rbac_objects():
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "harness",
-            "check",
-            str(DATA),
-            "--controls",
-            "CIS-5.1.1",
-            "--format",
-            "json",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
+    result = harness_cli(
+        "check", str(DATA), "--controls", "CIS-5.1.1", "--format", "json", timeout=120
     )
     assert result.returncode == 1
     decisions = {f["resource"]: f["decision"] for f in json.loads(result.stdout)}

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -15,19 +14,13 @@ import pytest
 
 from harness.cli import main
 from harness.results import load_run
-from tests.conftest import wait_for_replay
+from tests.conftest import harness_cli, small_run, wait_for_replay
 
 DATA = Path(__file__).resolve().parent / "data" / "check"
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "harness", *args], capture_output=True, text=True, timeout=300
-    )
-
-
 def test_controls_json_lists_the_catalog():
-    result = run_cli("controls", "--framework", "nsa", "--format", "json")
+    result = harness_cli("controls", "--framework", "nsa", "--format", "json")
     assert result.returncode == 0, result.stderr
     rows = json.loads(result.stdout)
     assert len(rows) == 25
@@ -38,7 +31,7 @@ def test_controls_json_lists_the_catalog():
 
 
 def test_check_mixed_folder_json():
-    result = run_cli("check", str(DATA / "mixed"), "--format", "json")
+    result = harness_cli("check", str(DATA / "mixed"), "--format", "json")
     assert result.returncode == 1, result.stderr
     findings = json.loads(result.stdout)
     assert set(findings[0]) == {"file", "resource", "control", "decision", "messages"}
@@ -62,7 +55,7 @@ def test_check_mixed_folder_json():
 
 
 def test_check_clean_file_exits_zero_and_controls_filter():
-    result = run_cli(
+    result = harness_cli(
         "check", str(DATA / "mixed" / "shop.yaml"), "--controls", "NSA-1.1,NSA-2.2,CIS-5.2.2"
     )
     assert result.returncode == 0, result.stdout + result.stderr
@@ -70,7 +63,7 @@ def test_check_clean_file_exits_zero_and_controls_filter():
 
 
 def test_check_table_shows_denials():
-    result = run_cli(
+    result = harness_cli(
         "check", str(DATA / "mixed" / "debug-pod.yaml"), "--controls", "CIS-5.2.2,CIS-5.2.5"
     )
     assert result.returncode == 1
@@ -81,7 +74,7 @@ def test_check_table_shows_denials():
 def test_config_extends_trusted_registries(tmp_path):
     config = tmp_path / "config.yaml"
     config.write_text("trusted_registries: [quay.io]\n")
-    result = run_cli(
+    result = harness_cli(
         "check",
         str(DATA / "mixed" / "debug-pod.yaml"),
         "--controls",
@@ -106,7 +99,7 @@ def test_config_extends_trusted_registries(tmp_path):
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args, expected):
-    result = run_cli(*args)
+    result = harness_cli(*args)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
@@ -122,13 +115,7 @@ def test_invalid_rego_names_the_file(tmp_path):
     broken = home / "policies" / "controls" / "nsa_1_2" / "policy.rego"
     broken.write_text(broken.read_text().replace("k8s.applies(control)", "k8s.applies(control) :="))
     env = dict(os.environ, PAC_HARNESS_HOME=str(home))
-    result = subprocess.run(
-        [sys.executable, "-m", "harness", "check", str(DATA / "mixed" / "debug-pod.yaml")],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
+    result = harness_cli("check", str(DATA / "mixed" / "debug-pod.yaml"), env=env, timeout=120)
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1
     assert "nsa_1_2/policy.rego: invalid Rego: line" in result.stderr
@@ -136,22 +123,7 @@ def test_invalid_rego_names_the_file(tmp_path):
 
 def test_small_run_writes_a_complete_run_folder(tmp_path):
     out = tmp_path / "run"
-    code = main(
-        [
-            "run",
-            "--controls",
-            "NSA-1.1,CIS-5.2.5,NSA-2.2",
-            "--iterations",
-            "3",
-            "--combined-iterations",
-            "2",
-            "--warmup",
-            "0",
-            "--out",
-            str(out),
-            "--quiet",
-        ]
-    )
+    code = small_run(out, "NSA-1.1,CIS-5.2.5,NSA-2.2")
     assert code == 0
     run = load_run(out)
     assert run.meta["complete"] is True
@@ -185,25 +157,7 @@ def test_small_run_writes_a_complete_run_folder(tmp_path):
 
 def test_report_regenerates_from_records(tmp_path):
     out = tmp_path / "run"
-    assert (
-        main(
-            [
-                "run",
-                "--controls",
-                "CIS-5.2.3",
-                "--iterations",
-                "2",
-                "--combined-iterations",
-                "0",
-                "--warmup",
-                "0",
-                "--out",
-                str(out),
-                "--quiet",
-            ]
-        )
-        == 0
-    )
+    assert small_run(out, "CIS-5.2.3", combined=0, iterations=2) == 0
     table = out / "tables" / "table-6.2-cis.md"
     before = table.read_text()
     table.unlink()
@@ -216,7 +170,7 @@ def test_report_regenerates_from_records(tmp_path):
 
 def test_run_refuses_to_overwrite(tmp_path):
     (tmp_path / "x").write_text("")
-    result = run_cli("run", "--out", str(tmp_path), "--iterations", "1")
+    result = harness_cli("run", "--out", str(tmp_path), "--iterations", "1")
     assert result.returncode == 2
     assert "run folder exists and is not empty" in result.stderr
 

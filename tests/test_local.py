@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from harness.catalog import load_catalog
-from harness.cli import main
 from harness.config import load_config
 from harness.errors import TargetError
 from harness.fixtures import load_fixtures
@@ -19,7 +18,7 @@ from harness.policies import PolicySet, combined_queries, load_modules
 from harness.results import load_run
 from harness.targets.base import SkipFixture
 from harness.targets.local import LocalTarget
-from tests.conftest import require_tool
+from tests.conftest import require_tool, small_run
 
 # NSA-2.6 reads Istio PeerAuthentications replicated from the API server; NSA-1.2 has an
 # ephemeral-container UPDATE fixture; NSA-2.1 denies a pod in kube-system, which the
@@ -133,24 +132,7 @@ def test_run_against_the_local_control_plane(tmp_path):
     for tool in ("opa", "etcd", "kube-apiserver"):
         require_tool(tool)
     out = tmp_path / "run"
-    code = main(
-        [
-            "run",
-            "--target",
-            "local",
-            "--controls",
-            "NSA-1.1,CIS-5.1.1",
-            "--iterations",
-            "2",
-            "--combined-iterations",
-            "1",
-            "--warmup",
-            "0",
-            "--out",
-            str(out),
-            "--quiet",
-        ]
-    )
+    code = small_run(out, "NSA-1.1,CIS-5.1.1", combined=1, iterations=2, target="local")
     assert code == 0
     run = load_run(out)
     assert run.meta["complete"] is True

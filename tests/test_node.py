@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,7 @@ import pytest
 from harness.node import collect, parse_flags
 from harness.nodetree import materialize
 from harness.results import load_run
-from tests.conftest import small_run
+from tests.conftest import harness_cli, small_run
 
 needs_root = pytest.mark.skipif(
     os.geteuid() != 0 and not os.environ.get("CI"), reason="node trees set file owners (root only)"
@@ -22,12 +21,7 @@ needs_root = pytest.mark.skipif(
 
 
 def node_check(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "harness", "node-check", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return harness_cli("node-check", *args, timeout=120)
 
 
 @pytest.mark.parametrize(

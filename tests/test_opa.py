@@ -14,14 +14,13 @@ from pathlib import Path
 import pytest
 
 from harness.catalog import load_catalog
-from harness.cli import main
 from harness.errors import TargetError
 from harness.fixtures import load_fixtures
 from harness.regotests import run_opa_test, sync
 from harness.replay import Plan, Recorder, replay
 from harness.results import load_run
 from harness.targets.opa import OpaServerTarget
-from tests.conftest import wait_for_replay
+from tests.conftest import small_run, wait_for_replay
 
 
 def test_rego_unit_tests_pass_with_full_line_coverage(opa_binary, catalog):
@@ -76,24 +75,7 @@ def test_opa_answers_as_a_webhook(opa_target, fixture_set):
 
 def test_run_against_opa_records_round_trips_and_bench(opa_binary, tmp_path):
     out = tmp_path / "run"
-    code = main(
-        [
-            "run",
-            "--target",
-            "opa",
-            "--controls",
-            "NSA-1.1,CIS-5.2.2",
-            "--iterations",
-            "3",
-            "--combined-iterations",
-            "2",
-            "--warmup",
-            "1",
-            "--out",
-            str(out),
-            "--quiet",
-        ]
-    )
+    code = small_run(out, "NSA-1.1,CIS-5.2.2", warmup=1, target="opa")
     assert code == 0
     run = load_run(out)
     assert run.meta["engine"] == "opa" and run.meta["engine_version"] == "1.22.3"
