@@ -25,7 +25,6 @@ from harness.catalog import Catalog, load_catalog
 from harness.coverage import Coverage, compute_coverage
 from harness.errors import HarnessError
 from harness.report import (
-    _save,
     changed_verdicts,
     figure_combined,
     figure_node,
@@ -35,6 +34,7 @@ from harness.report import (
     markdown_frame,
     markdown_table,
     psa_summary,
+    save_figure,
     summary_lines,
     target_summary,
     thesis_consistency,
@@ -158,7 +158,7 @@ def figures(evidence: Evidence, directory: Path) -> list[Path]:
         ("figure-6.30-per-policy", figure_per_policy(primary, evidence.catalog)),
         ("figure-targets", figure_targets(evidence.runs, evidence.catalog)),
     ):
-        written += _save(fig, directory / name, formats=("png",))
+        written += save_figure(fig, directory / name, formats=("png",))
     return written
 
 

@@ -277,15 +277,15 @@ def _log_boxplot(data: list, labels: list[str], inches_per_box: float, xlabel: s
 
 
 def plot_per_policy(run: Run, catalog: Catalog, path_stem: Path) -> list[Path]:
-    return _save(figure_per_policy(run, catalog), path_stem)
+    return save_figure(figure_per_policy(run, catalog), path_stem)
 
 
 def plot_combined(run: Run, path_stem: Path) -> list[Path]:
-    return _save(figure_combined(run), path_stem)
+    return save_figure(figure_combined(run), path_stem)
 
 
 def plot_node(run: Run, path_stem: Path) -> list[Path]:
-    return _save(figure_node(run), path_stem)
+    return save_figure(figure_node(run), path_stem)
 
 
 def _boxplot(ax, data, labels) -> None:
@@ -311,7 +311,7 @@ def _engine_label(run: Run) -> str:
     return f"{run.meta.get('target')}: {run.meta.get('engine')} {run.meta.get('engine_version', '')}".strip()
 
 
-def _save(fig, stem: Path, formats: tuple[str, ...] = ("png", "pdf")) -> list[Path]:
+def save_figure(fig, stem: Path, formats: tuple[str, ...] = ("png", "pdf")) -> list[Path]:
     if fig is None:
         return []
     stem.parent.mkdir(parents=True, exist_ok=True)

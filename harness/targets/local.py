@@ -50,7 +50,6 @@ class LocalTarget(KubeTarget):
         self.opa = OpaServerTarget(with_state=False)  # state comes through the replicator
         self.cluster = None
         self.replicator: Replicator | None = None
-        self._data = None
 
     def provision(self, policy: PolicySet) -> None:
         from kubernetes import config as kube_config
@@ -64,7 +63,6 @@ class LocalTarget(KubeTarget):
         self.install_crds()
         self.replicator = Replicator(self._open, self.opa.data_client, STATE)
         self.replicator.start()
-        self._data = self.opa.data_client()
         self._ensure_namespace(HARNESS_NAMESPACE)
 
     def install_crds(self) -> None:
@@ -106,7 +104,7 @@ class LocalTarget(KubeTarget):
     def get_data(self, path: str) -> Any:
         if self.replicator.errors:
             raise TargetError(self.replicator.errors[0])
-        return self._data.get(path)
+        return self.opa.get_data(path)
 
     def remove_created(self) -> None:
         """Nothing to remove one by one: the whole control plane is thrown away."""
@@ -161,9 +159,6 @@ class LocalTarget(KubeTarget):
         super().close()
 
     def release(self) -> None:
-        if self._data is not None:
-            self._data.close()
-            self._data = None
         if self.cluster is not None:
             self.cluster.stop()
             self.cluster = None

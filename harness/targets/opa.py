@@ -283,11 +283,18 @@ class OpaServerTarget(Target):
     def data_client(self) -> OpaDataClient:
         return OpaDataClient(self.port, self.ca_cert)
 
-    def put_data(self, path: str, value: Any) -> None:
-        """Write a document through OPA's data API (outside any timed section)."""
+    def _data_api(self) -> OpaDataClient:
         if self._data is None:
             self._data = self.data_client()
-        self._data.put(path, value)
+        return self._data
+
+    def put_data(self, path: str, value: Any) -> None:
+        """Write a document through OPA's data API (outside any timed section)."""
+        self._data_api().put(path, value)
+
+    def get_data(self, path: str) -> Any:
+        """Read a document (None where undefined) through OPA's data API."""
+        return self._data_api().get(path)
 
     def describe(self) -> dict[str, Any]:
         return {"engine": "opa", "engine_version": self._version, "transport": "https, keep-alive"}
