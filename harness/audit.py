@@ -35,6 +35,7 @@ LIVE_KINDS = [
     ("apps", "v1", "daemonsets", "DaemonSet"),
     ("batch", "v1", "jobs", "Job"),
     ("batch", "v1", "cronjobs", "CronJob"),
+    ("", "v1", "replicationcontrollers", "ReplicationController"),
     ("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy"),
     ("rbac.authorization.k8s.io", "v1", "roles", "Role"),
     ("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole"),

@@ -35,7 +35,7 @@ REQUIRED_KEYS = {
     "scope",
     "rationale",
 }
-OPTIONAL_KEYS = {"policy", "fixtures", "published_id", "condition", "verdict"}
+OPTIONAL_KEYS = {"policy", "fixtures", "published_id", "condition", "verdict", "fuzz_difference"}
 # Our own verdict for a control that has no policy (the reason is the rationale).
 OWN_VERDICTS = {"not-enforceable"}
 # Where an enforcement point's Rego packages live: policies/<root>/<policy>/, data.<root>.
@@ -70,6 +70,9 @@ class Control:
     published_id: str | None = None
     condition: str | None = None
     verdict: str | None = None
+    # Why `harness fuzz` may see this control differ from Pod Security Admission on
+    # purpose (None: every difference is a defect).
+    fuzz_difference: str | None = None
 
     @property
     def has_policy(self) -> bool:
@@ -209,6 +212,7 @@ def _parse_entry(entry: Any, index: int, path: Path) -> Control:
         published_id=entry.get("published_id"),
         condition=entry.get("condition"),
         verdict=verdict,
+        fuzz_difference=entry.get("fuzz_difference"),
     )
 
 

@@ -214,6 +214,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_policy_test)
 
     p = sub.add_parser(
+        "fuzz",
+        help="mutated pods through the real Pod Security Admission and NSA-1.4 (local control plane)",
+    )
+    p.add_argument("--seed", type=int, default=1, help="makes the corpus repeatable (default 1)")
+    p.add_argument("--count", type=int, default=6000, help="mutants to generate (default 6000)")
+    p.add_argument("--out", type=Path, help="run folder (default results/fuzz/<UTC timestamp>)")
+    p.add_argument("--format", choices=["table", "json"], default="table")
+    p.set_defaults(func=cmd_fuzz)
+
+    p = sub.add_parser(
+        "rbac-defaults",
+        help="compare policies/lib/rbac_defaults.rego with what kube-apiserver bootstraps",
+    )
+    p.add_argument("--write", action="store_true", help="rewrite the file when it differs")
+    p.set_defaults(func=cmd_rbac_defaults)
+
+    p = sub.add_parser(
         "controlplane",
         help="start the local etcd + kube-apiserver and wait (for audit, --target cluster, kubectl)",
     )
@@ -595,6 +612,59 @@ def cmd_policy_test(args: argparse.Namespace) -> int:
         for name, pct in sorted(low.items()):
             out.print(f"  {name}: {pct:.1f} % (lines {result.uncovered.get(name)})", markup=False)
     return EXIT_FINDINGS if result.failed or low else EXIT_OK
+
+
+def cmd_fuzz(args: argparse.Namespace) -> int:
+    """Exit 1 when a disagreement with PSA is not listed as deliberate in the catalog."""
+    from harness import fuzz
+
+    if args.count < 1:
+        raise HarnessError("--count must be at least 1")
+    from harness.results import new_run_dir
+
+    folder = args.out or new_run_dir(Path("results") / "fuzz")
+    last = [0.0]
+
+    def progress(done: int, total: int) -> None:
+        if done == total or time.monotonic() - last[0] > 5:
+            last[0] = time.monotonic()
+            err.print(f"fuzz: {done}/{total} pods judged", markup=False, soft_wrap=True)
+
+    summary = fuzz.run(args.seed, args.count, folder, progress)
+    if args.format == "json":
+        print(json.dumps(summary, indent=2))
+    else:
+        out.print(
+            f"fuzz seed {summary['seed']}: {summary['corpus']} pods from {summary['bases']} "
+            f"fixtures, {summary['judged']} judged by PSA ({summary['psa_denied']} denied, "
+            f"{summary['invalid']} invalid); {len(summary['disagreements'])} disagreement(s), "
+            f"{summary['unexplained']} not deliberate; {folder}",
+            markup=False,
+            soft_wrap=True,
+        )
+        for row in summary["disagreements"]:
+            note = f" (deliberate: {row['deliberate']})" if row["deliberate"] else ""
+            out.print(
+                f"  {row['control']} {row['base']} {' + '.join(row['mutations'])}: "
+                f"PSA {row['psa']}, ours {row['ours']}{note}",
+                markup=False,
+                soft_wrap=True,
+            )
+    return EXIT_FINDINGS if summary["unexplained"] else EXIT_OK
+
+
+def cmd_rbac_defaults(args: argparse.Namespace) -> int:
+    """Exit 1 when the bootstrap RBAC data no longer matches the pinned kube-apiserver."""
+    from harness import rbacdefaults
+
+    current = rbacdefaults.sync(write=args.write)
+    path = rbacdefaults.rego_file()
+    if current:
+        out.print(f"{path} matches kube-apiserver's bootstrap RBAC objects", markup=False)
+        return EXIT_OK
+    verb = "rewrote" if args.write else "out of date (run with --write):"
+    err.print(f"{verb} {path}", markup=False)
+    return EXIT_OK if args.write else EXIT_FINDINGS
 
 
 # ---------------------------------------------------------------- node-check

@@ -36,6 +36,7 @@ POD_BEARING: dict[str, KindInfo] = {
     "DaemonSet": KindInfo("apps", "v1", "daemonsets"),
     "Job": KindInfo("batch", "v1", "jobs"),
     "CronJob": KindInfo("batch", "v1", "cronjobs"),
+    "ReplicationController": KindInfo("", "v1", "replicationcontrollers"),
 }
 
 # RBAC kinds the CIS-5.1.x policies review.
@@ -86,7 +87,6 @@ OTHER_BUILTIN_KINDS = frozenset(
         "PodDisruptionBudget",
         "PodTemplate",
         "PriorityClass",
-        "ReplicationController",
         "RuntimeClass",
         "Secret",
         "Service",

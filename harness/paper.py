@@ -14,6 +14,7 @@ Every number comes from harness.report, the library the CLI and notebooks use.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,7 @@ from harness.report import (
     figure_node,
     figure_per_policy,
     figure_targets,
+    fuzz_text,
     latency_by_control,
     markdown_frame,
     markdown_table,
@@ -146,6 +148,9 @@ def sections(evidence: Evidence) -> dict[str, str]:
             if len(disagree):
                 text += "\n" + markdown_frame(disagree)
             out["psa-agreement"] = text
+    fuzz_summary = reference_dir() / "fuzz" / "summary.json"
+    if fuzz_summary.is_file():
+        out["fuzz"] = fuzz_text(json.loads(fuzz_summary.read_text()))
     return out
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -673,6 +674,24 @@ def target_summary(runs: list[Run], catalog: Catalog) -> pd.DataFrame:
 def psa_summary(run: Run) -> pd.DataFrame:
     """The real Pod Security Admission (restricted) beside NSA-1.4, per pod fixture."""
     return pd.DataFrame(run.extras.get("psa_agreement", []))
+
+
+def fuzz_text(summary: dict[str, Any]) -> str:
+    """A fuzz run's summary.json in words, with its disagreements as a table."""
+    text = (
+        f"Seed {summary['seed']}: {summary['corpus']:,} mutated pods from "
+        f"{summary['bases']} base pods (every pod fixture, and each of them hardened to meet "
+        f"restricted); the API "
+        f"server rejected {summary['invalid']:,} as invalid, Pod Security Admission judged "
+        f"{summary['judged']:,} and denied {summary['psa_denied']:,}. "
+        f"{', '.join(summary['controls'])} disagree with it on "
+        f"{len(summary['disagreements'])} pod(s), {summary['unexplained']} not deliberate.\n"
+    )
+    if summary["disagreements"]:
+        frame = pd.DataFrame(summary["disagreements"])
+        frame["mutations"] = frame["mutations"].map(" + ".join)
+        text += "\n" + markdown_frame(frame[["control", "base", "mutations", "psa", "ours"]])
+    return text
 
 
 def markdown_frame(frame: pd.DataFrame, digits: int = 2) -> str:

@@ -12,7 +12,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from harness.catalog import load_catalog
 from harness.cli import main
+from harness.fixtures import load_folder
 from harness.results import load_run
 from tests.conftest import harness_cli, small_run, wait_for_replay
 
@@ -142,7 +144,11 @@ def test_small_run_writes_a_complete_run_folder(tmp_path):
     }
     policy = records[records["mode"] == "policy"]
     assert policy["correct"].all()
-    assert len(policy) == 3 * (10 + 5 + 6)  # fixtures of non-root, CIS-5.2.5, network-policy
+    catalog = load_catalog()
+    fixtures = sum(
+        len(load_folder(catalog.get(c).fixtures)) for c in ("NSA-1.1", "CIS-5.2.5", "NSA-2.2")
+    )
+    assert len(policy) == 3 * fixtures  # --iterations 3, every fixture of the three controls
     coverage = json.loads((out / "coverage.json").read_text())
     status = {c["id"]: c["status"] for c in coverage["controls"]}
     assert status["NSA-1.1"] == "enforced" and status["NSA-1.2"] == "not-run"

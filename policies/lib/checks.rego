@@ -3,6 +3,7 @@
 # messages, and both call the one definition here.
 package lib.checks
 
+import data.lib.images
 import data.lib.k8s
 
 # NSA-1.1, CIS-5.2.7
@@ -22,33 +23,36 @@ mutable_root_filesystem contains [c, "securityContext.readOnlyRootFilesystem mus
 	not c.spec.securityContext.readOnlyRootFilesystem == true
 }
 
-# NSA-1.3: the registry is the first path segment when it looks like a host
-# (has "." or ":" or is "localhost"); anything else is a Docker Hub short name.
-registry(image) := first if {
-	parts := split(image, "/")
-	count(parts) > 1
-	first := parts[0]
-	host_like(first)
-} else := "docker.io"
-
-host_like(s) if indexof(s, ".") >= 0
-
-host_like(s) if indexof(s, ":") >= 0
-
-host_like("localhost")
-
+# NSA-1.3: the registry each pulled image comes from, as the runtime resolves it
+# (lib.images), must be in the admin's trusted set, matched exactly.
 trusted_registries := {r | some r in data.config.trusted_registries}
 
-untrusted_registry contains [c, msg] if {
-	some c in k8s.containers
-	reg := registry(c.spec.image)
-	not reg in trusted_registries
-	msg := concat("", ["image ", c.spec.image, " is from registry ", reg, ", which is not trusted (trusted: ", concat(", ", sort(trusted_registries)), ")"])
+untrusted_registry contains [c, concat("", [where, "image ", image, " ", why])] if {
+	some [c, where, image] in images.pulls
+	why := images.invalid(image)
 }
 
-# NSA-1.5, CIS-5.1.6
+untrusted_registry contains [c, msg] if {
+	some [c, where, image] in images.pulls
+	not images.invalid(image)
+	reg := images.registry(image)
+	not reg in trusted_registries
+	msg := concat("", [where, "image ", image, " is from registry ", reg, ", which is not trusted (trusted: ", concat(", ", sort(trusted_registries)), ")"])
+}
+
+# NSA-1.5, CIS-5.1.6: a token reaches the pod by automount (unless the pod sets false)
+# or by a projected serviceAccountToken volume, which automount: false does not stop.
+# (With automount on, the API server adds such a volume itself; the first finding
+# already covers it.)
 token_automount contains [null, concat("", [k8s.spec_path, ".automountServiceAccountToken must be false"])] if {
 	not k8s.pod_spec.automountServiceAccountToken == false
+}
+
+token_automount contains [null, concat("", [k8s.spec_path, ".volumes[", format_int(i, 10), "] (", v.name, ") projects a service account token"])] if {
+	k8s.pod_spec.automountServiceAccountToken == false
+	some i, v in k8s.pod_spec.volumes
+	some source in v.projected.sources
+	source.serviceAccountToken
 }
 
 # NSA-1.6
@@ -61,6 +65,11 @@ sandboxed if k8s.pod_spec.runtimeClassName in sandbox_classes
 unhardened contains [c, "seccompProfile.type Unconfined is never allowed"] if {
 	some c in k8s.containers
 	k8s.seccomp_type(c) == "Unconfined"
+}
+
+# Explicit Unconfined at pod level denies even when every container overrides it.
+unhardened contains [null, concat("", [k8s.spec_path, ".securityContext.seccompProfile.type Unconfined is never allowed"])] if {
+	k8s.pod_spec.securityContext.seccompProfile.type == "Unconfined"
 }
 
 unhardened contains [c, msg] if {
@@ -78,15 +87,74 @@ in_namespace(reserved) := [null, concat("", ["namespace ", k8s.namespace, " is r
 	k8s.namespace in reserved
 }
 
-# NSA-2.2, CIS-5.3.2
+# CIS-5.3.2: the namespace has a NetworkPolicy at all.
 no_network_policy contains [null, concat("", ["namespace ", k8s.namespace, " has no NetworkPolicy"])] if {
 	count(k8s.state("networkpolicies", k8s.namespace)) == 0
 }
 
-# NSA-2.6: Istio strict mTLS for the whole namespace (a PeerAuthentication without a
-# workload selector). A mesh-wide policy in the mesh root namespace is not counted.
+# NSA-2.2: the pod is isolated by default in both directions. Some NetworkPolicy that
+# selects it names the direction in its policyTypes, and no such policy lets all
+# traffic of that direction through (a rule with no peers and no ports).
+pod_labels := object.get(k8s.pod_metadata, "labels", {})
+
+directions := {"Ingress": "ingress", "Egress": "egress"}
+
+# [direction, policy name] for each policy that selects the pod and isolates it.
+isolating contains [direction, name] if {
+	some name, np in k8s.state("networkpolicies", k8s.namespace)
+	k8s.selects(np.spec.podSelector, pod_labels)
+	some direction in policy_types(np.spec)
+}
+
+policy_types(spec) := spec.policyTypes if spec.policyTypes
+
+policy_types(spec) := ["Ingress", "Egress"] if {
+	not spec.policyTypes
+	spec.egress
+}
+
+policy_types(spec) := ["Ingress"] if {
+	not spec.policyTypes
+	not spec.egress
+}
+
+no_default_deny contains [null, concat("", ["no NetworkPolicy in namespace ", k8s.namespace, " selects this pod for ", direction, " (a default deny)"])] if {
+	some direction, _ in directions
+	not isolated(direction)
+}
+
+isolated(direction) if {
+	some [isolated_direction, _] in isolating
+	isolated_direction == direction
+}
+
+no_default_deny contains [null, concat("", ["NetworkPolicy ", k8s.namespace, "/", name, " allows all ", direction, " traffic of this pod (", field, "[", format_int(i, 10), "] has no peers and no ports)"])] if {
+	some direction, field in directions
+	some [isolated_direction, name] in isolating
+	isolated_direction == direction
+	some i, rule in k8s.state("networkpolicies", k8s.namespace)[name].spec[field]
+	count(object.get(rule, peer_field[field], [])) == 0
+	count(object.get(rule, "ports", [])) == 0
+}
+
+peer_field := {"ingress": "from", "egress": "to"}
+
+# NSA-2.6: Istio strict mTLS. The namespace has a namespace-wide PeerAuthentication
+# with STRICT (a mesh-wide one in the root namespace is not counted), the pod really
+# gets a sidecar, and no workload-level PeerAuthentication selecting it weakens the mode.
 no_strict_mtls contains [null, concat("", ["namespace ", k8s.namespace, " has no namespace-wide PeerAuthentication with mtls.mode STRICT"])] if {
 	not strict_mtls(k8s.namespace)
+}
+
+no_strict_mtls contains [null, concat("", ["the pod gets no Istio sidecar (", why, ")"])] if {
+	some why in no_sidecar
+}
+
+no_strict_mtls contains [null, concat("", ["PeerAuthentication ", k8s.namespace, "/", name, " selects this pod and sets mtls mode ", mode])] if {
+	some name, pa in k8s.state("peerauthentications", k8s.namespace)
+	pa.spec.selector
+	k8s.selects(pa.spec.selector, pod_labels)
+	some mode in weak_modes(pa.spec)
 }
 
 strict_mtls(ns) if {
@@ -95,16 +163,47 @@ strict_mtls(ns) if {
 	pa.spec.mtls.mode == "STRICT"
 }
 
+weak_modes(spec) := {m |
+	some m in array.concat([object.get(spec, ["mtls", "mode"], "UNSET")], [p.mode | some p in object.get(spec, "portLevelMtls", {})])
+	not m in {"STRICT", "UNSET"}
+}
+
+namespace_labels := object.get(k8s.state("namespaces", k8s.namespace), ["metadata", "labels"], {})
+
+inject_setting := v if {
+	v := pod_labels["sidecar.istio.io/inject"]
+} else := v if {
+	v := object.get(k8s.pod_metadata, "annotations", {})["sidecar.istio.io/inject"]
+} else := ""
+
+# Istio's injector: a "disabled" namespace or a pod that opts out is never injected; a
+# pod is injected when its namespace is enabled (istio-injection or a revision label)
+# or it opts in; pods on the host network never are.
+no_sidecar contains "namespace label istio-injection is disabled" if namespace_labels["istio-injection"] == "disabled"
+
+no_sidecar contains "sidecar.istio.io/inject is false" if inject_setting == "false"
+
+no_sidecar contains "it runs on the host network" if k8s.pod_spec.hostNetwork == true
+
+no_sidecar contains "neither the namespace (istio-injection=enabled or istio.io/rev) nor the pod (sidecar.istio.io/inject=true) enables injection" if {
+	not namespace_labels["istio-injection"] == "enabled"
+	not namespace_labels["istio.io/rev"]
+	not pod_labels["sidecar.istio.io/inject"] == "true"
+}
+
 # NSA-2.3. Ephemeral containers cannot carry resources, so only the other lists count.
+# A limit of zero bounds nothing (the kubelet sets no cgroup limit for it); a pod-level
+# limit (spec.resources, v1.34+) or a LimitRange default bounds every container.
 unbounded_resources contains [null, concat("", ["namespace ", k8s.namespace, " has no ResourceQuota"])] if {
 	count(k8s.state("resourcequotas", k8s.namespace)) == 0
 }
 
-unbounded_resources contains [c, concat("", ["resources.limits.", r, " must be set (no LimitRange in namespace ", k8s.namespace, " supplies a default)"])] if {
+unbounded_resources contains [c, concat("", ["resources.limits.", r, " must be set to more than zero (no pod-level limit or LimitRange default in namespace ", k8s.namespace, " supplies one)"])] if {
 	some c in k8s.containers
 	c.field != "ephemeralContainers"
 	some r in ["cpu", "memory"]
-	not c.spec.resources.limits[r]
+	not k8s.positive_quantity(object.get(c.spec, ["resources", "limits", r], 0))
+	not k8s.positive_quantity(object.get(k8s.pod_spec, ["resources", "limits", r], 0))
 	not limit_range_default(r)
 }
 
@@ -112,7 +211,7 @@ limit_range_default(r) if {
 	some lr in k8s.state("limitranges", k8s.namespace)
 	some item in lr.spec.limits
 	item.type == "Container"
-	item["default"][r]
+	k8s.positive_quantity(item["default"][r])
 }
 
 # NSA-4.1.3
@@ -193,7 +292,21 @@ host_path contains [null, concat("", [k8s.spec_path, ".volumes[", format_int(i, 
 host_port contains [c, concat("", ["ports[", format_int(i, 10), "].hostPort must not be set (is ", format_int(p.hostPort, 10), ")"])] if {
 	some c in k8s.containers
 	some i, p in c.spec.ports
-	object.get(p, "hostPort", 0) != 0
+	host_port_set(p)
+}
+
+host_port_set(p) if {
+	is_number(p.hostPort)
+	p.hostPort != 0
+}
+
+# On the host network the API server defaults hostPort to containerPort.
+host_port contains [c, concat("", ["ports[", format_int(i, 10), "] binds host port ", format_int(p.containerPort, 10), " (hostNetwork: hostPort defaults to containerPort)"])] if {
+	k8s.pod_spec.hostNetwork == true
+	some c in k8s.containers
+	some i, p in c.spec.ports
+	not host_port_set(p)
+	is_number(p.containerPort)
 }
 
 # CIS-5.6.2
@@ -243,17 +356,17 @@ scan_failure(r) := concat("", ["HTTP ", format_int(r.status_code, 10)]) if r.sta
 
 scan_failure(r) := object.get(r, "error", {"message": "no answer"}).message if r.status_code == 0
 
-vulnerable_images contains [c, concat("", ["image ", c.spec.image, " could not be scanned (", scan_failure(r), ")"])] if {
+vulnerable_images contains [c, concat("", [where, "image ", image, " could not be scanned (", scan_failure(r), ")"])] if {
 	scanner_on
-	some c in k8s.containers
-	r := scan(c.spec.image)
+	some [c, where, image] in images.pulls
+	r := scan(image)
 	r.status_code != 200
 }
 
-vulnerable_images contains [c, concat("", ["image ", c.spec.image, " has ", upper(v.severity), " vulnerability ", v.id])] if {
+vulnerable_images contains [c, concat("", [where, "image ", image, " has ", upper(v.severity), " vulnerability ", v.id])] if {
 	scanner_on
-	some c in k8s.containers
-	r := scan(c.spec.image)
+	some [c, where, image] in images.pulls
+	r := scan(image)
 	r.status_code == 200
 	some v in r.body.vulnerabilities
 	severity_rank[upper(v.severity)] >= severity_rank[upper(object.get(scanner, "deny_severity", "HIGH"))]

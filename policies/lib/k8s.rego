@@ -3,7 +3,7 @@
 # Every control package imports this instead of re-deriving the object layout.
 package lib.k8s
 
-template_kinds := {"Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Job"}
+template_kinds := {"Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Job", "ReplicationController"}
 
 container_fields := ["containers", "initContainers", "ephemeralContainers"]
 
@@ -93,12 +93,66 @@ seccomp_type(c) := t if {
 
 is_windows if pod_spec.os.name == "windows"
 
-# Capability names are compared upper-case without the CAP_ prefix.
+# Capabilities as the container runtime applies them (containerd and CRI-O upper-case a
+# name and prefix CAP_ themselves). An added one counts in any spelling, CAP_ prefix
+# included, since a runtime may grant it. A dropped one counts only if the runtime drops
+# it: "net_raw" does, "CAP_NET_RAW" (dropped as CAP_CAP_NET_RAW) drops nothing.
+# lib.pss compares names exactly instead, as Pod Security Admission does.
 capability(x) := trim_prefix(upper(x), "CAP_")
 
 added_capabilities(c) := {capability(x) | some x in c.spec.securityContext.capabilities.add}
 
-dropped_capabilities(c) := {capability(x) | some x in c.spec.securityContext.capabilities.drop}
+dropped_capabilities(c) := {upper(x) |
+	some x in c.spec.securityContext.capabilities.drop
+	not startswith(upper(x), "CAP_")
+}
+
+# A resource.Quantity above zero ("0", "0m", "0.0Gi", "0e3" and 0 are zero). The API
+# server rejects negative limits, so only zero needs telling apart.
+positive_quantity(q) if {
+	is_number(q)
+	q > 0
+}
+
+positive_quantity(q) if {
+	is_string(q)
+	not regex.match(`^[+-]?(?:0+\.?0*|\.0+)(?:[eE][-+]?[0-9]+|[numkMGTPE]|[KMGTPE]i)?$`, q)
+}
+
+# A LabelSelector (matchLabels and matchExpressions, as in NetworkPolicy) or an Istio
+# workload selector (matchLabels only) matches the labels; {} matches every pod.
+selects(selector, labels) if {
+	every key, value in object.get(selector, "matchLabels", {}) {
+		labels[key] == value
+	}
+	every e in object.get(selector, "matchExpressions", []) {
+		expression_holds(e, labels)
+	}
+}
+
+expression_holds(e, labels) if {
+	e.operator == "In"
+	labels[e.key] in e.values
+}
+
+# NotIn holds for a missing key too. OPA makes `not labels[k] in values` undefined when
+# the key is missing, so membership is asked in a positive helper.
+expression_holds(e, labels) if {
+	e.operator == "NotIn"
+	not value_in(e, labels)
+}
+
+value_in(e, labels) if labels[e.key] in e.values
+
+expression_holds(e, labels) if {
+	e.operator == "Exists"
+	labels[e.key]
+}
+
+expression_holds(e, labels) if {
+	e.operator == "DoesNotExist"
+	not labels[e.key]
+}
 
 # Cluster state as kube-mgmt replicates it: data.kubernetes.<resource>.<namespace>.<name>.
 state(resource_name, ns) := s if {

@@ -1,6 +1,5 @@
 package lib.k8s_test
 
-import data.lib.checks
 import data.lib.k8s
 
 pod(meta) := {"request": {
@@ -45,11 +44,10 @@ test_exemption_is_per_control if {
 		with data.config.exemptions as {"NSA-1.1": ["monitoring"]}
 }
 
-test_registry_parsing if {
-	checks.registry("nginx") == "docker.io"
-	checks.registry("library/nginx:1") == "docker.io"
-	checks.registry("quay.io/a/b") == "quay.io"
-	checks.registry("localhost/a") == "localhost"
-	checks.registry("localhost:5000/a") == "localhost:5000"
-	checks.registry("myregistry:443/a") == "myregistry:443"
+test_label_selector_operators if {
+	k8s.selects({}, {"app": "web"})
+	k8s.selects({"matchExpressions": [{"key": "tier", "operator": "NotIn", "values": ["db"]}]}, {"app": "web"})
+	k8s.selects({"matchExpressions": [{"key": "tier", "operator": "DoesNotExist"}]}, {"app": "web"})
+	not k8s.selects({"matchLabels": {"app": "db"}}, {"app": "web"})
+	not k8s.selects({"matchExpressions": [{"key": "app", "operator": "NotIn", "values": ["web"]}]}, {"app": "web"})
 }

@@ -1,117 +1,229 @@
-# The Pod Security Standards "restricted" profile (which includes "baseline"), as the
-# current Kubernetes documentation defines it. NSA-1.4 is enforced through this.
+# The Pod Security Standards "restricted" profile (baseline included) exactly as Pod
+# Security Admission evaluates it at policy version v1.37 (k8s.io/pod-security-admission
+# v0.37.2, policy/check_*.go). NSA-1.4 is enforced through this. Where PSA's reading
+# differs from the CIS controls' (a pod-level value that every container overrides still
+# counts; capability names compare exactly), this package follows PSA and keeps its own
+# rules. A field set to null counts as unset, as it does once the API server decodes it.
 package lib.pss
 
 import data.lib.checks
 import data.lib.k8s
 
 restricted_volume_types := {
-	"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral",
+	"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "image",
 	"persistentVolumeClaim", "projected", "secret",
 }
 
+# sysctlsAllowedV1Dot37
 safe_sysctls := {
 	"kernel.shm_rmid_forced", "net.ipv4.ip_local_port_range",
-	"net.ipv4.ip_unprivileged_port_start", "net.ipv4.tcp_syncookies",
-	"net.ipv4.ping_group_range", "net.ipv4.ip_local_reserved_ports",
+	"net.ipv4.tcp_syncookies", "net.ipv4.ping_group_range",
+	"net.ipv4.ip_unprivileged_port_start", "net.ipv4.ip_local_reserved_ports",
 	"net.ipv4.tcp_keepalive_time", "net.ipv4.tcp_fin_timeout",
 	"net.ipv4.tcp_keepalive_intvl", "net.ipv4.tcp_keepalive_probes",
+	"net.ipv4.tcp_rmem", "net.ipv4.tcp_wmem",
+	"net.ipv4.tcp_slow_start_after_idle", "net.ipv4.tcp_notsent_lowat",
 }
 
 selinux_types := {"", "container_t", "container_init_t", "container_kvm_t", "container_engine_t"}
 
-apparmor_types := {"RuntimeDefault", "Localhost"}
+profile_types := {"RuntimeDefault", "Localhost"}
 
-# Baseline: HostProcess, privileged, host ports
+probes := ["livenessProbe", "readinessProbe", "startupProbe"]
+
+handler_kinds := ["httpGet", "tcpSocket"]
+
+# Objects that may be null or absent read as {}; strings as "".
+as_object(x) := x if is_object(x) else := {}
+
+as_string(x) := x if is_string(x) else := ""
+
+pod_sc := as_object(object.get(k8s.pod_spec, "securityContext", {}))
+
+sc(c) := as_object(object.get(c.spec, "securityContext", {}))
+
+# v1.35+: an explicit hostUsers: false (a user namespace) relaxes runAsNonRoot,
+# runAsUser and the baseline procMount check.
+user_namespaced if k8s.pod_spec.hostUsers == false
+
+# ---- baseline
+
 violations contains v if some v in checks.host_process
 
 violations contains v if some v in checks.privileged
 
-violations contains v if some v in checks.host_port
-
-# Baseline: host namespaces
 violations contains checks.host_namespace(field) if {
 	some field in ["hostNetwork", "hostPID", "hostIPC"]
 	checks.host_namespace(field)
 }
 
-# Baseline: AppArmor (field and the older annotation)
+violations contains v if some v in checks.host_port
+
 violations contains [null, concat("", [k8s.spec_path, ".securityContext.appArmorProfile.type must be RuntimeDefault or Localhost"])] if {
-	t := k8s.pod_spec.securityContext.appArmorProfile.type
-	not t in apparmor_types
+	profile := pod_sc.appArmorProfile
+	is_object(profile)
+	not object.get(profile, "type", "") in profile_types
 }
 
 violations contains [c, "securityContext.appArmorProfile.type must be RuntimeDefault or Localhost"] if {
 	some c in k8s.containers
-	t := c.spec.securityContext.appArmorProfile.type
-	not t in apparmor_types
+	profile := sc(c).appArmorProfile
+	is_object(profile)
+	not object.get(profile, "type", "") in profile_types
 }
 
 violations contains [null, concat("", ["annotation ", key, " must be runtime/default or localhost/<profile>"])] if {
-	some key, value in k8s.pod_metadata.annotations
+	some key, value in as_object(k8s.pod_metadata.annotations)
 	startswith(key, "container.apparmor.security.beta.kubernetes.io/")
-	value != "runtime/default"
-	not startswith(value, "localhost/")
+	not allowed_apparmor_annotation(value)
 }
 
-# Baseline: SELinux
+allowed_apparmor_annotation("")
+
+allowed_apparmor_annotation("runtime/default")
+
+allowed_apparmor_annotation(value) if startswith(value, "localhost/")
+
 violations contains [null, concat("", [k8s.spec_path, ".securityContext.seLinuxOptions ", problem])] if {
-	some problem in selinux_problems(k8s.pod_spec.securityContext.seLinuxOptions)
+	opts := pod_sc.seLinuxOptions
+	is_object(opts)
+	some problem in selinux_problems(opts)
 }
 
 violations contains [c, concat("", ["securityContext.seLinuxOptions ", problem])] if {
 	some c in k8s.containers
-	some problem in selinux_problems(c.spec.securityContext.seLinuxOptions)
+	opts := sc(c).seLinuxOptions
+	is_object(opts)
+	some problem in selinux_problems(opts)
 }
 
 selinux_problems(opts) := {concat("", ["type ", t, " is not allowed"]) |
-	t := object.get(opts, "type", "")
+	t := as_string(object.get(opts, "type", ""))
 	not t in selinux_types
 } | {concat("", [f, " must not be set"]) |
 	some f in ["user", "role"]
-	object.get(opts, f, "") != ""
+	as_string(object.get(opts, f, "")) != ""
 }
 
-# Baseline: /proc mount
-violations contains [c, "securityContext.procMount must be Default"] if {
-	some c in k8s.containers
-	object.get(c.spec.securityContext, "procMount", "Default") != "Default"
-}
-
-# Baseline: sysctls
 violations contains [null, concat("", ["sysctl ", s.name, " is not in the safe set"])] if {
-	some s in k8s.pod_spec.securityContext.sysctls
+	some s in pod_sc.sysctls
 	not s.name in safe_sysctls
 }
 
-# Restricted: volume types (covers the baseline hostPath rule too)
-violations contains [null, concat("", [k8s.spec_path, ".volumes[", format_int(i, 10), "] (", v.name, ") uses volume type ", t, ", which restricted does not allow"])] if {
-	some i, v in k8s.pod_spec.volumes
-	some t, _ in v
-	t != "name"
-	not t in restricted_volume_types
+violations contains [c, concat("", [probe, ".", kind, ".host must not be set (is ", host, ")"])] if {
+	some c in k8s.containers
+	some probe in probes
+	some kind in handler_kinds
+	host := as_string(c.spec[probe][kind].host)
+	host != ""
 }
 
-# Restricted: running as non-root, non-root user
-violations contains v if some v in checks.run_as_root
+violations contains [c, concat("", ["lifecycle.", hook, ".", kind, ".host must not be set (is ", host, ")"])] if {
+	some c in k8s.containers
+	some hook in ["postStart", "preStop"]
+	some kind in handler_kinds
+	host := as_string(c.spec.lifecycle[hook][kind].host)
+	host != ""
+}
 
-# Restricted, Linux only: privilege escalation, seccomp, capabilities
+# ---- restricted (its procMount, volume, seccomp and capability checks replace baseline's)
+
+violations contains [c, "securityContext.procMount must be Default"] if {
+	some c in k8s.containers
+	pm := sc(c).procMount
+	pm != null
+	pm != "Default"
+}
+
+violations contains [null, concat("", [k8s.spec_path, ".volumes[", format_int(i, 10), "] (", v.name, ") uses volume type ", volume_type(v), ", which restricted does not allow"])] if {
+	some i, v in k8s.pod_spec.volumes
+	not restricted_volume(v)
+}
+
+restricted_volume(v) if {
+	some t in restricted_volume_types
+	v[t] != null
+}
+
+volume_type(v) := types[0] if {
+	types := sort([t |
+		v[t] != null
+		t != "name"
+	])
+	count(types) > 0
+} else := "unknown"
+
 violations contains v if {
 	not k8s.is_windows
 	some v in checks.privilege_escalation
 }
 
-violations contains v if {
-	not k8s.is_windows
-	some v in checks.unconfined_seccomp
+violations contains [null, concat("", [k8s.spec_path, ".securityContext.runAsNonRoot must not be false"])] if {
+	not user_namespaced
+	pod_sc.runAsNonRoot == false
 }
 
-violations contains v if {
-	not k8s.is_windows
-	some v in checks.kept_capabilities
+violations contains [c, "securityContext.runAsNonRoot must not be false"] if {
+	not user_namespaced
+	some c in k8s.containers
+	sc(c).runAsNonRoot == false
 }
 
-violations contains v if {
-	not k8s.is_windows
-	some v in checks.added_capabilities
+violations contains [c, "securityContext.runAsNonRoot must be true (on the container or the pod)"] if {
+	not user_namespaced
+	some c in k8s.containers
+	object.get(sc(c), "runAsNonRoot", null) == null
+	not pod_sc.runAsNonRoot == true
 }
+
+violations contains [null, concat("", [k8s.spec_path, ".securityContext.runAsUser must not be 0"])] if {
+	not user_namespaced
+	pod_sc.runAsUser == 0
+}
+
+violations contains [c, "securityContext.runAsUser must not be 0"] if {
+	not user_namespaced
+	some c in k8s.containers
+	sc(c).runAsUser == 0
+}
+
+violations contains [null, concat("", [k8s.spec_path, ".securityContext.seccompProfile.type must be RuntimeDefault or Localhost"])] if {
+	not k8s.is_windows
+	profile := pod_sc.seccompProfile
+	is_object(profile)
+	not object.get(profile, "type", "") in profile_types
+}
+
+violations contains [c, "securityContext.seccompProfile.type must be RuntimeDefault or Localhost"] if {
+	not k8s.is_windows
+	some c in k8s.containers
+	profile := sc(c).seccompProfile
+	is_object(profile)
+	not object.get(profile, "type", "") in profile_types
+}
+
+violations contains [c, "seccompProfile.type must be RuntimeDefault or Localhost (on the container or the pod)"] if {
+	not k8s.is_windows
+	some c in k8s.containers
+	not is_object(object.get(sc(c), "seccompProfile", null))
+	not pod_seccomp_valid
+}
+
+pod_seccomp_valid if pod_sc.seccompProfile.type in profile_types
+
+violations contains [c, "securityContext.capabilities.drop must include ALL"] if {
+	not k8s.is_windows
+	some c in k8s.containers
+	not "ALL" in as_list(object.get(capabilities(c), "drop", []))
+}
+
+violations contains [c, concat("", ["securityContext.capabilities.add must not include ", cap])] if {
+	not k8s.is_windows
+	some c in k8s.containers
+	some cap in as_list(object.get(capabilities(c), "add", []))
+	cap != "NET_BIND_SERVICE"
+}
+
+capabilities(c) := as_object(object.get(sc(c), "capabilities", {}))
+
+as_list(x) := x if is_array(x) else := []

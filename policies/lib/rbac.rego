@@ -3,6 +3,7 @@
 package lib.rbac
 
 import data.lib.k8s
+import data.lib.rbac_defaults
 
 role_kinds := {"Role", "ClusterRole"}
 
@@ -16,6 +17,29 @@ applies(control) if {
 
 allowlist := object.get(data.config, "rbac_allowlist", {})
 
+# Kubernetes' own RBAC objects pass only as the API server bootstraps them: the exact
+# name, the kubernetes.io/bootstrapping label and the same content (lib.rbac_defaults,
+# read from kube-apiserver v1.37.2 by `python -m harness rbac-defaults --write`). A name
+# alone (system:*, admin, cluster-admin) can be chosen by whoever creates the object.
+bootstrap_default if {
+	k8s.obj.metadata.labels["kubernetes.io/bootstrapping"] == "rbac-defaults"
+	expected := rbac_defaults.objects[k8s.kind][k8s.qualified_name]
+	bootstrap_content(k8s.obj) == expected
+}
+
+# Aggregated roles (admin, edit, view) get their rules from the aggregation controller,
+# so their content is the aggregation rule; other objects compare rules or roleRef and
+# subjects.
+bootstrap_content(o) := {"aggregationRule": o.aggregationRule} if o.aggregationRule
+
+bootstrap_content(o) := {"rules": object.get(o, "rules", [])} if {
+	k8s.kind in role_kinds
+	not o.aggregationRule
+}
+
+bootstrap_content(o) := {"roleRef": o.roleRef, "subjects": object.get(o, "subjects", [])} if k8s.kind in binding_kinds
+
+# Objects of the admin's own that may hold what the controls deny, by name (glob).
 allowlisted(names_key) if {
 	some pattern in object.get(allowlist, names_key, [])
 	glob.match(pattern, [], k8s.qualified_name)
@@ -23,12 +47,15 @@ allowlisted(names_key) if {
 
 role_under_review if {
 	k8s.kind in role_kinds
+	not bootstrap_default
 	not allowlisted("roles")
 }
 
+# Subjects are checked on every binding the API server did not bootstrap, allowlisted
+# or not: who is bound to cluster-admin or system:masters is the finding itself.
 binding_under_review if {
 	k8s.kind in binding_kinds
-	not allowlisted("bindings")
+	not bootstrap_default
 }
 
 # A rule matches a verb, a resource of an API group when it names it or uses "*".
@@ -63,12 +90,24 @@ secret_access contains finding(i, "grants get/list/watch on secrets") if {
 	grants(rule, {"get", "list", "watch"}, {"secrets"}, {""})
 }
 
-# CIS-5.1.3
+# CIS-5.1.3: "*" anywhere it widens a rule, including "*/subresource" (every
+# resource's subresource) and non-resource URLs ending in "*".
 wildcards contains finding(i, concat("", ["uses \"*\" in ", field])) if {
 	some [i, rule] in rules
 	some field in ["verbs", "resources", "apiGroups"]
-	"*" in object.get(rule, field, [])
+	some value in object.get(rule, field, [])
+	wildcard(field, value)
 }
+
+wildcards contains finding(i, "uses \"*\" in nonResourceURLs") if {
+	some [i, rule] in rules
+	some url in object.get(rule, "nonResourceURLs", [])
+	endswith(url, "*")
+}
+
+wildcard(_, "*")
+
+wildcard("resources", value) if startswith(value, "*/")
 
 # CIS-5.1.4: pods, and the workloads that create pods
 pod_creators := {"pods", "deployments", "replicasets", "statefulsets", "daemonsets", "jobs", "cronjobs", "replicationcontrollers"}

@@ -33,3 +33,8 @@ test_deny_namespaced_cluster_admin if {
 test_deny_one_subject_not_allowlisted if {
 	count(cis_5_1_1.deny) > 0 with input as data.fixtures["CIS-5.1.1/deny/one-subject-not-allowlisted"]
 }
+
+# a system: name and the bootstrap label do not make a binding Kubernetes' own
+test_deny_forged_system_binding if {
+	count(cis_5_1_1.deny) > 0 with input as data.fixtures["CIS-5.1.1/deny/forged-system-binding"]
+}

@@ -14,9 +14,9 @@ test_allow_secret_writer_only if {
 	count(cis_5_1_2.deny) == 0 with input as data.fixtures["CIS-5.1.2/allow/secret-writer-only"]
 }
 
-# a system:* ClusterRole may read secrets
-test_allow_system_role_allowlisted if {
-	count(cis_5_1_2.deny) == 0 with input as data.fixtures["CIS-5.1.2/allow/system-role-allowlisted"]
+# a system: name chosen by its creator does not exempt secret access
+test_deny_forged_system_name if {
+	count(cis_5_1_2.deny) > 0 with input as data.fixtures["CIS-5.1.2/deny/forged-system-name"]
 }
 
 # get and list on secrets
@@ -37,4 +37,19 @@ test_deny_watch_in_second_rule if {
 # every verb on secrets
 test_deny_all_verbs_on_secrets if {
 	count(cis_5_1_2.deny) > 0 with input as data.fixtures["CIS-5.1.2/deny/all-verbs-on-secrets"]
+}
+
+# Kubernetes' own system:kube-controller-manager role, exactly as kube-apiserver bootstraps it
+test_allow_bootstrap_role if {
+	count(cis_5_1_2.deny) == 0 with input as data.fixtures["CIS-5.1.2/allow/bootstrap-role"]
+}
+
+# the bootstrapped token-cleaner Role in kube-system
+test_allow_bootstrap_namespaced_role if {
+	count(cis_5_1_2.deny) == 0 with input as data.fixtures["CIS-5.1.2/allow/bootstrap-namespaced-role"]
+}
+
+# the bootstrapped admin role: its rules come from the aggregation controller, its aggregation rule is Kubernetes' own
+test_allow_bootstrap_aggregated_role if {
+	count(cis_5_1_2.deny) == 0 with input as data.fixtures["CIS-5.1.2/allow/bootstrap-aggregated-role"]
 }

@@ -9,9 +9,9 @@ test_allow_named_everything if {
 	count(cis_5_1_3.deny) == 0 with input as data.fixtures["CIS-5.1.3/allow/named-everything"]
 }
 
-# an allowlisted system role with wildcards
-test_allow_system_aggregate if {
-	count(cis_5_1_3.deny) == 0 with input as data.fixtures["CIS-5.1.3/allow/system-aggregate"]
+# a system: name chosen by its creator does not exempt wildcards
+test_deny_forged_system_name if {
+	count(cis_5_1_3.deny) > 0 with input as data.fixtures["CIS-5.1.3/deny/forged-system-name"]
 }
 
 # "*" in verbs
@@ -27,4 +27,24 @@ test_deny_wildcard_resources if {
 # "*" in apiGroups
 test_deny_wildcard_groups if {
 	count(cis_5_1_3.deny) > 0 with input as data.fixtures["CIS-5.1.3/deny/wildcard-groups"]
+}
+
+# "*/scale" names the scale subresource of every resource
+test_deny_subresource_wildcard if {
+	count(cis_5_1_3.deny) > 0 with input as data.fixtures["CIS-5.1.3/deny/subresource-wildcard"]
+}
+
+# a non-resource URL ending in * covers every path below it
+test_deny_non_resource_url_wildcard if {
+	count(cis_5_1_3.deny) > 0 with input as data.fixtures["CIS-5.1.3/deny/non-resource-url-wildcard"]
+}
+
+# the bootstrapped cluster-admin role: its wildcards are Kubernetes' own
+test_allow_bootstrap_role if {
+	count(cis_5_1_3.deny) == 0 with input as data.fixtures["CIS-5.1.3/allow/bootstrap-role"]
+}
+
+# a bootstrap name and label with content that is not the bootstrapped one
+test_deny_bootstrap_label_other_content if {
+	count(cis_5_1_3.deny) > 0 with input as data.fixtures["CIS-5.1.3/deny/bootstrap-label-other-content"]
 }

@@ -9,9 +9,9 @@ test_allow_pod_reader if {
 	count(cis_5_1_4.deny) == 0 with input as data.fixtures["CIS-5.1.4/allow/pod-reader"]
 }
 
-# an allowlisted system:* role may create pods
-test_allow_system_role_allowlisted if {
-	count(cis_5_1_4.deny) == 0 with input as data.fixtures["CIS-5.1.4/allow/system-role-allowlisted"]
+# a system:controller: name chosen by its creator does not exempt pod creation
+test_deny_forged_system_name if {
+	count(cis_5_1_4.deny) > 0 with input as data.fixtures["CIS-5.1.4/deny/forged-system-name"]
 }
 
 # creates other things
@@ -32,4 +32,9 @@ test_deny_deployment_creator if {
 # every verb on Jobs
 test_deny_all_verbs_on_jobs if {
 	count(cis_5_1_4.deny) > 0 with input as data.fixtures["CIS-5.1.4/deny/all-verbs-on-jobs"]
+}
+
+# the bootstrapped replicaset-controller role creates pods by design
+test_allow_bootstrap_role if {
+	count(cis_5_1_4.deny) == 0 with input as data.fixtures["CIS-5.1.4/allow/bootstrap-role"]
 }

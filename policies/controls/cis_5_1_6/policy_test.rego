@@ -33,3 +33,8 @@ test_deny_cronjob_automount_absent if {
 test_deny_daemonset_automount_true if {
 	count(cis_5_1_6.deny) > 0 with input as data.fixtures["sa-token/deny/daemonset-automount-true"]
 }
+
+# automount false, but a projected serviceAccountToken volume brings a token
+test_deny_projected_token if {
+	count(cis_5_1_6.deny) > 0 with input as data.fixtures["sa-token/deny/projected-token"]
+}

@@ -9,9 +9,9 @@ test_allow_developers_group if {
 	count(cis_5_1_7.deny) == 0 with input as data.fixtures["CIS-5.1.7/allow/developers-group"]
 }
 
-# an allowlisted system:* binding for system:masters
-test_allow_system_binding_allowlisted if {
-	count(cis_5_1_7.deny) == 0 with input as data.fixtures["CIS-5.1.7/allow/system-binding-allowlisted"]
+# a system: binding name does not exempt a system:masters subject
+test_deny_forged_system_name if {
+	count(cis_5_1_7.deny) > 0 with input as data.fixtures["CIS-5.1.7/deny/forged-system-name"]
 }
 
 # a binding without subjects
@@ -32,4 +32,9 @@ test_deny_masters_role_binding if {
 # system:masters hidden as the second subject
 test_deny_masters_second_subject if {
 	count(cis_5_1_7.deny) > 0 with input as data.fixtures["CIS-5.1.7/deny/masters-second-subject"]
+}
+
+# the bootstrapped cluster-admin binding to system:masters
+test_allow_bootstrap_binding if {
+	count(cis_5_1_7.deny) == 0 with input as data.fixtures["CIS-5.1.7/allow/bootstrap-binding"]
 }

@@ -9,9 +9,9 @@ test_allow_role_reader if {
 	count(cis_5_1_8.deny) == 0 with input as data.fixtures["CIS-5.1.8/allow/role-reader"]
 }
 
-# an allowlisted system role may impersonate
-test_allow_system_allowlisted if {
-	count(cis_5_1_8.deny) == 0 with input as data.fixtures["CIS-5.1.8/allow/system-allowlisted"]
+# a system: name chosen by its creator does not exempt impersonation
+test_deny_forged_system_name if {
+	count(cis_5_1_8.deny) > 0 with input as data.fixtures["CIS-5.1.8/deny/forged-system-name"]
 }
 
 # nothing about RBAC at all
@@ -37,4 +37,9 @@ test_deny_impersonate_users if {
 # every verb on serviceaccounts
 test_deny_all_verbs_on_serviceaccounts if {
 	count(cis_5_1_8.deny) > 0 with input as data.fixtures["CIS-5.1.8/deny/all-verbs-on-serviceaccounts"]
+}
+
+# the bootstrapped aggregation controller role may escalate by design
+test_allow_bootstrap_role if {
+	count(cis_5_1_8.deny) == 0 with input as data.fixtures["CIS-5.1.8/allow/bootstrap-role"]
 }

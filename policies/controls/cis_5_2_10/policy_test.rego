@@ -33,3 +33,8 @@ test_deny_init_keeps_capabilities if {
 test_deny_job_keeps_capabilities if {
 	count(cis_5_2_10.deny) > 0 with input as data.fixtures["CIS-5.2.10/deny/job-keeps-capabilities"]
 }
+
+# drop CAP_ALL is not ALL to the runtime
+test_deny_cap_prefix_all if {
+	count(cis_5_2_10.deny) > 0 with input as data.fixtures["CIS-5.2.10/deny/cap-prefix-all"]
+}

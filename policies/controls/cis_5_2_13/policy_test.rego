@@ -28,3 +28,13 @@ test_deny_init_host_port if {
 test_deny_deployment_second_port if {
 	count(cis_5_2_13.deny) > 0 with input as data.fixtures["CIS-5.2.13/deny/deployment-second-port"]
 }
+
+# on the host network a containerPort is a host port (the API server defaults hostPort to it); found by harness fuzz
+test_deny_host_network_container_port if {
+	count(cis_5_2_13.deny) > 0 with input as data.fixtures["CIS-5.2.13/deny/host-network-container-port"]
+}
+
+# hostPort 0 on the host network is defaulted to containerPort too; found by harness fuzz
+test_deny_host_network_host_port_zero if {
+	count(cis_5_2_13.deny) > 0 with input as data.fixtures["CIS-5.2.13/deny/host-network-host-port-zero"]
+}

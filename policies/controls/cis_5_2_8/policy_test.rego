@@ -38,3 +38,13 @@ test_deny_init_keeps_net_raw if {
 test_deny_cronjob_keeps_net_raw if {
 	count(cis_5_2_8.deny) > 0 with input as data.fixtures["CIS-5.2.8/deny/cronjob-keeps-net-raw"]
 }
+
+# drop CAP_NET_RAW: the runtime prefixes CAP_ itself, so nothing is dropped
+test_deny_cap_prefix_drop if {
+	count(cis_5_2_8.deny) > 0 with input as data.fixtures["CIS-5.2.8/deny/cap-prefix-drop"]
+}
+
+# drop net_raw: the runtime upper-cases it and drops NET_RAW
+test_allow_lowercase_drop if {
+	count(cis_5_2_8.deny) == 0 with input as data.fixtures["CIS-5.2.8/allow/lowercase-drop"]
+}

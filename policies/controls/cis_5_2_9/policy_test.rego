@@ -33,3 +33,8 @@ test_deny_deployment_adds_prefixed if {
 test_deny_ephemeral_adds_sys_ptrace if {
 	count(cis_5_2_9.deny) > 0 with input as data.fixtures["CIS-5.2.9/deny/ephemeral-adds-sys-ptrace"]
 }
+
+# add cap_sys_admin: any spelling counts as added
+test_deny_cap_prefix_add if {
+	count(cis_5_2_9.deny) > 0 with input as data.fixtures["CIS-5.2.9/deny/cap-prefix-add"]
+}

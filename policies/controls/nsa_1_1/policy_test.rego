@@ -53,3 +53,13 @@ test_deny_deployment_root if {
 test_deny_ephemeral_container_root if {
 	count(nsa_1_1.deny) > 0 with input as data.fixtures["non-root/deny/ephemeral-container-root"]
 }
+
+# a ReplicationController template is reviewed like the other workloads
+test_deny_replicationcontroller_root if {
+	count(nsa_1_1.deny) > 0 with input as data.fixtures["non-root/deny/replicationcontroller-root"]
+}
+
+# a ReplicationController template running as non-root
+test_allow_replicationcontroller_non_root if {
+	count(nsa_1_1.deny) == 0 with input as data.fixtures["non-root/allow/replicationcontroller-non-root"]
+}

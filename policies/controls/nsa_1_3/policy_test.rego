@@ -48,3 +48,33 @@ test_deny_bare_localhost if {
 test_deny_ephemeral_container_untrusted if {
 	count(nsa_1_3.deny) > 0 with input as data.fixtures["NSA-1.3/deny/ephemeral-container-untrusted"]
 }
+
+# Evil/pause: an upper-case first component is a registry host (Evil), not Docker Hub
+test_deny_uppercase_first_component if {
+	count(nsa_1_3.deny) > 0 with input as data.fixtures["NSA-1.3/deny/uppercase-first-component"]
+}
+
+# a bare 64-hex image id names a local image that no registry vouches for
+test_deny_image_id if {
+	count(nsa_1_3.deny) > 0 with input as data.fixtures["NSA-1.3/deny/image-id"]
+}
+
+# an upper-case repository path is not a reference the runtime pulls
+test_deny_invalid_reference if {
+	count(nsa_1_3.deny) > 0 with input as data.fixtures["NSA-1.3/deny/invalid-reference"]
+}
+
+# an image volume pulled from an untrusted registry
+test_deny_image_volume_untrusted if {
+	count(nsa_1_3.deny) > 0 with input as data.fixtures["NSA-1.3/deny/image-volume-untrusted"]
+}
+
+# index.docker.io is Docker Hub's legacy name, normalised to docker.io
+test_allow_legacy_docker_hub_host if {
+	count(nsa_1_3.deny) == 0 with input as data.fixtures["NSA-1.3/allow/legacy-docker-hub-host"]
+}
+
+# an image volume by digest from a trusted registry
+test_allow_image_volume_trusted if {
+	count(nsa_1_3.deny) == 0 with input as data.fixtures["NSA-1.3/allow/image-volume-trusted"]
+}

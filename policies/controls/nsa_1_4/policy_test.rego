@@ -108,3 +108,73 @@ test_deny_cronjob_apparmor_annotation if {
 test_deny_ephemeral_container_escalates if {
 	count(nsa_1_4.deny) > 0 with input as data.fixtures["NSA-1.4/deny/ephemeral-container-escalates"]
 }
+
+# pod-level runAsNonRoot false counts although the container sets true (as PSA)
+test_deny_pod_run_as_non_root_false if {
+	count(nsa_1_4.deny) > 0 with input as data.fixtures["NSA-1.4/deny/pod-run-as-non-root-false"]
+}
+
+# pod-level runAsUser 0 counts although the container overrides it (as PSA)
+test_deny_pod_run_as_user_zero if {
+	count(nsa_1_4.deny) > 0 with input as data.fixtures["NSA-1.4/deny/pod-run-as-user-zero"]
+}
+
+# pod-level seccomp Unconfined counts although the container sets RuntimeDefault (as PSA)
+test_deny_pod_seccomp_unconfined if {
+	count(nsa_1_4.deny) > 0 with input as data.fixtures["NSA-1.4/deny/pod-seccomp-unconfined"]
+}
+
+# a liveness probe aimed at another host (PSS since v1.34)
+test_deny_probe_host if {
+	count(nsa_1_4.deny) > 0 with input as data.fixtures["NSA-1.4/deny/probe-host"]
+}
+
+# a preStop handler with a host, even localhost (PSS since v1.34)
+test_deny_lifecycle_host if {
+	count(nsa_1_4.deny) > 0 with input as data.fixtures["NSA-1.4/deny/lifecycle-host"]
+}
+
+# drop all in lower case: PSA accepts only ALL
+test_deny_drop_all_lowercase if {
+	count(nsa_1_4.deny) > 0 with input as data.fixtures["NSA-1.4/deny/drop-all-lowercase"]
+}
+
+# add net_bind_service in lower case: PSA allows only NET_BIND_SERVICE
+test_deny_add_net_bind_lowercase if {
+	count(nsa_1_4.deny) > 0 with input as data.fixtures["NSA-1.4/deny/add-net-bind-lowercase"]
+}
+
+# hostUsers false does not relax restricted's procMount check
+test_deny_user_namespace_proc_mount if {
+	count(nsa_1_4.deny) > 0 with input as data.fixtures["NSA-1.4/deny/user-namespace-proc-mount"]
+}
+
+# hostUsers false relaxes runAsNonRoot and runAsUser (PSS since v1.35)
+test_allow_user_namespace_root if {
+	count(nsa_1_4.deny) == 0 with input as data.fixtures["NSA-1.4/allow/user-namespace-root"]
+}
+
+# image volumes and the sysctls added to the safe set up to v1.37
+test_allow_image_volume_and_new_sysctls if {
+	count(nsa_1_4.deny) == 0 with input as data.fixtures["NSA-1.4/allow/image-volume-and-new-sysctls"]
+}
+
+# an empty AppArmor annotation is allowed, as PSA allows it
+test_allow_apparmor_empty_annotation if {
+	count(nsa_1_4.deny) == 0 with input as data.fixtures["NSA-1.4/allow/apparmor-empty-annotation"]
+}
+
+# a container sets runAsNonRoot false over the pod's true
+test_deny_container_run_as_non_root_false if {
+	count(nsa_1_4.deny) > 0 with input as data.fixtures["NSA-1.4/deny/container-run-as-non-root-false"]
+}
+
+# a container runs as UID 0
+test_deny_container_run_as_user_zero if {
+	count(nsa_1_4.deny) > 0 with input as data.fixtures["NSA-1.4/deny/container-run-as-user-zero"]
+}
+
+# the older AppArmor annotations with runtime/default and a localhost profile
+test_allow_apparmor_annotations if {
+	count(nsa_1_4.deny) == 0 with input as data.fixtures["NSA-1.4/allow/apparmor-annotations"]
+}

@@ -43,3 +43,8 @@ test_deny_init_container_unconfined if {
 test_deny_daemonset_no_hardening if {
 	count(nsa_1_6.deny) > 0 with input as data.fixtures["NSA-1.6/deny/daemonset-no-hardening"]
 }
+
+# explicit Unconfined at pod level denies although the container overrides it
+test_deny_pod_unconfined_containers_override if {
+	count(nsa_1_6.deny) > 0 with input as data.fixtures["NSA-1.6/deny/pod-unconfined-containers-override"]
+}

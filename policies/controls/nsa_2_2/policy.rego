@@ -7,5 +7,5 @@ control := "NSA-2.2"
 
 deny contains k8s.format(control, v) if {
 	k8s.applies(control)
-	some v in checks.no_network_policy
+	some v in checks.no_default_deny
 }

@@ -38,3 +38,18 @@ test_deny_init_without_limits if {
 test_deny_statefulset_without_limits if {
 	count(nsa_2_3.deny) > 0 with input as data.fixtures["NSA-2.3/deny/statefulset-without-limits"]
 }
+
+# limits of zero bound nothing
+test_deny_zero_limits if {
+	count(nsa_2_3.deny) > 0 with input as data.fixtures["NSA-2.3/deny/zero-limits"]
+}
+
+# pod-level limits (spec.resources, v1.34+) bound every container
+test_allow_pod_level_limits if {
+	count(nsa_2_3.deny) == 0 with input as data.fixtures["NSA-2.3/allow/pod-level-limits"]
+}
+
+# limits written as plain numbers
+test_allow_numeric_limits if {
+	count(nsa_2_3.deny) == 0 with input as data.fixtures["NSA-2.3/allow/numeric-limits"]
+}

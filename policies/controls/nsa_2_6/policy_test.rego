@@ -33,3 +33,48 @@ test_deny_strict_for_one_workload if {
 test_deny_cronjob_no_peer_authentication if {
 	count(nsa_2_6.deny) > 0 with input as data.fixtures["NSA-2.6/deny/cronjob-no-peer-authentication"]
 }
+
+# STRICT, but nothing injects a sidecar into the namespace's pods
+test_deny_namespace_not_injected if {
+	count(nsa_2_6.deny) > 0 with input as data.fixtures["NSA-2.6/deny/namespace-not-injected"]
+}
+
+# the pod label sidecar.istio.io/inject false defeats namespace-wide STRICT
+test_deny_pod_opts_out if {
+	count(nsa_2_6.deny) > 0 with input as data.fixtures["NSA-2.6/deny/pod-opts-out"]
+}
+
+# the older annotation sidecar.istio.io/inject false opts out too
+test_deny_annotation_opts_out if {
+	count(nsa_2_6.deny) > 0 with input as data.fixtures["NSA-2.6/deny/annotation-opts-out"]
+}
+
+# a workload-level PeerAuthentication weakens STRICT to PERMISSIVE for this pod
+test_deny_workload_permissive if {
+	count(nsa_2_6.deny) > 0 with input as data.fixtures["NSA-2.6/deny/workload-permissive"]
+}
+
+# a workload-level port setting disables mTLS on one port
+test_deny_port_disabled if {
+	count(nsa_2_6.deny) > 0 with input as data.fixtures["NSA-2.6/deny/port-disabled"]
+}
+
+# a revision-labelled namespace injects; a PERMISSIVE policy for other pods does not count
+test_allow_revision_label if {
+	count(nsa_2_6.deny) == 0 with input as data.fixtures["NSA-2.6/allow/revision-label"]
+}
+
+# the pod opts in with sidecar.istio.io/inject true
+test_allow_pod_opts_in if {
+	count(nsa_2_6.deny) == 0 with input as data.fixtures["NSA-2.6/allow/pod-opts-in"]
+}
+
+# a namespace with istio-injection disabled is never injected, even when the pod opts in
+test_deny_namespace_disabled if {
+	count(nsa_2_6.deny) > 0 with input as data.fixtures["NSA-2.6/deny/namespace-disabled"]
+}
+
+# pods on the host network get no sidecar
+test_deny_host_network if {
+	count(nsa_2_6.deny) > 0 with input as data.fixtures["NSA-2.6/deny/host-network"]
+}

@@ -1,0 +1,33 @@
+package lib.images_test
+
+import data.lib.images
+
+test_registry_as_distribution_splits_it if {
+	images.registry("nginx") == "docker.io"
+	images.registry("library/nginx:1") == "docker.io"
+	images.registry("index.docker.io/library/nginx") == "docker.io"
+	images.registry("quay.io/a/b") == "quay.io"
+	images.registry("localhost/a") == "localhost"
+	images.registry("localhost:5000/a") == "localhost:5000"
+	images.registry("myregistry:443/a") == "myregistry:443"
+	images.registry("Evil/a") == "Evil"
+	images.registry("[::1]:5000/a") == "[::1]:5000"
+}
+
+test_valid_references if {
+	not images.invalid("nginx")
+	not images.invalid("nginx:Latest")
+	not images.invalid(concat("", ["registry.k8s.io/pause@sha256:", concat("", [x | some _ in numbers.range(1, 64); x := "a"])]))
+	not images.invalid("localhost:5000/a/b_c__d-e.f:1.0")
+}
+
+test_invalid_references if {
+	images.invalid(5) == "is not a string"
+	images.invalid("") == "is empty"
+	images.invalid(concat("", ["0123456789abcdef", "0123456789abcdef", "0123456789abcdef", "0123456789abcdef"])) == "is an image id, not a reference to a registry"
+	images.invalid("quay.io/Team/app") == "has an upper-case repository name"
+	images.invalid("a//b") == "is not a valid image reference"
+	images.invalid("-a") == "is not a valid image reference"
+	images.invalid(concat("", ["nginx@sha256:", concat("", [x | some _ in numbers.range(1, 40); x := "0"])])) == "has a digest of an unknown algorithm or the wrong length"
+	images.invalid(concat("/", ["quay.io", concat("", [x | some _ in numbers.range(1, 256); x := "a"])])) == "has a name longer than 255 characters"
+}

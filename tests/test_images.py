@@ -1,0 +1,124 @@
+"""Image references as the kubelet parses them: policies/lib/images.rego against
+distribution/reference (the parser the kubelet and containerd use), built from the Go
+module proxy into a tiny oracle program, on a corpus of tricky spellings. Both Rego
+engines are compared with it."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import regopy
+
+from harness import paths
+from harness.policies import PolicySet, RegoModule
+from harness.targets.embedded import EmbeddedTarget
+from tests.conftest import require_tool
+
+ORACLE = Path(__file__).resolve().parent / "oracles" / "imageref"
+
+HOSTS = [
+    "",
+    "docker.io/",
+    "Docker.io/",
+    "index.docker.io/",
+    "localhost/",
+    "localhost:5000/",
+    "LOCALHOST/",
+    "registry.k8s.io/",
+    "quay.io:443/",
+    "[::1]:5000/",
+    "Evil/",
+    "my-registry/",
+    "a_b/",
+    "127.0.0.1:5000/",
+    "-bad/",
+]
+PATHS = ["nginx", "library/nginx", "Team/app", "a__b", "a--b", "-a", "a.", "a/b/c", "a___b"]
+TAGS = ["", ":1", ":Latest", ":-x", ":" + "a" * 129]
+DIGESTS = [
+    "",
+    "@sha256:" + "0" * 64,
+    "@sha256:abc",
+    "@sha256:" + "0" * 40,
+    "@sha256:" + "A" * 64,
+    "@sha384:" + "0" * 96,
+    "@sha512:" + "f" * 128,
+    "@md5:" + "0" * 32,
+]
+EXTRA = ["", "0123456789abcdef" * 4, "quay.io/" + "a" * 260, "nginx@", ":1", "a:b:c"]
+
+QUERY_MODULE = """package imageref_test
+
+import data.lib.images
+
+verdict(ref) := "invalid" if images.invalid(ref)
+
+verdict(ref) := images.registry(ref) if not images.invalid(ref)
+
+out := [[ref, verdict(ref)] | some ref in input.refs]
+"""
+
+
+def corpus() -> list[str]:
+    """Every combination of the parts above, and the odd cases."""
+    combos = ("".join(p) for p in itertools.product(HOSTS, PATHS, TAGS, DIGESTS))
+    return sorted(set(combos) | set(EXTRA))
+
+
+@pytest.fixture(scope="module")
+def oracle(tmp_path_factory) -> Path:
+    if shutil.which("go") is None:
+        if os.environ.get("CI"):
+            pytest.fail("go is needed to build the image reference oracle")
+        pytest.skip("go not on PATH: cannot build the image reference oracle")
+    binary = tmp_path_factory.mktemp("oracle") / "imageref"
+    subprocess.run(["go", "build", "-o", str(binary), "."], cwd=ORACLE, check=True, timeout=600)
+    return binary
+
+
+def expected(oracle: Path, refs: list[str]) -> dict[str, str]:
+    lines = "".join(json.dumps(r) + "\n" for r in refs)
+    result = subprocess.run([str(oracle)], input=lines, capture_output=True, text=True, check=True)
+    parsed = [json.loads(line) for line in result.stdout.splitlines()]
+    return {p["ref"]: ("invalid" if p.get("error") else p["domain"]) for p in parsed}
+
+
+def modules() -> list[tuple[str, str]]:
+    lib = paths.policies_dir() / "lib"
+    return [(str(lib / f), (lib / f).read_text()) for f in ("images.rego", "k8s.rego")]
+
+
+def test_embedded_engine_parses_references_as_the_kubelet_does(oracle):
+    refs = corpus()
+    engine = EmbeddedTarget()
+    rego_modules = [RegoModule(Path(name), source) for name, source in modules()]
+    rego_modules.append(RegoModule(Path("query.rego"), QUERY_MODULE))
+    engine.start(PolicySet(rego_modules, {}, {}, ["imageref_test/out"]))
+    engine._rego.set_input(regopy.Input({"refs": refs}))
+    answer = engine._rego.query_bundle_entrypoint(engine._bundle, "imageref_test/out")
+    ours = dict(json.loads(answer.expressions().json())[0])
+    want = expected(oracle, refs)
+    wrong = {r: (ours[r], want[r]) for r in refs if ours[r] != want[r]}
+    assert not wrong, f"{len(wrong)} of {len(refs)} differ, e.g. {list(wrong.items())[:5]}"
+
+
+def test_opa_parses_references_as_the_kubelet_does(oracle, tmp_path):
+    opa = require_tool("opa")
+    refs = corpus()
+    (tmp_path / "query.rego").write_text(QUERY_MODULE)
+    (tmp_path / "input.json").write_text(json.dumps({"refs": refs}))
+    args = [str(opa), "eval", "--format", "json", "-i", str(tmp_path / "input.json")]
+    for name, _ in modules():
+        args += ["-d", name]
+    args += ["-d", str(tmp_path / "query.rego"), "data.imageref_test.out"]
+    result = subprocess.run(args, capture_output=True, text=True, check=True)
+    ours = dict(json.loads(result.stdout)["result"][0]["expressions"][0]["value"])
+    want = expected(oracle, refs)
+    wrong = {r: (ours[r], want[r]) for r in refs if ours[r] != want[r]}
+    assert not wrong, f"{len(wrong)} of {len(refs)} differ, e.g. {list(wrong.items())[:5]}"
