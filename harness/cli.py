@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import threading
@@ -20,25 +21,29 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 
 from harness import __version__
-from harness.catalog import FRAMEWORKS, load_catalog
-from harness.errors import HarnessError, TargetError
-from harness.nodecheck import DEFAULT_UNIT_PATH
+from harness.checks.nodecheck import DEFAULT_UNIT_PATH
+from harness.errors import HarnessError
+from harness.model.catalog import FRAMEWORKS, load_catalog
+from harness.progress import progress_for
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a closed pipe
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+
+def _console(stderr: bool = False) -> Console:
+    """Text is never hard-wrapped; off a terminal (a pipe, a log) tables get the width
+    they need instead of rich's default 80 columns, so nothing is cut or folded."""
+    console = Console(stderr=stderr, highlight=False, soft_wrap=True)
+    if not console.is_terminal:
+        console = Console(stderr=stderr, highlight=False, soft_wrap=True, width=100_000)
+    return console
+
+
+out = _console()
+err = _console(stderr=True)
 
 
 def _terminate(signum, frame) -> None:
@@ -62,6 +67,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         err.print("interrupted")
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (`... | head`): stop quietly, as a shell pipeline expects.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -361,142 +370,63 @@ def _print_planned(target, policy) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from harness.config import load_config
-    from harness.fixtures import load_fixtures
-    from harness.policies import PolicySet, combined_queries, load_modules
-    from harness.replay import Plan, Recorder, replay
-    from harness.report import write_report
-    from harness.results import base_metadata, new_run_dir, now, write_run
+    from harness import experiment
     from harness.targets import make_target
 
-    catalog = load_catalog()
-    selected = catalog.select(args.controls)
-    controls = [c for c in selected if c.has_policy]
-    skipped = [c.id for c in selected if not c.has_policy]
-    if not controls:
-        raise HarnessError(
-            f"no selected control has a policy to run ({', '.join(skipped)} have none)"
-        )
-    if args.controls and skipped:
-        err.print(f"note: no policy for {', '.join(skipped)}; reported without measurements")
-    fixtures = load_fixtures(controls)
-    config = load_config(args.config)
-    policy = PolicySet(
-        modules=load_modules(),
-        config=config,
-        state=fixtures.state(),
-        queries=[c.entrypoint for c in controls]
-        + combined_queries(c.enforcement for c in controls),
+    prepared = experiment.prepare(
+        args.target,
+        args.controls,
+        args.iterations,
+        args.combined_iterations,
+        args.warmup,
+        args.config,
     )
-    out_dir = args.out or new_run_dir()
-    if out_dir.exists() and any(out_dir.iterdir()):
-        raise HarnessError(f"{out_dir}: run folder exists and is not empty")
-    plan = Plan(controls, fixtures, args.iterations, args.warmup, args.combined_iterations)
+    if prepared.without_policy:
+        err.print(
+            f"note: no policy for {', '.join(prepared.without_policy)}; "
+            "reported without measurements",
+            markup=False,
+        )
+    out_dir = experiment.run_folder(args.out)
     target = make_target(args.target, _target_options(args))
     if args.dry_run:
-        return _print_planned(target, policy)
-    meta = base_metadata(
-        args.target,
-        {},
-        iterations=args.iterations,
-        combined_iterations=args.combined_iterations,
-        warmup=args.warmup,
-        controls=[c.id for c in controls],
-        fixtures=len(fixtures.unique),
-        config=config,
+        return _print_planned(target, prepared.policy)
+    result = experiment.execute(
+        prepared,
+        target,
+        out_dir,
+        bench=not args.no_bench,
+        node_check_runs=args.node_check_runs,
+        progress=lambda: progress_for(err, args.quiet),
+        log=lambda line: err.print(line, markup=False),
     )
-    recorder = Recorder()
-    extras: dict = {}
-    started = time.monotonic()
-    exit_code = EXIT_OK
-    measuring = False
-    try:
-        with target:
-            target.start(policy)
-            meta.update(target.describe())
-            measuring = True
-            err.print(
-                f"replaying {plan.total_steps} timed decisions against {target.name}; "
-                f"results go to {out_dir}",
-                markup=False,
-                soft_wrap=True,
-            )
-            with _progress(args.quiet) as progress:
-                task = progress.add_task("replay", total=plan.total_steps)
-                replay(
-                    target,
-                    plan,
-                    recorder,
-                    lambda n, what: progress.update(task, advance=n, description=what),
-                )
-            if not args.no_bench:
-                extras = target.supplementary(plan)
-        if args.node_check_runs and any(c.enforcement == "node" for c in controls):
-            extras["node_check_process"] = _time_node_check(fixtures, args.node_check_runs)
-        meta["complete"] = True
-    except KeyboardInterrupt:
-        meta.update(complete=False, error="interrupted")
-        exit_code = EXIT_INTERRUPTED
-    except TargetError as exc:
-        if not measuring:
-            raise  # nothing measured yet: the one-line error is all there is to say
-        meta.update(complete=False, error=str(exc))
-        exit_code = EXIT_ERROR
-    finally:
-        if measuring:
-            meta.update(
-                finished=now(),
-                wall_seconds=round(time.monotonic() - started, 3),
-                records=len(recorder),
-                skipped=recorder.skipped
-                + [{"fixture": f, "reason": r} for f, r in fixtures.skipped],
-            )
-            write_run(out_dir, meta, recorder, extras)
-    if not measuring:
-        return exit_code
-    report = write_report(out_dir, catalog)
-    if not meta.get("complete"):
+    if not result.complete:
         err.print(
-            f"run incomplete ({meta['error']}); {len(recorder)} measurements kept in {out_dir}"
+            f"run incomplete ({result.error}); {result.meta.get('records', 0)} measurements "
+            f"kept in {out_dir}",
+            markup=False,
         )
     out.print(
-        f"run folder: {out_dir}  ({meta['wall_seconds']:.1f} s, {len(recorder)} timed decisions)"
+        f"run folder: {out_dir}  ({result.meta['wall_seconds']:.1f} s, "
+        f"{result.meta.get('records', 0)} timed decisions)",
+        markup=False,
     )
-    for line in report.summary():
+    for line in result.report.summary():
         out.print(line, markup=False)
-    if exit_code == EXIT_OK and any(c.status == "failing" for c in report.coverage.controls):
-        exit_code = EXIT_FINDINGS
-    return exit_code
-
-
-def _time_node_check(fixtures, runs: int) -> list[dict]:
-    from harness.nodecheck import time_process
-
-    compliant = next((f for f in fixtures.unique if f.is_node_tree and f.expect == "allow"), None)
-    if compliant is None:
-        return []
-    err.print(f"timing {runs} whole node-check processes on {compliant.id}", markup=False)
-    rows = time_process(compliant.subject.body, runs)
-    return [dict(row, fixture=compliant.id) for row in rows]
-
-
-def _progress(quiet: bool) -> Progress:
-    return Progress(
-        TextColumn("{task.description:<48.48}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=err,
-        disable=quiet,
-    )
+    if result.interrupted:
+        return EXIT_INTERRUPTED
+    if not result.complete:
+        return EXIT_ERROR
+    if any(c.status == "failing" for c in result.report.coverage.controls):
+        return EXIT_FINDINGS
+    return EXIT_OK
 
 
 # ---------------------------------------------------------------- report
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from harness.report import write_report
+    from harness.reporting.report import write_report
 
     report = write_report(args.run_dir)
     for path in report.written:
@@ -510,7 +440,14 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_paper(args: argparse.Namespace) -> int:
-    from harness.paper import PAPER_FILE, Evidence, paper_dir, sections, stale_blocks, write_paper
+    from harness.reporting.paper import (
+        PAPER_FILE,
+        Evidence,
+        paper_dir,
+        sections,
+        stale_blocks,
+        write_paper,
+    )
 
     evidence = Evidence.load(args.runs)
     directory = args.paper_dir or paper_dir()
@@ -535,8 +472,8 @@ def cmd_paper(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from harness.report import comparison_markdown, engine_comparison
-    from harness.results import load_run
+    from harness.reporting.report import comparison_markdown, engine_comparison
+    from harness.reporting.results import load_run
 
     table = engine_comparison([load_run(d) for d in args.run_dirs])
     if args.format == "json":
@@ -552,7 +489,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_tools_install(args: argparse.Namespace) -> int:
-    from harness import tools
+    from harness.infra import tools
 
     names = list(tools.TOOLS) if args.name == "all" else [args.name]
     for name in names:
@@ -561,7 +498,7 @@ def cmd_tools_install(args: argparse.Namespace) -> int:
 
 
 def cmd_tools_list(args: argparse.Namespace) -> int:
-    from harness import tools
+    from harness.infra import tools
 
     rows = tools.status()
     if args.format == "json":
@@ -580,8 +517,8 @@ def cmd_tools_list(args: argparse.Namespace) -> int:
 
 
 def cmd_policy_test(args: argparse.Namespace) -> int:
-    from harness.fixtures import load_fixtures
-    from harness.regotests import run_opa_test, sync
+    from harness.checks.regotests import run_opa_test, sync
+    from harness.model.fixtures import load_fixtures
 
     catalog = load_catalog()
     if args.sync:
@@ -616,27 +553,22 @@ def cmd_policy_test(args: argparse.Namespace) -> int:
 
 def cmd_fuzz(args: argparse.Namespace) -> int:
     """Exit 1 when a disagreement with PSA is not listed as deliberate in the catalog."""
-    from harness import fuzz
+    from harness.checks import fuzz
 
     if args.count < 1:
         raise HarnessError("--count must be at least 1")
-    from harness.results import new_run_dir
+    from harness.reporting.results import new_run_dir
 
     folder = args.out or new_run_dir(Path("results") / "fuzz")
-    last = [0.0]
-
-    def progress(done: int, total: int) -> None:
-        if done == total or time.monotonic() - last[0] > 5:
-            last[0] = time.monotonic()
-            err.print(f"fuzz: {done}/{total} pods judged", markup=False, soft_wrap=True)
-
-    summary = fuzz.run(args.seed, args.count, folder, progress)
+    with progress_for(err) as bar:
+        task = bar.add_task("fuzz", total=args.count)
+        summary = fuzz.run(args.seed, args.count, folder, lambda: bar.update(task, advance=1))
     if args.format == "json":
         print(json.dumps(summary, indent=2))
     else:
         out.print(
             f"fuzz seed {summary['seed']}: {summary['corpus']} pods from {summary['bases']} "
-            f"fixtures, {summary['judged']} judged by PSA ({summary['psa_denied']} denied, "
+            f"base pods, {summary['judged']} judged by PSA ({summary['psa_denied']} denied, "
             f"{summary['invalid']} invalid); {len(summary['disagreements'])} disagreement(s), "
             f"{summary['unexplained']} not deliberate; {folder}",
             markup=False,
@@ -655,7 +587,7 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
 
 def cmd_rbac_defaults(args: argparse.Namespace) -> int:
     """Exit 1 when the bootstrap RBAC data no longer matches the pinned kube-apiserver."""
-    from harness import rbacdefaults
+    from harness.checks import rbacdefaults
 
     current = rbacdefaults.sync(write=args.write)
     path = rbacdefaults.rego_file()
@@ -671,8 +603,8 @@ def cmd_rbac_defaults(args: argparse.Namespace) -> int:
 
 
 def cmd_node_check(args: argparse.Namespace) -> int:
-    from harness.config import load_config
-    from harness.nodecheck import check_node, systemd_unit
+    from harness.checks.nodecheck import check_node, systemd_unit
+    from harness.model.config import load_config
 
     if args.install_unit:
         unit = systemd_unit(root=str(args.root))
@@ -694,10 +626,8 @@ def cmd_node_check(args: argparse.Namespace) -> int:
     if not args.root.is_dir():
         raise HarnessError(f"{args.root}: not a directory")
     catalog = load_catalog()
-    controls = catalog.select(args.controls)
+    controls = catalog.select_for(args.controls, "node-check")
     findings = check_node(args.root, controls, load_config(args.config))
-    if not findings:
-        raise HarnessError("no node-configuration control with a policy selected")
     failed = [f for f in findings if f.decision == "deny"]
     if args.format == "json":
         print(json.dumps([f.to_json() for f in findings], indent=2))
@@ -723,7 +653,7 @@ def cmd_controlplane(args: argparse.Namespace) -> int:
     live in a temporary folder that is removed on exit."""
     import shutil
 
-    from harness.controlplane import LocalControlPlane
+    from harness.infra.controlplane import LocalControlPlane
 
     cluster = LocalControlPlane()
     try:
@@ -747,11 +677,11 @@ def cmd_controlplane(args: argparse.Namespace) -> int:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    from harness.audit import audit_dir, audit_live
-    from harness.config import load_config
+    from harness.checks.audit import audit_dir, audit_live
+    from harness.model.config import load_config
 
     catalog = load_catalog()
-    controls = catalog.select(args.controls)
+    controls = catalog.select_for(args.controls, "audit")
     config = load_config(args.config)
     if args.kubeconfig and args.from_dir:
         raise HarnessError("audit takes --kubeconfig or --from-dir, not both")
@@ -772,12 +702,23 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from harness.check import check
-    from harness.config import load_config
+    from harness.checks.check import collect, decide_objects
+    from harness.model.config import load_config
 
     catalog = load_catalog()
-    controls = [c for c in catalog.select(args.controls) if c.has_policy]
-    findings = check(args.paths, controls, load_config(args.config))
+    controls = catalog.select_for(args.controls, "check")
+    config = load_config(args.config)
+    found = collect(args.paths)
+    if not found.subjects:
+        kinds = sorted({d.kind for d in found.everything})
+        what = f"only {', '.join(kinds)}" if kinds else "no Kubernetes objects"
+        err.print(
+            f"note: nothing to check in {', '.join(map(str, args.paths))}: {what}; check "
+            "reviews Pods, workloads with a pod template and RBAC objects",
+            markup=False,
+            soft_wrap=True,
+        )
+    findings = decide_objects(found, controls, config)
     denied = [f for f in findings if f.decision == "deny"]
     if args.format == "json":
         print(json.dumps([f.to_json() for f in findings], indent=2))

@@ -8,67 +8,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
-from harness.catalog import Control
-from harness.fixtures import Fixture, FixtureSet
-from harness.policies import COMBINED as COMBINED_BY_POINT
+from harness.model.catalog import Control
+from harness.model.fixtures import Fixture, FixtureSet
+from harness.model.policies import COMBINED as COMBINED_BY_POINT
+from harness.reporting.results import COMBINED_MODE, POLICY_MODE, Recorder
 from harness.targets.base import Decision, SkipFixture, Target
 
-POLICY_MODE = "policy"
-COMBINED_MODE = "combined"
-
 ProgressFn = Callable[[int, str], None]
-
-
-@dataclass
-class Recorder:
-    """Column-wise per-iteration records plus one decision summary per (control, fixture)."""
-
-    columns: dict[str, list[Any]] = field(
-        default_factory=lambda: {
-            k: []
-            for k in (
-                "mode",
-                "control",
-                "fixture",
-                "iteration",
-                "expected",
-                "decision",
-                "correct",
-                "latency_ns",
-                "engine_ns",
-            )
-        }
-    )
-    decisions: list[dict[str, Any]] = field(default_factory=list)
-    skipped: list[dict[str, str]] = field(default_factory=list)
-
-    def __len__(self) -> int:
-        """Complete rows (an interrupt can leave the last one half-written)."""
-        return min(len(v) for v in self.columns.values())
-
-    def add(
-        self,
-        mode: str,
-        control: str,
-        fixture: Fixture,
-        iteration: int,
-        decision: Decision,
-        latency_ns: int,
-    ) -> None:
-        cols = self.columns
-        expected = fixture.expect if mode == POLICY_MODE else None
-        cols["mode"].append(mode)
-        cols["control"].append(control)
-        cols["fixture"].append(fixture.id)
-        cols["iteration"].append(iteration)
-        cols["expected"].append(expected)
-        cols["decision"].append(decision.verdict)
-        cols["correct"].append(None if expected is None else decision.verdict == expected)
-        cols["latency_ns"].append(latency_ns)
-        cols["engine_ns"].append(decision.engine_ns)
 
 
 @dataclass(frozen=True)

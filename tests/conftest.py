@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.catalog import Catalog, load_catalog
-from harness.config import load_config
-from harness.fixtures import FixtureSet, load_fixtures
-from harness.policies import PolicySet, combined_queries, load_modules
+from harness.model.catalog import Catalog, load_catalog
+from harness.model.config import load_config
+from harness.model.fixtures import FixtureSet, load_fixtures
+from harness.model.policies import PolicySet, combined_queries, load_modules
 from harness.targets.embedded import EmbeddedTarget
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -98,8 +98,8 @@ def require_tool(name: str) -> Path:
     """A pinned tool for tests: skip locally with the reason, fail loudly in CI."""
     import os
 
-    from harness import tools
     from harness.errors import HarnessError
+    from harness.infra import tools
 
     try:
         return tools.require(name)
@@ -136,7 +136,7 @@ def wait_for_replay(proc) -> None:
 def spawn():
     """Popen for tests that signal a `harness run`: whatever a failing test leaves
     running is killed at teardown, so it cannot skew later timings."""
-    from harness import processes
+    from harness.infra import processes
 
     procs: list[subprocess.Popen] = []
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.policies import COMBINED_QUERY
+from harness.model.policies import COMBINED_QUERY
 
 
 def _fixture(fixture_set, control_id, stem):

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness.catalog import load_catalog
 from harness.errors import HarnessError
-from harness.fixtures import load_folder
-from harness.manifests import POD_BEARING
+from harness.model.catalog import load_catalog
+from harness.model.fixtures import load_folder
+from harness.model.manifests import POD_BEARING
 
 NSA_IDS = [
     "NSA-1.1",

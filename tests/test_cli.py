@@ -12,10 +12,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from harness.catalog import load_catalog
 from harness.cli import main
-from harness.fixtures import load_folder
-from harness.results import load_run
+from harness.model.catalog import load_catalog
+from harness.model.fixtures import load_folder
+from harness.reporting.results import load_run
 from tests.conftest import harness_cli, small_run, wait_for_replay
 
 DATA = Path(__file__).resolve().parent / "data" / "check"

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness import incluster, kind
 from harness.cli import main
 from harness.errors import TargetError
-from harness.manifests import STATE, admission_review
-from harness.targets import TargetOptions, make_target
+from harness.infra import kind
+from harness.model.manifests import STATE, admission_review
+from harness.targets import TargetOptions, incluster, make_target
 from harness.targets.cluster import ClusterTarget, connect
 from harness.targets.kube import (
     HARNESS_NAMESPACE,
@@ -36,7 +36,7 @@ CONTEXT = "pac-harness-local"
 def controlplane():
     for tool in ("etcd", "kube-apiserver"):
         require_tool(tool)
-    from harness.controlplane import LocalControlPlane
+    from harness.infra.controlplane import LocalControlPlane
 
     cluster = LocalControlPlane()
     cluster.start()

@@ -11,10 +11,10 @@ HARNESS_FIRST = "import harness\nimport numpy  # after harness, as the CLI does 
 NUMPY_FIRST = "import numpy\nimport warnings\nwarnings.simplefilter('error')\nimport harness\n"
 
 BODY = r"""
-from harness.catalog import load_catalog
-from harness.config import load_config
-from harness.fixtures import load_fixtures
-from harness.policies import PolicySet, load_modules
+from harness.model.catalog import load_catalog
+from harness.model.config import load_config
+from harness.model.fixtures import load_fixtures
+from harness.model.policies import PolicySet, load_modules
 from harness.targets.embedded import EmbeddedTarget
 
 def rss_mb():

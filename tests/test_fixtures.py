@@ -8,10 +8,10 @@ import re
 import kubernetes_validate
 import pytest
 
-from harness.catalog import load_catalog
 from harness.errors import HarnessError
-from harness.fixtures import load_fixtures, load_folder, merged_state
-from harness.manifests import is_custom_resource
+from harness.model.catalog import load_catalog
+from harness.model.fixtures import load_fixtures, load_folder, merged_state
+from harness.model.manifests import is_custom_resource
 
 _catalog = load_catalog()
 _fixtures = load_fixtures(_catalog.with_policy)
@@ -103,7 +103,7 @@ def test_ephemeral_fixtures_are_updates_of_the_subresource():
 
 def test_rego_builds_messages_without_sprintf():
     """rego-cpp quotes sprintf %s arguments returned by builtins; policies use concat."""
-    from harness.policies import load_modules
+    from harness.model.policies import load_modules
 
     offenders = [m.name for m in load_modules() if re.search(r"\bsprintf\(", m.source)]
     assert offenders == []

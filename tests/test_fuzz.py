@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from harness import fuzz, rbacdefaults
+from harness.checks import fuzz, rbacdefaults
 from tests.conftest import harness_cli, require_tool
 
 

@@ -16,7 +16,7 @@ import pytest
 import regopy
 
 from harness import paths
-from harness.policies import PolicySet, RegoModule
+from harness.model.policies import PolicySet, RegoModule
 from harness.targets.embedded import EmbeddedTarget
 from tests.conftest import require_tool
 

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from harness.catalog import load_catalog
-from harness.config import load_config
 from harness.errors import TargetError
-from harness.fixtures import load_fixtures
-from harness.policies import PolicySet, combined_queries, load_modules
-from harness.results import load_run
+from harness.model.catalog import load_catalog
+from harness.model.config import load_config
+from harness.model.fixtures import load_fixtures
+from harness.model.policies import PolicySet, combined_queries, load_modules
+from harness.reporting.results import load_run
 from harness.targets.base import SkipFixture
 from harness.targets.local import LocalTarget
 from tests.conftest import require_tool, small_run

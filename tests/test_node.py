@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.node import collect, parse_flags
-from harness.nodetree import materialize
-from harness.results import load_run
+from harness.model.node import collect, parse_flags
+from harness.model.nodetree import materialize
+from harness.reporting.results import load_run
 from tests.conftest import harness_cli, small_run
 
 needs_root = pytest.mark.skipif(

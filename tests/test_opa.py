@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from harness.catalog import load_catalog
+from harness.checks.regotests import run_opa_test, sync
 from harness.errors import TargetError
-from harness.fixtures import load_fixtures
-from harness.regotests import run_opa_test, sync
-from harness.replay import Plan, Recorder, replay
-from harness.results import load_run
+from harness.model.catalog import load_catalog
+from harness.model.fixtures import load_fixtures
+from harness.replay import Plan, replay
+from harness.reporting.results import Recorder, load_run
 from harness.targets.opa import OpaServerTarget
 from tests.conftest import small_run, wait_for_replay
 
@@ -237,8 +237,8 @@ def scanner():
 
 
 def _scanning_target(url: str):
-    from harness.config import load_config
-    from harness.policies import PolicySet, load_modules
+    from harness.model.config import load_config
+    from harness.model.policies import PolicySet, load_modules
 
     config = load_config()
     config["image_scanner"] = {"url": url, "timeout": "2s", "deny_severity": "HIGH"}
@@ -248,7 +248,7 @@ def _scanning_target(url: str):
 
 
 def _pod(image: str) -> dict:
-    from harness.manifests import admission_review
+    from harness.model.manifests import admission_review
 
     return admission_review(
         {
@@ -276,7 +276,7 @@ def test_image_scanner_denies_vulnerable_images(opa_binary, scanner):
 
 
 def test_unreachable_scanner_denies(opa_binary):
-    from harness.targets.opa import free_port
+    from harness.infra.processes import free_port
 
     with _scanning_target(f"http://127.0.0.1:{free_port()}/scan") as target:
         decision = target.decide(
@@ -304,4 +304,7 @@ def test_embedded_engine_refuses_a_configured_scanner(tmp_path):
         timeout=120,
     )
     assert result.returncode == 2
-    assert "the embedded engine cannot ask the image scanner" in result.stderr
+    # One line that names what can ask the scanner, and no flag `check` lacks.
+    assert "the in-process engine cannot ask a scanner" in result.stderr
+    assert "--target" not in result.stderr.split("`run --target", 1)[0]
+    assert len(result.stderr.strip().splitlines()) == 1

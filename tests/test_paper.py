@@ -7,7 +7,7 @@ import pytest
 
 from harness.cli import main
 from harness.errors import HarnessError
-from harness.paper import (
+from harness.reporting.paper import (
     PAPER_FILE,
     REFERENCE_TARGETS,
     Evidence,

@@ -12,7 +12,7 @@ from dataclasses import replace
 
 import pytest
 
-from harness import tools
+from harness.infra import tools
 
 
 @pytest.fixture

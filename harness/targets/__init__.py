@@ -1,5 +1,13 @@
 """Decision targets, by the name `--target` takes, and the options the cluster-backed
-ones need (which cluster, dry-run or real objects, what to do with leftovers)."""
+ones need (which cluster, dry-run or real objects, what to do with leftovers).
+
+Its one job is to turn a prepared AdmissionReview (or node snapshot) into a timed
+decision behind one interface (targets.base.Target), wherever the decision is made:
+in process, an OPA server, a kube-apiserver webhook on the local control plane, kind or
+an existing cluster, with the replicator and in-cluster objects those need.
+
+May import: harness (errors, paths, progress), harness.model, harness.infra.
+"""
 
 from __future__ import annotations
 

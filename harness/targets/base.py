@@ -10,7 +10,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any
 
-from harness.policies import PolicySet
+from harness.model.policies import PolicySet
 
 
 class SkipFixture(Exception):

@@ -2,7 +2,7 @@
 created, never deleted, touched only in the harness's namespace and the namespaces it
 labels), or a kind cluster the harness creates with Calico, as the thesis did.
 
-OPA and kube-mgmt run in the cluster (harness.incluster); the harness reaches OPA's data
+OPA and kube-mgmt run in the cluster (harness.targets.incluster); the harness reaches OPA's data
 API through kube-apiserver's service proxy. Teardown removes the webhook first, then
 everything the run created, newest first, also on Ctrl-C.
 """
@@ -17,11 +17,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from harness import incluster
 from harness.errors import TargetError
-from harness.kubeapi import ApiError
-from harness.manifests import KindInfo
-from harness.policies import PolicySet
+from harness.infra.kubeapi import ApiError
+from harness.model.manifests import KindInfo
+from harness.model.policies import PolicySet
+from harness.targets import incluster
 from harness.targets.kube import (
     HARNESS_NAMESPACE,
     KubeTarget,
@@ -205,7 +205,7 @@ class KindTarget(ClusterTarget):
         existing: str = "fail",
         calico_manifest: Path | None = None,
     ) -> None:
-        from harness.kind import CLUSTER_NAME
+        from harness.infra.kind import CLUSTER_NAME
 
         super().__init__(context=f"kind-{CLUSTER_NAME}", dry_run=dry_run)
         self.keep = keep
@@ -214,7 +214,7 @@ class KindTarget(ClusterTarget):
         self.kind = None
 
     def provision(self, policy: PolicySet) -> None:
-        from harness import kind
+        from harness.infra import kind
 
         self.kind = kind.KindCluster(kind.check_prerequisites())
         self.kind.create(self.existing)

@@ -17,7 +17,7 @@ import regopy
 from regopy import Input, Interpreter
 
 from harness.errors import HarnessError, TargetError
-from harness.policies import PolicySet, RegoModule
+from harness.model.policies import PolicySet, RegoModule
 from harness.targets.base import Decision, Target
 
 _ERROR_MSG = re.compile(r"\(errormsg \d+:([^)]*)\)")
@@ -39,8 +39,9 @@ class EmbeddedTarget(Target):
             "http.send"
         ):
             raise HarnessError(
-                "the embedded engine cannot ask the image scanner (rego-cpp has no http.send); "
-                "use --target opa, or set image_scanner.url to null"
+                "image_scanner.url is set, but the in-process engine cannot ask a scanner "
+                "(rego-cpp has no http.send): `run --target opa` or `--target local` can; "
+                "for check and audit set image_scanner.url to null"
             )
         for module in policy.modules:
             _add_module(rego, module)

@@ -16,11 +16,11 @@ import time
 from abc import abstractmethod
 from typing import Any
 
-from harness import kubeapi
 from harness.errors import TargetError
-from harness.kubeapi import ApiError, api_base
-from harness.manifests import REVIEWED, STATE, KindInfo
-from harness.policies import COMBINED_QUERY, PolicySet
+from harness.infra import kubeapi
+from harness.infra.kubeapi import ApiError, api_base
+from harness.model.manifests import REVIEWED, STATE, KindInfo
+from harness.model.policies import COMBINED_QUERY, PolicySet
 from harness.targets.base import Decision, SkipFixture, Target
 
 WEBHOOK_NAME = "pac-harness"

@@ -10,7 +10,7 @@ Cluster state is created as real API objects (CRDs for Istio's PeerAuthenticatio
 Calico's policies are installed first) and reaches OPA the way kube-mgmt brings it: a
 replicator lists and watches kube-apiserver and writes data.kubernetes, and the harness
 waits until each object has arrived before it submits fixtures. kube-mgmt itself is not
-used here (the Go module proxy does not serve it); harness.replicator plays its part.
+used here (the Go module proxy does not serve it); harness.targets.replicator plays its part.
 """
 
 from __future__ import annotations
@@ -23,9 +23,8 @@ import yaml
 
 from harness import paths
 from harness.errors import TargetError
-from harness.manifests import POD_BEARING, STATE
-from harness.policies import PolicySet
-from harness.replicator import Replicator
+from harness.model.manifests import POD_BEARING, STATE
+from harness.model.policies import PolicySet
 from harness.targets.kube import (
     ACTIVE_TIMEOUT_S,
     HARNESS_NAMESPACE,
@@ -38,6 +37,7 @@ from harness.targets.kube import (
     pod_spec,
 )
 from harness.targets.opa import OpaServerTarget
+from harness.targets.replicator import Replicator
 
 PSA_NAMESPACE = "pac-harness-psa-restricted"
 
@@ -54,7 +54,7 @@ class LocalTarget(KubeTarget):
     def provision(self, policy: PolicySet) -> None:
         from kubernetes import config as kube_config
 
-        from harness.controlplane import LocalControlPlane
+        from harness.infra.controlplane import LocalControlPlane
 
         self.opa.start(policy)
         self.cluster = LocalControlPlane()
@@ -117,7 +117,7 @@ class LocalTarget(KubeTarget):
         """The real Pod Security Admission (restricted, enforce) beside our NSA-1.4, for
         every pod the fixtures describe (a workload counts as the pod its template makes;
         PSA enforces on pods only). Runs with our webhook removed."""
-        from harness.manifests import admission_review
+        from harness.model.manifests import admission_review
 
         self._ensure_namespace(PSA_NAMESPACE)
         self._call(

@@ -12,7 +12,6 @@ import contextlib
 import http.client
 import json
 import shutil
-import socket
 import ssl
 import subprocess
 import tempfile
@@ -20,9 +19,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from harness import processes, tls, tools
 from harness.errors import HarnessError, TargetError
-from harness.policies import COMBINED_QUERY, PolicySet
+from harness.infra import processes, tls, tools
+from harness.infra.processes import free_port
+from harness.model.policies import COMBINED_QUERY, PolicySet
 from harness.targets.base import Decision, Target
 
 READY_TIMEOUT_S = 30
@@ -88,12 +88,6 @@ def build_bundle(opa: Path, policy: PolicySet, workdir: Path, with_state: bool =
         first = (result.stderr.strip().splitlines() or ["(no output)"])[0]
         raise HarnessError(f"{policy.root}: opa build failed: {first}")
     return out
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class OpaDataClient:
@@ -276,7 +270,7 @@ class OpaServerTarget(Target):
 
     def supplementary(self, plan: Any) -> dict[str, Any]:
         """Eval-only timing with `opa bench` on the same bundle the server loaded."""
-        from harness.opabench import BENCH_FILE, run_bench
+        from harness.targets.opabench import BENCH_FILE, run_bench
 
         return {BENCH_FILE.removesuffix(".json"): run_bench(self._opa, self.bundle, plan)}
 

@@ -67,7 +67,7 @@ def provider() -> str:
 
 def kind_binary() -> str | None:
     """kind of the pinned version, on PATH or built into the cache by `tools install kind`."""
-    from harness import tools
+    from harness.infra import tools
 
     found = tools.locate(tools.get_tool("kind"))
     return str(found.path) if found else None

@@ -17,10 +17,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-from harness.catalog import FRAMEWORKS, Catalog, load_catalog
-from harness.coverage import THESIS_TOTALS, Coverage, compute_coverage
-from harness.results import Run, load_run
+from harness.model.catalog import FRAMEWORKS, Catalog, load_catalog
+from harness.reporting.coverage import THESIS_TOTALS, Coverage, compute_coverage
+from harness.reporting.results import Run, load_run
 
 # The thesis's boxplots put 0.35 % of samples beyond each whisker (section 6.6).
 WHISKERS = (0.35, 99.65)
@@ -180,13 +181,16 @@ def figure_per_policy(run: Run, catalog: Catalog):
     if not order:
         return None
     data = [frame.loc[frame["control"] == cid, "latency_ns"].to_numpy() / 1e6 for cid in order]
-    fig, ax = plt.subplots(figsize=(8, max(4, 0.28 * len(order) + 1.5)))
-    _boxplot(ax, data, order)
-    ax.set_xlabel("decision latency (ms)")
-    ax.set_title(
-        f"Each policy on its own ({_engine_label(run)}, n={run.meta.get('iterations')} per fixture)"
+    decisions = sum(len(d) for d in data)
+    return _log_boxplot(
+        data,
+        order,
+        0.28,
+        "decision latency (ms, log scale)",
+        f"Each policy on its own (thesis figure 6.30)\n{_engine_label(run)}, "
+        f"n={run.meta.get('iterations')} per fixture, {decisions:,} decisions",
+        (THESIS_POLICY_MS, f"thesis: about {THESIS_POLICY_MS:.0f} ms"),
     )
-    return fig
 
 
 def figure_combined(run: Run):
@@ -195,14 +199,15 @@ def figure_combined(run: Run):
     frame = frame[frame["control"] == "ALL"]
     if not len(frame):
         return None
-    fig, ax = plt.subplots(figsize=(8, 2.4))
-    _boxplot(ax, [frame["latency_ns"].to_numpy() / 1e6], ["all RD policies"])
-    ax.set_xlabel("decision latency (ms)")
-    fixtures = frame["fixture"].nunique()
-    ax.set_title(
-        f"All policies as one query ({_engine_label(run)}, {fixtures} fixtures, n={len(frame)})"
+    return _log_boxplot(
+        [frame["latency_ns"].to_numpy() / 1e6],
+        ["all RD policies"],
+        1.0,
+        "decision latency (ms, log scale)",
+        f"All admission policies as one query (thesis figure 6.29)\n{_engine_label(run)}, "
+        f"{frame['fixture'].nunique()} fixtures, n={len(frame):,}",
+        (THESIS_COMBINED_MS, f"thesis: about {THESIS_COMBINED_MS:.0f} ms"),
     )
-    return fig
 
 
 def figure_node(run: Run):
@@ -215,16 +220,17 @@ def figure_node(run: Run):
     data, labels = [], []
     if len(warm):
         data.append(warm)
-        labels.append("NC policies, warm")
+        labels.append(f"NC policies, warm (n={len(warm):,})")
     if cold:
         data.append(cold)
-        labels.append("node-check process")
+        labels.append(f"node-check process (n={len(cold)})")
     return _log_boxplot(
         data,
         labels,
         1.0,
         "latency (ms, log scale)",
-        f"Node configuration checks ({_engine_label(run)})",
+        f"Node configuration checks (thesis figure 6.28)\n{_engine_label(run)}",
+        (THESIS_NODE_MS, f"thesis: about {THESIS_NODE_MS:.0f} ms"),
     )
 
 
@@ -243,37 +249,50 @@ def figure_targets(runs: list[Run], catalog: Catalog):
         if baseline:
             data.append(pd.DataFrame(baseline)["latency_ns"].to_numpy() / 1e6)
             labels.append(f"{run.meta.get('target')}: API call without webhook")
-    fig = _log_boxplot(
+    return _log_boxplot(
         data,
         labels,
         0.6,
         "decision latency per policy (ms, log scale)",
         "Per-policy latency by target, all admission controls pooled",
+        (THESIS_POLICY_MS, f"thesis: about {THESIS_POLICY_MS:.0f} ms"),
     )
-    if fig is not None:
-        ax = fig.axes[0]
-        ax.axvline(THESIS_POLICY_MS, linestyle="--", color="grey", linewidth=1)
-        ax.annotate(
-            "thesis: about 5 ms",
-            (THESIS_POLICY_MS, 1),
-            xycoords=("data", "axes fraction"),
-            xytext=(3, -12),
-            textcoords="offset points",
-            fontsize=8,
-            color="grey",
-        )
-    return fig
 
 
-def _log_boxplot(data: list, labels: list[str], inches_per_box: float, xlabel: str, title: str):
-    """Boxes whose values span orders of magnitude, on a log axis; None without data."""
+def _log_boxplot(
+    data: list,
+    labels: list[str],
+    inches_per_box: float,
+    xlabel: str,
+    title: str,
+    thesis: tuple[float, str],
+):
+    """Boxes on a log axis, so that a few slow outliers on a busy machine cannot squeeze
+    every box into a corner, with the thesis's value marked; None without data."""
     if not data:
         return None
-    fig, ax = plt.subplots(figsize=(8, 1.2 + inches_per_box * len(data)))
+    fig, ax = plt.subplots(figsize=(8, 1.6 + inches_per_box * len(data)))
     _boxplot(ax, data, labels)
     ax.set_xscale("log")
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ms, text = thesis
+    ax.axvline(ms, linestyle="--", color="grey", linewidth=1)
+    ax.annotate(
+        text,
+        (ms, 1),
+        xycoords=("data", "axes fraction"),
+        xytext=(3, -12),
+        textcoords="offset points",
+        fontsize=8,
+        color="grey",
+    )
+    low = min(float(np.min(d)) for d in data if len(d))
+    high = max(float(np.max(d)) for d in data if len(d))
+    ax.set_xlim(min(low, ms) / 1.5, max(high, ms) * 1.5)
     ax.set_xlabel(xlabel)
-    ax.set_title(title)
+    ax.set_title(title, fontsize=10)
     return fig
 
 
@@ -362,22 +381,43 @@ def webhook_overhead(run: Run) -> pd.DataFrame:
 # ---------------------------------------------------------------- engines side by side
 
 
+def run_labels(runs: list[Run]) -> list[str]:
+    """A name per run for column headers: its target where that is unique among the
+    runs, else target@start time where that is, else the run folder's name."""
+    targets = [str(r.meta.get("target")) for r in runs]
+    stamped = [f"{t}@{r.meta.get('started', '')}" for t, r in zip(targets, runs, strict=True)]
+    labels = []
+    for target, stamp, run in zip(targets, stamped, runs, strict=True):
+        if targets.count(target) == 1:
+            labels.append(target)
+        elif stamped.count(stamp) == 1:
+            labels.append(stamp)
+        else:
+            labels.append(run.directory.name)
+    return labels
+
+
 def engine_comparison(runs: list[Run]) -> pd.DataFrame:
-    """Per control: p50/p99 of each run's target, plus OPA's eval-only time where a run
-    holds `opa bench` results. Columns are named <target>_p50_ms, <target>_p99_ms."""
+    """Per control: p50/p99 of each run, plus OPA's eval-only time where a run holds
+    `opa bench` results. Columns are named <label>_p50_ms, <label>_p99_ms (run_labels);
+    the eval-only columns are opa_eval_* for one bench run, <label>_opa_eval_* for more."""
     table: pd.DataFrame | None = None
-    for run in runs:
+    labels = run_labels(runs)
+    benched = sum(1 for r in runs if r.extras.get("opa_bench"))
+    for run, label in zip(runs, labels, strict=True):
         lat = latency_by_control(run)[["control", "p50_ms", "p99_ms"]]
-        label = str(run.meta.get("target"))
         lat = lat.rename(columns={"p50_ms": f"{label}_p50_ms", "p99_ms": f"{label}_p99_ms"})
         table = lat if table is None else table.merge(lat, on="control", how="outer")
         bench = run.extras.get("opa_bench")
         if bench:
             frame = pd.DataFrame([b for b in bench if "eval_p50_ns" in b])
             if len(frame):
+                prefix = "opa_eval" if benched == 1 else f"{label}_opa_eval"
                 grouped = frame.groupby("control").agg(
-                    opa_eval_p50_ms=("eval_p50_ns", lambda s: s.median() / 1e6),
-                    opa_eval_p99_ms=("eval_p99_ns", lambda s: s.max() / 1e6),
+                    **{
+                        f"{prefix}_p50_ms": ("eval_p50_ns", lambda s: s.median() / 1e6),
+                        f"{prefix}_p99_ms": ("eval_p99_ns", lambda s: s.max() / 1e6),
+                    }
                 )
                 table = table.merge(grouped.reset_index(), on="control", how="outer")
     if table is None:
@@ -404,7 +444,15 @@ def summary_lines(coverage: Coverage, latency: pd.DataFrame, run: Run) -> list[s
         label = FRAMEWORKS.get(name, "All")
         extra = ", ".join(
             f"{t[k]} {k.replace('_', ' ')}"
-            for k in ("partial", "failing", "pending", "not_enforceable", "out_of_scope", "not_run")
+            for k in (
+                "partial",
+                "failing",
+                "incomplete",
+                "pending",
+                "not_enforceable",
+                "out_of_scope",
+                "not_run",
+            )
             if t[k]
         )
         lines.append(
@@ -438,10 +486,19 @@ def summary_lines(coverage: Coverage, latency: pd.DataFrame, run: Run) -> list[s
                 f"{what}: p50 {row.iloc[0]['p50_ms']:.3f} ms, p99 {row.iloc[0]['p99_ms']:.3f} ms"
                 f" (thesis: about {THESIS_NODE_MS:.0f} ms for its node script)"
             )
-    wrong = [c.id for c in coverage.controls if c.status == "failing"]
+    failing = [c for c in coverage.controls if c.status == "failing"]
+    wrong = [c.id for c in failing if c.wrong_decisions]
     if wrong:
         lines.append(
             "failing controls (a fixture decided against its expectation): " + ", ".join(wrong)
+        )
+    lacking = [c.id for c in failing if not c.wrong_decisions]
+    if lacking:
+        lines.append("failing controls (no allow or no deny fixture ran): " + ", ".join(lacking))
+    unfinished = [c.id for c in coverage.controls if c.status == "incomplete"]
+    if unfinished:
+        lines.append(
+            "not complete (the run stopped before all their fixtures ran): " + ", ".join(unfinished)
         )
     return lines
 
@@ -457,11 +514,25 @@ class Report:
         return summary_lines(self.coverage, self.latency, self.run)
 
 
+def planned_fixtures(run: Run, catalog: Catalog) -> dict[str, int] | None:
+    """For a run that did not finish: fixtures per control it set out to replay."""
+    if run.meta.get("complete", True):
+        return None
+    from harness.model.fixtures import load_folder
+
+    planned = {}
+    for control_id in run.meta.get("controls", []):
+        control = catalog.get(control_id)
+        if control.fixtures:
+            planned[control_id] = len(load_folder(control.fixtures))
+    return planned
+
+
 def write_report(run_dir: Path, catalog: Catalog | None = None) -> Report:
     """Regenerate coverage.json, latency.csv, tables/ and figures/ from the run's records."""
     catalog = catalog or load_catalog()
     run = load_run(run_dir)
-    coverage = compute_coverage(catalog, run.records)
+    coverage = compute_coverage(catalog, run.records, planned_fixtures(run, catalog))
     latency = latency_by_control(run)
     written: list[Path] = []
     cov_path = run.directory / COVERAGE_FILE

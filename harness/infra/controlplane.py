@@ -21,9 +21,9 @@ import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from harness import processes, tls, tools
 from harness.errors import TargetError
-from harness.targets.opa import free_port
+from harness.infra import processes, tls, tools
+from harness.infra.processes import free_port
 
 READY_TIMEOUT_S = 120
 

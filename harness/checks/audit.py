@@ -11,14 +11,14 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from harness import kubeapi
-from harness.catalog import Control
-from harness.check import Collected, Finding, classify, collect, decide_objects
-from harness.clusterstate import snapshot
+from harness.checks.check import Collected, Finding, classify, collect, decide_objects
 from harness.errors import HarnessError
-from harness.kubeapi import api_base
-from harness.manifests import Document
-from harness.policies import PolicySet, load_modules
+from harness.infra import kubeapi
+from harness.infra.kubeapi import api_base
+from harness.model.catalog import Control
+from harness.model.clusterstate import snapshot
+from harness.model.manifests import Document
+from harness.model.policies import PolicySet, load_modules
 from harness.targets.embedded import EmbeddedTarget
 
 CLUSTER = "cluster"
@@ -81,14 +81,21 @@ def collect_live(kubeconfig: Path, context: str | None) -> list[Document]:
             except kubeapi.ApiError as exc:
                 if exc.status == 404:
                     continue  # an API this cluster does not serve
-                raise HarnessError(
-                    f"{source}: listing {resource} failed with HTTP {exc.status}"
-                ) from None
+                raise HarnessError(f"{source}: listing {resource}: {_explain(exc)}") from None
             for item in json.loads(data).get("items", []):
                 item.setdefault("kind", kind)
                 item.setdefault("apiVersion", f"{group}/{version}" if group else version)
                 docs.append(Document(item, source, len(docs)))
     return docs
+
+
+def _explain(exc: kubeapi.ApiError) -> str:
+    if exc.status == 0:
+        return str(exc)
+    if exc.status in (401, 403):
+        who = "not authenticated" if exc.status == 401 else "not allowed"
+        return f"HTTP {exc.status}, {who} (audit needs list on every kind it reads): {exc}"
+    return f"HTTP {exc.status}: {exc}"
 
 
 def audit_live(

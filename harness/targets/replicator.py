@@ -16,8 +16,8 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from harness.kubeapi import api_base
-from harness.manifests import KindInfo
+from harness.infra.kubeapi import api_base
+from harness.model.manifests import KindInfo
 from harness.targets.kube import replicated_path
 from harness.targets.opa import OpaDataClient
 

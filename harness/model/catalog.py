@@ -7,6 +7,7 @@ file and control instead of a silently missing row in a coverage table.
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -36,6 +37,12 @@ REQUIRED_KEYS = {
     "rationale",
 }
 OPTIONAL_KEYS = {"policy", "fixtures", "published_id", "condition", "verdict", "fuzz_difference"}
+# Which enforcement points each command evaluates (run takes every point).
+COMMAND_POINTS = {
+    "check": {"admission"},
+    "node-check": {"node"},
+    "audit": {"admission", "audit"},
+}
 # Our own verdict for a control that has no policy (the reason is the rationale).
 OWN_VERDICTS = {"not-enforceable"}
 # Where an enforcement point's Rego packages live: policies/<root>/<policy>/, data.<root>.
@@ -109,19 +116,44 @@ class Catalog:
         return len(self.controls)
 
     def get(self, control_id: str) -> Control:
-        try:
-            return self._by_id[control_id]
-        except KeyError:
-            raise HarnessError(
-                f"unknown control id {control_id!r} (not in {self.source})"
-            ) from None
+        """A control by id, in any case (nsa-1.1 is NSA-1.1); an unknown id names the
+        nearest known ones."""
+        key = control_id.strip().upper()
+        if key in self._by_id:
+            return self._by_id[key]
+        near = difflib.get_close_matches(key, list(self._by_id), n=3, cutoff=0.6)
+        hint = f"; did you mean {' or '.join(near)}?" if near else f" (not in {self.source})"
+        raise HarnessError(f"unknown control id {control_id!r}{hint}")
 
     def select(self, ids: Iterable[str] | None) -> list[Control]:
         """The controls named by ids (all when None), in catalog order."""
         if not ids:
             return list(self.controls)
-        wanted = {self.get(i.strip()).id for i in ids if i.strip()}
+        wanted = {self.get(i).id for i in ids if i.strip()}
         return [c for c in self.controls if c.id in wanted]
+
+    def select_for(self, ids: Iterable[str] | None, command: str) -> list[Control]:
+        """The controls with a policy that command evaluates: all of them when ids is
+        None. A named control the command does not evaluate is an error saying which
+        command does, rather than an empty result."""
+        points = COMMAND_POINTS[command]
+        if not ids:
+            return [c for c in self.controls if c.has_policy and c.enforcement in points]
+        chosen = self.select(ids)
+        for control in chosen:
+            if not control.has_policy:
+                why = "out of scope" if control.assessment == "OOS" else "not enforceable"
+                raise HarnessError(
+                    f"{control.id} has no policy ({why}: see `python -m harness controls`)"
+                )
+            if control.enforcement not in points:
+                other = next(c for c, p in COMMAND_POINTS.items() if control.enforcement in p)
+                raise HarnessError(
+                    f"{control.id} is a{'n' if control.enforcement[0] in 'aeiou' else ''} "
+                    f"{control.enforcement} control, which `{command}` does not evaluate; "
+                    f"use `python -m harness {other}`"
+                )
+        return chosen
 
     def framework(self, name: str) -> list[Control]:
         return [c for c in self.controls if c.framework == name]

@@ -11,10 +11,12 @@ import json
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from harness.fixtures import Fixture
-from harness.replay import Plan
+from harness.model.fixtures import Fixture
+
+if TYPE_CHECKING:  # type hints only: the replay loop sits above the targets
+    from harness.replay import Plan
 
 BENCH_FILE = "opa_bench.json"
 

@@ -16,13 +16,13 @@ from typing import Any
 import yaml
 
 from harness import paths
-from harness.catalog import Control
-from harness.clusterstate import CLUSTER_STATE
-from harness.clusterstate import snapshot as cluster_snapshot
 from harness.errors import HarnessError
-from harness.manifests import STATE, Document, admission_review, cluster_state, load_documents
-from harness.nodetree import NODE_TREE, can_materialize
-from harness.nodetree import snapshot as node_snapshot
+from harness.model.catalog import Control
+from harness.model.clusterstate import CLUSTER_STATE
+from harness.model.clusterstate import snapshot as cluster_snapshot
+from harness.model.manifests import STATE, Document, admission_review, cluster_state, load_documents
+from harness.model.nodetree import NODE_TREE, can_materialize
+from harness.model.nodetree import snapshot as node_snapshot
 
 EXPECTATIONS = ("allow", "deny")
 COVERAGE_TAGS = {"absent", "explicit", "init", "ephemeral", "override", "template"}

@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import urllib3
+
 
 class ApiError(Exception):
     def __init__(self, status: int, message: str) -> None:
@@ -28,7 +30,8 @@ def open_request(
     content_type: str = "application/json",
     timeout: float | None = None,
 ) -> Any:
-    """The raw urllib3 response, body unread (watches stream it)."""
+    """The raw urllib3 response, body unread (watches stream it). An API server that
+    does not answer is an ApiError with status 0, so callers have one error to handle."""
     request = api.param_serialize(
         method=method,
         resource_path=path,
@@ -37,7 +40,13 @@ def open_request(
         header_params={"Content-Type": content_type, "Accept": "application/json"},
         auth_settings=["BearerToken"],
     )
-    return api.call_api(*request, _request_timeout=timeout).response
+    try:
+        return api.call_api(*request, _request_timeout=timeout).response
+    except urllib3.exceptions.HTTPError as exc:
+        reason = getattr(exc, "reason", None) or exc
+        raise ApiError(
+            0, f"{request[1]} does not answer: {' '.join(str(reason).split())}"
+        ) from None
 
 
 def request(

@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from harness.errors import HarnessError
-from harness.node import MANIFEST_DIR, collect
+from harness.model.node import MANIFEST_DIR, collect
 
 NODE_TREE = "NodeTree"
 USERS = {

@@ -328,16 +328,16 @@ def judge(
     psa: Callable[[dict[str, Any]], tuple[str, str]],
     ours: Callable[[dict[str, Any], str], str],
     controls: list[str],
-    progress: Callable[[int], None] = lambda n: None,
+    progress: Callable[[], None] = lambda: None,
 ) -> list[Verdict]:
     verdicts = []
-    for i, mutant in enumerate(mutants):
+    for mutant in mutants:
         decision, message = psa(mutant.pod)
         verdict = Verdict(mutant, decision, psa_reasons(message) if decision == "deny" else {})
         if decision != "invalid":
             verdict.ours = {c: ours(mutant.pod, c) for c in controls}
         verdicts.append(verdict)
-        progress(i + 1)
+        progress()
     return verdicts
 
 
@@ -436,18 +436,18 @@ def harden(pod: dict[str, Any]) -> dict[str, Any]:
     return pod
 
 
-def run(seed: int, count: int, out: Path, progress: Callable[[int, int], None]) -> dict:
+def run(seed: int, count: int, out: Path, progress: Callable[[], None]) -> dict:
     """The whole fuzz run on the local control plane (etcd + kube-apiserver)."""
     from kubernetes import config as kube_config
 
-    from harness import kubeapi
-    from harness.catalog import load_catalog
-    from harness.config import load_config
-    from harness.controlplane import LocalControlPlane
     from harness.errors import TargetError
-    from harness.fixtures import load_fixtures
-    from harness.manifests import admission_review
-    from harness.policies import PolicySet, load_modules
+    from harness.infra import kubeapi
+    from harness.infra.controlplane import LocalControlPlane
+    from harness.model.catalog import load_catalog
+    from harness.model.config import load_config
+    from harness.model.fixtures import load_fixtures
+    from harness.model.manifests import admission_review
+    from harness.model.policies import PolicySet, load_modules
     from harness.targets.embedded import EmbeddedTarget
 
     catalog = load_catalog()
@@ -487,7 +487,7 @@ def run(seed: int, count: int, out: Path, progress: Callable[[int, int], None]) 
                 raise TargetError(f"kube-apiserver answered {exc.status}: {exc}") from None
             return "allow", ""
 
-        verdicts = judge(mutants, psa, ours, controls, lambda n: progress(n, len(mutants)))
+        verdicts = judge(mutants, psa, ours, controls, progress)
     finally:
         cluster.stop()
     deliberate = {c.id: c.fuzz_difference for c in catalog.controls if c.fuzz_difference}

@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness import tls
 from harness.errors import HarnessError
-from harness.manifests import KindInfo
-from harness.policies import PolicySet
+from harness.infra import tls
+from harness.model.manifests import KindInfo
+from harness.model.policies import PolicySet
 from harness.targets.kube import HARNESS_NAMESPACE, MANAGED_BY, WEBHOOK_PATH
 from harness.targets.opa import write_bundle_source
 

@@ -17,11 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness import paths, tools
-from harness.catalog import Catalog, Control
-from harness.config import load_config
+from harness import paths
 from harness.errors import HarnessError
-from harness.fixtures import Fixture, FixtureSet, load_fixtures
+from harness.infra import tools
+from harness.model.catalog import Catalog, Control
+from harness.model.config import load_config
+from harness.model.fixtures import Fixture, FixtureSet, load_fixtures
 
 TEST_FILE = "policy_test.rego"
 

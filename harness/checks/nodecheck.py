@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from harness import paths
-from harness.catalog import Control
-from harness.node import collect
-from harness.nodetree import materialize
-from harness.policies import PolicySet, load_modules
+from harness.model.catalog import Control
+from harness.model.node import collect
+from harness.model.nodetree import materialize
+from harness.model.policies import PolicySet, load_modules
 from harness.targets.embedded import EmbeddedTarget
 
 UNIT_NAME = "pac-harness-node-check.service"

@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-from harness.catalog import FRAMEWORKS, Catalog, Control
+from harness.model.catalog import FRAMEWORKS, Catalog, Control
 
 ENFORCED = "enforced"
 PARTIAL = "partial"
@@ -19,6 +19,9 @@ FAILING = "failing"
 PENDING = "pending"
 OUT_OF_SCOPE = "out-of-scope"
 NOT_RUN = "not-run"
+# An interrupted run measured some of the control's fixtures and none wrongly: no
+# verdict either way.
+INCOMPLETE = "incomplete"
 NOT_ENFORCEABLE = "not-enforceable"
 
 SYMBOLS = {
@@ -28,6 +31,7 @@ SYMBOLS = {
     PENDING: "pending",
     OUT_OF_SCOPE: "OOS",
     NOT_RUN: "not run",
+    INCOMPLETE: "not complete",
     NOT_ENFORCEABLE: "×",
 }
 
@@ -80,6 +84,7 @@ class Coverage:
                 "pending": sum(r.status == PENDING for r in rows),
                 "out_of_scope": sum(r.status == OUT_OF_SCOPE for r in rows),
                 "not_run": sum(r.status == NOT_RUN for r in rows),
+                "incomplete": sum(r.status == INCOMPLETE for r in rows),
                 "not_enforceable": sum(r.status == NOT_ENFORCEABLE for r in rows),
                 "total": len(rows),
                 "thesis_enforceable": sum(r.thesis_verdict == "✓" for r in rows),
@@ -100,13 +105,19 @@ class Coverage:
         }
 
 
-def compute_coverage(catalog: Catalog, records: pd.DataFrame) -> Coverage:
+def compute_coverage(
+    catalog: Catalog, records: pd.DataFrame, planned: dict[str, int] | None = None
+) -> Coverage:
+    """planned: for a run that did not finish, how many fixtures each control was to
+    replay; a control that ran fewer, none wrongly, is incomplete rather than failing."""
     policy = records[records["mode"] == "policy"]
     groups = {cid: frame for cid, frame in policy.groupby("control", observed=True)}
-    return Coverage([_control_coverage(c, groups.get(c.id)) for c in catalog])
+    return Coverage([_control_coverage(c, groups.get(c.id), planned) for c in catalog])
 
 
-def _control_coverage(control: Control, frame: pd.DataFrame | None) -> ControlCoverage:
+def _control_coverage(
+    control: Control, frame: pd.DataFrame | None, planned: dict[str, int] | None
+) -> ControlCoverage:
     allow = deny = wrong = iterations = 0
     if frame is not None and len(frame):
         fixtures = frame.drop_duplicates("fixture")
@@ -114,6 +125,10 @@ def _control_coverage(control: Control, frame: pd.DataFrame | None) -> ControlCo
         deny = int((fixtures["expected"] == "deny").sum())
         wrong = int((~frame["correct"].astype(bool)).sum())
         iterations = len(frame)
+    status = _status(control, iterations, allow, deny, wrong)
+    unfinished = planned is not None and allow + deny < planned.get(control.id, 0)
+    if status in (ENFORCED, PARTIAL, FAILING) and not wrong and unfinished:
+        status = INCOMPLETE
     return ControlCoverage(
         id=control.id,
         framework=control.framework,
@@ -122,7 +137,7 @@ def _control_coverage(control: Control, frame: pd.DataFrame | None) -> ControlCo
         enforcement=control.enforcement,
         thesis_assessment=control.thesis.assessment,
         thesis_verdict=control.thesis.verdict,
-        status=_status(control, iterations, allow, deny, wrong),
+        status=status,
         allow_fixtures=allow,
         deny_fixtures=deny,
         wrong_decisions=wrong,

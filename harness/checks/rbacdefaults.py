@@ -71,8 +71,8 @@ def read_live() -> tuple[dict[str, dict[str, Any]], str]:
     """Start the local control plane, read the bootstrapped objects, stop it."""
     from kubernetes import config as kube_config
 
-    from harness import kubeapi
-    from harness.controlplane import LocalControlPlane
+    from harness.infra import kubeapi
+    from harness.infra.controlplane import LocalControlPlane
 
     cluster = LocalControlPlane()
     cluster.start()

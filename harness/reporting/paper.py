@@ -9,7 +9,7 @@ paper/paper.md is prose written by hand around blocks the harness owns:
 `harness paper` writes every piece to paper/generated/ (Markdown sections and PNG
 figures) and refreshes the blocks in paper.md in place; `harness paper --check` fails
 when a block no longer matches the runs, so no number in the report drifts from data.
-Every number comes from harness.report, the library the CLI and notebooks use.
+Every number comes from harness.reporting.report, the library the CLI and notebooks use.
 """
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ from pathlib import Path
 import pandas as pd
 
 from harness import paths
-from harness.catalog import Catalog, load_catalog
-from harness.coverage import Coverage, compute_coverage
 from harness.errors import HarnessError
-from harness.report import (
+from harness.model.catalog import Catalog, load_catalog
+from harness.reporting.coverage import Coverage, compute_coverage
+from harness.reporting.report import (
     changed_verdicts,
     figure_combined,
     figure_node,
@@ -43,7 +43,7 @@ from harness.report import (
     totals_frame,
     webhook_overhead,
 )
-from harness.results import Run, load_run
+from harness.reporting.results import Run, load_run
 
 # Targets that run on our machines, in the order the report shows them; the first
 # present is the primary run (tables 6.1, 6.2 and figures 6.28-6.30 come from it).

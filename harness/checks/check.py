@@ -12,9 +12,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.catalog import Control
 from harness.errors import HarnessError
-from harness.manifests import (
+from harness.model.catalog import Control
+from harness.model.manifests import (
     ADMISSION_REVIEW,
     OTHER_BUILTIN_KINDS,
     REVIEWED,
@@ -27,7 +27,7 @@ from harness.manifests import (
     load_documents,
     unwrap_review,
 )
-from harness.policies import PolicySet, load_modules
+from harness.model.policies import PolicySet, load_modules
 from harness.targets.embedded import EmbeddedTarget
 
 
@@ -86,10 +86,6 @@ def _require_known(doc: Document) -> None:
         raise HarnessError(
             f"{doc.source}: document {doc.index + 1}: unknown kind {doc.kind} ({doc.body['apiVersion']})"
         )
-
-
-def check(paths: Iterable[Path], controls: list[Control], config: dict[str, Any]) -> list[Finding]:
-    return decide_objects(collect(paths), controls, config)
 
 
 def decide_objects(

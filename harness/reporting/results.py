@@ -1,0 +1,292 @@
+"""A run folder on disk: run.json (metadata), records.parquet (one row per iteration),
+decisions.json (first decision and messages per control and fixture). Everything else
+in the folder (coverage.json, tables/, figures/) is regenerated from these by report."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from harness import __version__, paths
+from harness.errors import HarnessError
+
+if TYPE_CHECKING:  # type hints only: results sit below the targets
+    from harness.model.fixtures import Fixture
+    from harness.targets.base import Decision
+
+POLICY_MODE = "policy"
+COMBINED_MODE = "combined"
+
+RUN_FILE = "run.json"
+RECORDS_FILE = "records.parquet"
+DECISIONS_FILE = "decisions.json"
+# While a run is under way its records are written in chunks here; the finished run
+# joins them into RECORDS_FILE. A killed run leaves them, and load_run reads them.
+PARTIAL_DIR = "records.partial"
+SCHEMA_VERSION = 1
+# A checkpoint writes a chunk once this many rows or seconds have gathered.
+CHUNK_ROWS = 20_000
+CHUNK_SECONDS = 10.0
+IN_PROGRESS = "in progress, or killed before it finished"
+
+
+@dataclass
+class Recorder:
+    """Column-wise per-iteration records plus one decision summary per (control, fixture)."""
+
+    columns: dict[str, list[Any]] = field(
+        default_factory=lambda: {
+            k: []
+            for k in (
+                "mode",
+                "control",
+                "fixture",
+                "iteration",
+                "expected",
+                "decision",
+                "correct",
+                "latency_ns",
+                "engine_ns",
+            )
+        }
+    )
+    decisions: list[dict[str, Any]] = field(default_factory=list)
+    skipped: list[dict[str, str]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        """Complete rows (an interrupt can leave the last one half-written)."""
+        return min(len(v) for v in self.columns.values())
+
+    def add(
+        self,
+        mode: str,
+        control: str,
+        fixture: Fixture,
+        iteration: int,
+        decision: Decision,
+        latency_ns: int,
+    ) -> None:
+        cols = self.columns
+        expected = fixture.expect if mode == POLICY_MODE else None
+        cols["mode"].append(mode)
+        cols["control"].append(control)
+        cols["fixture"].append(fixture.id)
+        cols["iteration"].append(iteration)
+        cols["expected"].append(expected)
+        cols["decision"].append(decision.verdict)
+        cols["correct"].append(None if expected is None else decision.verdict == expected)
+        cols["latency_ns"].append(latency_ns)
+        cols["engine_ns"].append(decision.engine_ns)
+
+
+@dataclass
+class Run:
+    directory: Path
+    meta: dict[str, Any]
+    records: pd.DataFrame
+    decisions: list[dict[str, Any]]
+    extras: dict[str, Any]
+
+    @property
+    def policy_records(self) -> pd.DataFrame:
+        return self.records[self.records["mode"] == "policy"]
+
+    @property
+    def combined_records(self) -> pd.DataFrame:
+        return self.records[self.records["mode"] == "combined"]
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def new_run_dir(base: Path | None = None) -> Path:
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return (base or paths.default_runs_dir()) / stamp
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "python": platform.python_version(),
+        "system": platform.system(),
+        "release": platform.release(),
+        "machine": platform.machine(),
+        "processor": _cpu_model(),
+        "cpus": os.cpu_count(),
+        "hostname": platform.node(),
+    }
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def commit() -> dict[str, Any]:
+    """The harness's git commit, and whether the work tree had uncommitted changes."""
+    root = paths.project_root()
+    try:
+        sha = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout.strip()
+        dirty = bool(
+            subprocess.run(
+                # Tracked files only: earlier runs' untracked result folders are not code.
+                ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                capture_output=True,
+                text=True,
+                check=True,
+                timeout=10,
+            ).stdout.strip()
+        )
+    except (OSError, subprocess.SubprocessError):
+        return {"sha": None, "dirty": None}
+    return {"sha": sha, "dirty": dirty}
+
+
+def base_metadata(target: str, engine: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {
+        "schema": SCHEMA_VERSION,
+        "harness_version": __version__,
+        "target": target,
+        **engine,
+        "commit": commit(),
+        "machine": machine(),
+        "started": now(),
+        **extra,
+    }
+
+
+EXTRA_FILES = ("opa_bench", "node_check_process", "baseline", "psa_agreement")
+
+
+def write_run(
+    directory: Path, meta: dict[str, Any], recorder: Recorder, extras: dict[str, Any] | None = None
+) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, value in (extras or {}).items():
+        _write_json(directory / f"{name}.json", value)
+    frame = records_frame(recorder, meta)
+    frame.to_parquet(directory / RECORDS_FILE, index=False)
+    _write_json(directory / DECISIONS_FILE, recorder.decisions)
+    _write_meta(directory, meta)
+
+
+class RunWriter:
+    """Keeps a run folder current while the run goes on, so that a crash or SIGKILL
+    loses at most one chunk: run.json (marked incomplete) from the start, records in
+    chunks and decisions at each checkpoint, the whole folder at the end."""
+
+    def __init__(self, directory: Path, meta: dict[str, Any]) -> None:
+        self.directory = directory
+        self.meta = meta
+        self.flushed = 0
+        self.chunks = 0
+        self.last = time.monotonic()
+
+    def start(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        _write_meta(self.directory, {**self.meta, "complete": False, "error": IN_PROGRESS})
+
+    def checkpoint(self, recorder: Recorder) -> None:
+        """Write the rows gathered since the last chunk, if there are enough of them.
+        Called between series, never inside the timed loop."""
+        pending = len(recorder) - self.flushed
+        if pending < CHUNK_ROWS and time.monotonic() - self.last < CHUNK_SECONDS:
+            return
+        if pending:
+            partial = self.directory / PARTIAL_DIR
+            partial.mkdir(exist_ok=True)
+            frame = records_frame(recorder, self.meta, start=self.flushed)
+            frame.to_parquet(partial / f"part-{self.chunks:05d}.parquet", index=False)
+            self.chunks += 1
+            self.flushed += pending
+            _write_json(self.directory / DECISIONS_FILE, recorder.decisions)
+        self.last = time.monotonic()
+
+    def finish(self, recorder: Recorder, extras: dict[str, Any] | None = None) -> None:
+        write_run(self.directory, self.meta, recorder, extras)
+        shutil.rmtree(self.directory / PARTIAL_DIR, ignore_errors=True)
+
+
+def _write_json(path: Path, value: Any) -> None:
+    path.write_text(json.dumps(value, indent=1) + "\n")
+
+
+def _write_meta(directory: Path, meta: dict[str, Any]) -> None:
+    (directory / RUN_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+
+
+def records_frame(recorder: Recorder, meta: dict[str, Any], start: int = 0) -> pd.DataFrame:
+    # Ctrl-C can land between two column appends of one row: that row is dropped.
+    rows = min(len(v) for v in recorder.columns.values())
+    cols = {name: values[start:rows] for name, values in recorder.columns.items()}
+    frame = pd.DataFrame(
+        {
+            "mode": pd.Categorical(cols["mode"]),
+            "control": pd.Categorical(cols["control"]),
+            "fixture": pd.Categorical(cols["fixture"]),
+            "iteration": pd.array(cols["iteration"], dtype="int32"),
+            "expected": pd.Categorical(cols["expected"]),
+            "decision": pd.Categorical(cols["decision"]),
+            "correct": pd.array(cols["correct"], dtype="boolean"),
+            "latency_ns": pd.array(cols["latency_ns"], dtype="int64"),
+            "engine_ns": pd.array(cols["engine_ns"], dtype="Int64"),
+        }
+    )
+    frame["target"] = pd.Categorical([meta.get("target")] * len(frame))
+    frame["engine"] = pd.Categorical([meta.get("engine")] * len(frame))
+    return frame
+
+
+def load_run(directory: Path) -> Run:
+    directory = Path(directory)
+    run_file = directory / RUN_FILE
+    if not run_file.is_file():
+        raise HarnessError(f"{directory}: not a run folder (no {RUN_FILE})")
+    try:
+        meta = json.loads(run_file.read_text())
+        records = _read_records(directory)
+        decisions_file = directory / DECISIONS_FILE
+        decisions = json.loads(decisions_file.read_text()) if decisions_file.is_file() else []
+        extras = {
+            name: json.loads((directory / f"{name}.json").read_text())
+            for name in EXTRA_FILES
+            if (directory / f"{name}.json").is_file()
+        }
+    except (OSError, ValueError) as exc:
+        raise HarnessError(f"{directory}: unreadable run folder: {exc}") from None
+    return Run(directory, meta, records, decisions, extras)
+
+
+def _read_records(directory: Path) -> pd.DataFrame:
+    """The finished run's records, or the chunks a killed run left behind."""
+    if (directory / RECORDS_FILE).is_file():
+        return pd.read_parquet(directory / RECORDS_FILE)
+    parts = sorted((directory / PARTIAL_DIR).glob("part-*.parquet"))
+    if not parts:
+        return records_frame(Recorder(), {})
+    frames = [pd.read_parquet(p) for p in parts]
+    records = pd.concat(frames, ignore_index=True)
+    for column in ("mode", "control", "fixture", "expected", "decision", "target", "engine"):
+        records[column] = records[column].astype("category")
+    return records
