@@ -446,6 +446,7 @@ def cmd_paper(args: argparse.Namespace) -> int:
         paper_dir,
         sections,
         stale_blocks,
+        stale_runs,
         write_paper,
     )
 
@@ -458,6 +459,10 @@ def cmd_paper(args: argparse.Namespace) -> int:
         stale = stale_blocks(paper.read_text(), sections(evidence))
         for name in stale:
             err.print(f"{paper}: block {name} differs from the runs", markup=False, soft_wrap=True)
+        outdated = stale_runs(evidence)
+        for line in outdated:
+            err.print(line, markup=False, soft_wrap=True)
+        stale += outdated
         if not stale:
             out.print(
                 f"{paper}: every generated block matches the runs", markup=False, soft_wrap=True

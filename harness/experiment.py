@@ -20,6 +20,7 @@ from typing import Any
 from rich.console import Console
 
 from harness.errors import HarnessError, TargetError
+from harness.model import inputs
 from harness.model.catalog import Control, load_catalog
 from harness.model.config import load_config
 from harness.model.fixtures import FixtureSet, load_fixtures
@@ -154,6 +155,7 @@ def execute(
         controls=[c.id for c in experiment.controls],
         fixtures=len(experiment.fixtures.unique),
         config=experiment.config,
+        inputs=inputs.digest(experiment.config),
     )
     recorder = Recorder()
     writer = RunWriter(out_dir, meta)

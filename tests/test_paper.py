@@ -15,6 +15,7 @@ from harness.reporting.paper import (
     refresh_blocks,
     sections,
     stale_blocks,
+    stale_runs,
 )
 from tests.conftest import ROOT
 
@@ -81,3 +82,36 @@ def test_paper_command_checks_and_regenerates(tmp_path, capsys):
 def test_the_thesis_inconsistency_is_computed_not_typed(reference):
     text = sections(reference)["thesis-consistency"]
     assert "CIS-5.2.11 marked otherwise" in text
+
+
+def test_reference_runs_were_made_with_todays_policies_and_fixtures(reference):
+    assert stale_runs(reference) == []
+
+
+def test_a_run_made_with_other_policies_is_stale(tmp_path):
+    import json
+    import shutil
+
+    from harness.model import inputs
+    from harness.model.config import load_config
+
+    run_dir = tmp_path / "embedded"
+    shutil.copytree(reference_run_dirs()[0], run_dir)
+    meta = json.loads((run_dir / "run.json").read_text())
+    meta["inputs"] = {**inputs.digest(load_config()), "policies": "0" * 64}
+    (run_dir / "run.json").write_text(json.dumps(meta))
+    problems = stale_runs(Evidence.load([run_dir]))
+    assert problems == [f"{run_dir}: made with other policies than today's"]
+    assert main(["paper", "--run", str(run_dir), "--check"]) == 1
+
+
+def test_a_run_records_the_fingerprint_of_what_it_ran(tmp_path):
+    import json
+
+    from harness.model import inputs
+    from harness.model.config import load_config
+    from tests.conftest import small_run
+
+    assert small_run(tmp_path / "run", "NSA-1.1", combined=0, iterations=1) == 0
+    recorded = json.loads((tmp_path / "run" / "run.json").read_text())["inputs"]
+    assert recorded == inputs.digest(load_config())

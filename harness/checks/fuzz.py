@@ -226,14 +226,20 @@ def mutations_for(pod: dict[str, Any]) -> list[Mutation]:
 
 
 def generate(bases: dict[str, dict[str, Any]], count: int, seed: int) -> list[Mutant]:
-    """Every single mutation of every base, then random pairs until count (seeded)."""
+    """Single mutations first, round-robin over the distinct mutations so that each is
+    tried on as many bases as count allows (all of them when count is large enough),
+    then random pairs of mutations until count. The seed fixes every choice."""
     rng = random.Random(seed)
-    singles: list[tuple[str, tuple[Mutation, ...]]] = []
     options: dict[str, list[Mutation]] = {}
+    by_label: dict[str, list[tuple[str, tuple[Mutation, ...]]]] = {}
     for name, pod in sorted(bases.items()):
         options[name] = mutations_for(pod)
-        singles += [(name, (m,)) for m in options[name]]
-    rng.shuffle(singles)
+        for m in options[name]:
+            by_label.setdefault(m.label, []).append((name, (m,)))
+    queues = [by_label[label] for label in sorted(by_label)]
+    for queue in queues:
+        rng.shuffle(queue)
+    singles = [q[i] for i in range(max(map(len, queues), default=0)) for q in queues if i < len(q)]
     plan = singles[:count]
     seen = {(b, tuple(m.label for m in ms)) for b, ms in plan}
     names = sorted(options)
@@ -341,7 +347,13 @@ def judge(
     return verdicts
 
 
-def write(out: Path, seed: int, verdicts: list[Verdict], deliberate: dict[str, str]) -> dict:
+def write(
+    out: Path,
+    seed: int,
+    verdicts: list[Verdict],
+    deliberate: dict[str, str],
+    fingerprint: dict[str, str] | None = None,
+) -> dict:
     """corpus.jsonl.gz (every mutant), verdicts.jsonl, summary.json; returns the summary."""
     out.mkdir(parents=True, exist_ok=True)
     with gzip.open(out / "corpus.jsonl.gz", "wt") as f:
@@ -387,6 +399,7 @@ def write(out: Path, seed: int, verdicts: list[Verdict], deliberate: dict[str, s
         "controls": [c for c in ["NSA-1.4", *CIS_CHECKS] if any(c in v.ours for v in judged)],
         "disagreements": rows,
         "unexplained": sum(1 for r in rows if not r["deliberate"]),
+        "inputs": fingerprint or {},
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
@@ -443,6 +456,7 @@ def run(seed: int, count: int, out: Path, progress: Callable[[], None]) -> dict:
     from harness.errors import TargetError
     from harness.infra import kubeapi
     from harness.infra.controlplane import LocalControlPlane
+    from harness.model import inputs
     from harness.model.catalog import load_catalog
     from harness.model.config import load_config
     from harness.model.fixtures import load_fixtures
@@ -491,4 +505,4 @@ def run(seed: int, count: int, out: Path, progress: Callable[[], None]) -> dict:
     finally:
         cluster.stop()
     deliberate = {c.id: c.fuzz_difference for c in catalog.controls if c.fuzz_difference}
-    return write(out, seed, verdicts, deliberate)
+    return write(out, seed, verdicts, deliberate, inputs.digest(load_config()))

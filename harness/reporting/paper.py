@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +24,9 @@ import pandas as pd
 
 from harness import paths
 from harness.errors import HarnessError
+from harness.model import inputs
 from harness.model.catalog import Catalog, load_catalog
+from harness.model.config import load_config
 from harness.reporting.coverage import Coverage, compute_coverage
 from harness.reporting.report import (
     changed_verdicts,
@@ -177,6 +180,52 @@ def refresh_blocks(text: str, generated: dict[str, str]) -> str:
         return match.group(1) + generated[name] + match.group(4)
 
     return _BLOCK.sub(body, text)
+
+
+def stale_runs(evidence: Evidence) -> list[str]:
+    """Why a run no longer stands for today's policies, fixtures, catalog or config: its
+    recorded fingerprint differs, or (runs older than fingerprints) git shows policies/
+    or scenarios/ changed since its commit, or it was made from a dirty tree."""
+    problems = []
+    for run in evidence.runs:
+        where = run.directory
+        commit = run.meta.get("commit") or {}
+        if commit.get("dirty"):
+            problems.append(f"{where}: made from a work tree with uncommitted changes")
+        recorded = run.meta.get("inputs")
+        if recorded:
+            parts = inputs.changed(recorded, load_config())
+            if parts:
+                problems.append(f"{where}: made with other {', '.join(parts)} than today's")
+        elif commit.get("sha") and _changed_since(commit["sha"]):
+            problems.append(
+                f"{where}: policies/ or scenarios/ changed since its commit {commit['sha'][:7]}"
+            )
+    fuzz = reference_dir() / "fuzz" / "summary.json"
+    if fuzz.is_file():
+        parts = inputs.changed(json.loads(fuzz.read_text()).get("inputs") or {}, load_config())
+        if parts:
+            problems.append(f"{fuzz}: made with other {', '.join(parts)} than today's")
+    return problems
+
+
+def _changed_since(sha: str) -> bool:
+    result = subprocess.run(
+        [
+            "git",
+            "-C",
+            str(paths.project_root()),
+            "diff",
+            "--quiet",
+            sha,
+            "--",
+            "policies",
+            "scenarios",
+        ],
+        capture_output=True,
+        timeout=60,
+    )
+    return result.returncode != 0
 
 
 def stale_blocks(text: str, generated: dict[str, str]) -> list[str]:
