@@ -135,3 +135,24 @@ def test_two_fixtures_may_not_share_a_stateful_namespace(tmp_path):
     (folder / "suite.yaml").write_text("cases:\n- file: allow/a.yaml\n- file: allow/b.yaml\n")
     with pytest.raises(HarnessError, match="namespace shared already gets its state"):
         merged_state(load_folder("demo", tmp_path))
+
+
+def test_init_and_template_tags_match_the_fixture_content():
+    """A suite's coverage tags are claims about the fixture; the structural ones are
+    checked here as `ephemeral` is above (absent, explicit and override are readings of
+    one field and stay with the suite's note)."""
+    from harness.model.manifests import POD_BEARING
+    from harness.targets.kube import pod_spec
+
+    wrong = []
+    for fixture in UNIQUE:
+        body = fixture.subject.body
+        if "init" in fixture.covers and not pod_spec(body).get("initContainers"):
+            wrong.append(f"{fixture.id}: tagged init, but the pod has no init container")
+        if "template" in fixture.covers and (
+            body.get("kind") == "Pod" or body.get("kind") not in POD_BEARING
+        ):
+            wrong.append(
+                f"{fixture.id}: tagged template, but {body.get('kind')} has no pod template"
+            )
+    assert not wrong, "\n".join(wrong)
