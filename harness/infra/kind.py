@@ -85,6 +85,12 @@ def check_prerequisites() -> str:
             run([engine, "info"], f"{engine} info", timeout=30)
         except TargetError as exc:
             problems.append(f"the {engine} engine does not answer ({exc})")
+    if not problems:
+        from harness.infra.engine import privileged_problem
+
+        problem = privileged_problem(engine)
+        if problem:
+            problems.append(problem)
     if problems:
         raise TargetError(
             "--target kind needs kind, kubectl and a running container engine: "
