@@ -446,6 +446,7 @@ def cmd_paper(args: argparse.Namespace) -> int:
         paper_dir,
         sections,
         stale_blocks,
+        stale_files,
         stale_runs,
         write_paper,
     )
@@ -459,13 +460,15 @@ def cmd_paper(args: argparse.Namespace) -> int:
         stale = stale_blocks(paper.read_text(), sections(evidence))
         for name in stale:
             err.print(f"{paper}: block {name} differs from the runs", markup=False, soft_wrap=True)
-        outdated = stale_runs(evidence)
+        outdated = stale_runs(evidence) + stale_files(evidence, directory)
         for line in outdated:
             err.print(line, markup=False, soft_wrap=True)
         stale += outdated
         if not stale:
             out.print(
-                f"{paper}: every generated block matches the runs", markup=False, soft_wrap=True
+                f"{paper}: every generated block and file, and the runs' derived files, match the runs",
+                markup=False,
+                soft_wrap=True,
             )
         return EXIT_FINDINGS if stale else EXIT_OK
     for path in write_paper(evidence, directory):

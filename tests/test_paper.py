@@ -115,3 +115,24 @@ def test_a_run_records_the_fingerprint_of_what_it_ran(tmp_path):
     assert small_run(tmp_path / "run", "NSA-1.1", combined=0, iterations=1) == 0
     recorded = json.loads((tmp_path / "run" / "run.json").read_text())["inputs"]
     assert recorded == inputs.digest(load_config())
+
+
+def test_a_changed_generated_file_or_derived_file_is_caught(tmp_path):
+    import shutil
+
+    from harness.reporting.paper import stale_files
+
+    paper = tmp_path / "paper"
+    shutil.copytree(ROOT / "paper", paper)
+    headline = paper / "generated" / "headline.md"
+    headline.write_text(headline.read_text() + "- a number written by hand\n")
+    run_dir = tmp_path / "embedded"
+    shutil.copytree(reference_run_dirs()[0], run_dir)
+    latency = run_dir / "latency.csv"
+    latency.write_text(latency.read_text().replace("NSA-1.1,", "NSA-1.1,9", 1))
+
+    assert stale_files(Evidence.load(), paper) == [
+        f"{headline}: differs from the runs (python -m harness paper rewrites it)"
+    ]
+    problems = stale_files(Evidence.load([run_dir]), paper)
+    assert f"{latency}: differs from what its records give" in " ".join(problems)

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -226,6 +228,45 @@ def _changed_since(sha: str) -> bool:
         timeout=60,
     )
     return result.returncode != 0
+
+
+def stale_files(evidence: Evidence, directory: Path) -> list[str]:
+    """Generated Markdown files, and each run's derived files (coverage.json,
+    latency.csv, tables, CSVs), that no longer match what the runs give today."""
+    problems = []
+    out = directory / GENERATED_DIR
+    for name, text in sections(evidence).items():
+        path = out / f"{name}.md"
+        if not path.is_file() or path.read_text() != text:
+            problems.append(f"{path}: differs from the runs (python -m harness paper rewrites it)")
+    for run in evidence.runs:
+        problems += _stale_derived(run, evidence.catalog)
+    return problems
+
+
+def _stale_derived(run: Run, catalog: Catalog) -> list[str]:
+    """Recompute a run's report in a scratch copy of its data and compare."""
+    from harness.reporting.report import write_report
+    from harness.reporting.results import DATA_FILES
+
+    with tempfile.TemporaryDirectory(prefix="pac-harness-derived-") as tmp:
+        scratch = Path(tmp) / run.directory.name
+        scratch.mkdir()
+        for name in DATA_FILES:
+            if (run.directory / name).is_file():
+                shutil.copy(run.directory / name, scratch / name)
+        report = write_report(scratch, catalog)
+        problems = []
+        for fresh in report.written:
+            if fresh.suffix not in {".json", ".csv", ".md", ".tex"}:
+                continue  # figures are not committed
+            kept = run.directory / fresh.relative_to(scratch)
+            if not kept.is_file() or kept.read_bytes() != fresh.read_bytes():
+                problems.append(
+                    f"{kept}: differs from what its records give "
+                    f"(python -m harness report {run.directory} rewrites it)"
+                )
+        return problems
 
 
 def stale_blocks(text: str, generated: dict[str, str]) -> list[str]:

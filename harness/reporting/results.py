@@ -177,6 +177,8 @@ def base_metadata(target: str, engine: dict[str, Any], **extra: Any) -> dict[str
 
 
 EXTRA_FILES = ("opa_bench", "node_check_process", "baseline", "psa_agreement")
+# What a run measured; everything else in its folder is derived by report.
+DATA_FILES = (RUN_FILE, RECORDS_FILE, DECISIONS_FILE, *(f"{n}.json" for n in EXTRA_FILES))
 
 
 def write_run(
