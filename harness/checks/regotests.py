@@ -44,14 +44,16 @@ def render_tests(control: Control, fixtures: list[Fixture]) -> str:
         name = re.sub(r"[^a-z0-9]+", "_", f"{fixture.expect}_{fixture.path.stem}".lower()).strip(
             "_"
         )
-        check = "== 0" if fixture.expect == "allow" else "> 0"
-        lines += [
-            "",
-            f"# {fixture.note}" if fixture.note else "#",
-            f"test_{name} if {{",
-            f'\tcount({pkg}.deny) {check} with input as data.fixtures["{fixture.id}"]',
-            "}",
-        ]
+        lines += ["", f"# {fixture.note}" if fixture.note else "#", f"test_{name} if {{"]
+        if fixture.expect == "allow":
+            lines.append(f'\tcount({pkg}.deny) == 0 with input as data.fixtures["{fixture.id}"]')
+        else:  # denied for its reason, not only denied
+            lines += [
+                f'\tmessages := {pkg}.deny with input as data.fixtures["{fixture.id}"]',
+                "\tsome message in messages",
+                f"\tcontains(message, {json.dumps(fixture.reason)})",
+            ]
+        lines.append("}")
     return "\n".join(lines) + "\n"
 
 

@@ -26,7 +26,7 @@ from harness.model.nodetree import snapshot as node_snapshot
 
 EXPECTATIONS = ("allow", "deny")
 COVERAGE_TAGS = {"absent", "explicit", "init", "ephemeral", "override", "template"}
-_CASE_KEYS = {"file", "note", "covers", "operation", "subresource"}
+_CASE_KEYS = {"file", "note", "reason", "covers", "operation", "subresource"}
 
 
 @dataclass(frozen=True)
@@ -40,11 +40,22 @@ class Fixture:
     covers: tuple[str, ...]
     operation: str = "CREATE"
     subresource: str | None = None
+    # Deny fixtures: the violation they exercise, as text its deny message contains. A
+    # denial counts as correct only with that message, so a broken check cannot hide
+    # behind another violation the fixture also has.
+    reason: str | None = None
 
     @property
     def id(self) -> str:
         """folder/expect/name: stable across machines, used as the record key."""
         return f"{self.folder}/{self.expect}/{self.path.stem}"
+
+    def decided_right(self, allowed: bool, messages: Iterable[str]) -> bool:
+        """Admitted if an allow fixture; denied, with its reason among the messages, if a
+        deny fixture."""
+        if self.expect == "allow":
+            return allowed
+        return not allowed and (self.reason is None or any(self.reason in m for m in messages))
 
     @property
     def namespace(self) -> str:
@@ -131,6 +142,14 @@ def _load_case(folder: Path, name: str, suite_file: Path, case: Any) -> Fixture:
     path = folder / rel
     if not path.is_file():
         raise HarnessError(f"{suite_file}: {path} does not exist")
+    reason = case.get("reason")
+    if expect == "deny" and not (isinstance(reason, str) and reason):
+        raise HarnessError(
+            f"{suite_file}: {rel}: a deny case needs a reason (text of the deny message it "
+            "exercises)"
+        )
+    if expect == "allow" and reason is not None:
+        raise HarnessError(f"{suite_file}: {rel}: an allow case has no reason")
     docs = load_documents(path)
     subjects = [d for d in docs if d.kind not in STATE]
     if len(subjects) != 1:
@@ -147,6 +166,7 @@ def _load_case(folder: Path, name: str, suite_file: Path, case: Any) -> Fixture:
         covers=covers,
         operation=case.get("operation", "CREATE"),
         subresource=case.get("subresource"),
+        reason=reason,
     )
 
 

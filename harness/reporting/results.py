@@ -84,7 +84,9 @@ class Recorder:
         cols["iteration"].append(iteration)
         cols["expected"].append(expected)
         cols["decision"].append(decision.verdict)
-        cols["correct"].append(None if expected is None else decision.verdict == expected)
+        cols["correct"].append(
+            None if expected is None else fixture.decided_right(decision.allowed, decision.messages)
+        )
         cols["latency_ns"].append(latency_ns)
         cols["engine_ns"].append(decision.engine_ns)
 
