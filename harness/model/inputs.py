@@ -33,7 +33,6 @@ def digest(config: dict[str, Any]) -> dict[str, str]:
     }
 
 
-def changed(recorded: dict[str, str], config: dict[str, Any]) -> list[str]:
-    """The parts whose fingerprint differs from today's tree."""
-    today = digest(config)
+def changed(recorded: dict[str, str], today: dict[str, str]) -> list[str]:
+    """The parts whose recorded fingerprint differs from today's (digest())."""
     return [part for part in PARTS if recorded.get(part) != today[part]]

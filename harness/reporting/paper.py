@@ -189,6 +189,7 @@ def stale_runs(evidence: Evidence) -> list[str]:
     recorded fingerprint differs, or (runs older than fingerprints) git shows policies/
     or scenarios/ changed since its commit, or it was made from a dirty tree."""
     problems = []
+    today = inputs.digest(load_config())
     for run in evidence.runs:
         where = run.directory
         commit = run.meta.get("commit") or {}
@@ -196,7 +197,7 @@ def stale_runs(evidence: Evidence) -> list[str]:
             problems.append(f"{where}: made from a work tree with uncommitted changes")
         recorded = run.meta.get("inputs")
         if recorded:
-            parts = inputs.changed(recorded, load_config())
+            parts = inputs.changed(recorded, today)
             if parts:
                 problems.append(f"{where}: made with other {', '.join(parts)} than today's")
         elif commit.get("sha") and _changed_since(commit["sha"]):
@@ -205,7 +206,7 @@ def stale_runs(evidence: Evidence) -> list[str]:
             )
     fuzz = reference_dir() / "fuzz" / "summary.json"
     if fuzz.is_file():
-        parts = inputs.changed(json.loads(fuzz.read_text()).get("inputs") or {}, load_config())
+        parts = inputs.changed(json.loads(fuzz.read_text()).get("inputs") or {}, today)
         if parts:
             problems.append(f"{fuzz}: made with other {', '.join(parts)} than today's")
     return problems
