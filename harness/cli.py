@@ -150,6 +150,13 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument(
         "--calico-manifest", type=Path, help="kind: a Calico manifest you checked, used as is"
     )
+    g.add_argument(
+        "--cni",
+        choices=["auto", "calico", "kube-router"],
+        default="auto",
+        help="kind: the NetworkPolicy-enforcing CNI (auto: Calico where its images can be "
+        "pulled, else kube-router built here; run.json says which ran and why)",
+    )
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser(
@@ -202,10 +209,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["table", "json", "csv"], default="table")
     p.set_defaults(func=cmd_compare)
 
-    p = sub.add_parser("tools", help="pinned external tools (opa, etcd, kube-apiserver, kind)")
+    p = sub.add_parser(
+        "tools", help="pinned external tools (opa, etcd, kube-apiserver, kind, node components)"
+    )
     tools_sub = p.add_subparsers(title="tools commands")
     t = tools_sub.add_parser("install", help="find, download or build a pinned tool into the cache")
-    t.add_argument("name", nargs="?", default="all", help="tool name or all (default all)")
+    t.add_argument(
+        "name",
+        nargs="?",
+        default="all",
+        help="a tool name, all (every tool, default) or kind-images (the kind target's "
+        "images, built with the container engine)",
+    )
     t.set_defaults(func=cmd_tools_install)
     t = tools_sub.add_parser("list", help="pinned versions and where they are")
     t.add_argument("--format", choices=["table", "json"], default="table")
@@ -351,6 +366,7 @@ def _target_options(args: argparse.Namespace):
         keep=args.keep,
         existing=args.existing_cluster,
         calico_manifest=args.calico_manifest,
+        cni=args.cni,
     )
 
 
@@ -499,9 +515,15 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def cmd_tools_install(args: argparse.Namespace) -> int:
     from harness.infra import tools
 
+    log = lambda line: err.print(line, markup=False)  # noqa: E731
+    if args.name == "kind-images":
+        from harness.infra import kindimages
+
+        kindimages.install(log)
+        return EXIT_OK
     names = list(tools.TOOLS) if args.name == "all" else [args.name]
     for name in names:
-        tools.install(name, log=lambda line: err.print(line, markup=False))
+        tools.install(name, log=log)
     return EXIT_OK
 
 

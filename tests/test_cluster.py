@@ -7,7 +7,13 @@ install leaves nothing, and the kind/kubectl subprocess layer fails with one cle
 from __future__ import annotations
 
 import json
+import shutil
+import ssl
 import stat
+import subprocess
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -221,6 +227,7 @@ def fake_bin(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(directory))
     monkeypatch.delenv("KIND_EXPERIMENTAL_PROVIDER", raising=False)
     monkeypatch.setattr(kind, "kind_binary", lambda: None)
+    monkeypatch.setattr(kind, "kubectl_binary", lambda: shutil.which("kubectl"))
     return directory
 
 
@@ -230,7 +237,7 @@ def test_kind_without_anything_names_every_missing_piece(fake_bin):
     message = str(info.value)
     assert "\n" not in message
     assert "kind not found" in message
-    assert "kubectl not found on PATH" in message
+    assert "kubectl not found (python -m harness tools install kubectl)" in message
     assert "docker not found on PATH" in message
 
 
@@ -254,7 +261,7 @@ def test_kind_failure_is_one_line_with_kinds_last_words(fake_bin):
         "kind",
         'case "$1" in get) exit 0;; create) echo "ERROR: failed to create cluster: node image not found" >&2; exit 1;; esac',
     )
-    cluster = kind.KindCluster(str(fake_bin / "kind"))
+    cluster = kind.KindCluster(str(fake_bin / "kind"), "node:test", "kube-router")
     with pytest.raises(TargetError) as info:
         cluster.create()
     assert str(info.value) == (
@@ -271,7 +278,7 @@ def test_a_leftover_kind_cluster_is_refused_unless_asked(fake_bin, tmp_path):
         f'echo "$@" >> {log}; case "$1 $2" in "get clusters") echo pac-harness;; '
         '"get kubeconfig") echo "apiVersion: v1";; esac; exit 0',
     )
-    cluster = kind.KindCluster(str(fake_bin / "kind"))
+    cluster = kind.KindCluster(str(fake_bin / "kind"), "node:test", "kube-router")
     with pytest.raises(TargetError, match=r"exists.*--existing-cluster reuse or recreate"):
         cluster.create()
     cluster.create("reuse")
@@ -282,17 +289,51 @@ def test_a_leftover_kind_cluster_is_refused_unless_asked(fake_bin, tmp_path):
     cluster.cleanup()
 
 
-def test_kind_cluster_config_is_the_thesis_environment():
-    config = yaml.safe_load(kind.cluster_config())
-    assert config["networking"] == {"disableDefaultCNI": True, "podSubnet": kind.POD_SUBNET}
-    assert "@sha256:" in kind.NODE_IMAGE
+@pytest.mark.parametrize("cni", ["calico", "kube-router"])
+def test_kind_cluster_config_is_the_thesis_environment_from_our_images(cni):
+    from harness.infra import kindimages
+
+    config = yaml.safe_load(kind.cluster_config(cni))
+    assert config["networking"] == {"disableDefaultCNI": True, "podSubnet": kind.POD_SUBNETS[cni]}
+    assert [n["role"] for n in config["nodes"]] == ["control-plane", "worker"]
+    patches = [yaml.safe_load(p) for p in config["kubeadmConfigPatches"]]
+    cluster = next(p for p in patches if p["kind"] == "ClusterConfiguration")
+    assert cluster["imageRepository"] == kindimages.REPOSITORY
+    assert cluster["etcd"]["local"]["imageTag"] == kindimages.component("etcd").tag
+    assert {"kind": "KubeletConfiguration", "failCgroupV1": False} in patches
+
+
+def test_the_node_preloads_every_image_kubeadm_asks_for():
+    """kubeadm's own list for our configuration, against what the node image holds."""
+    from harness.infra import kindimages
+
+    kubeadm = require_tool("kubeadm")
+    listed = subprocess.run(
+        [str(kubeadm), "config", "images", "list", f"--kubernetes-version=v{kindimages.K8S}",
+         f"--image-repository={kindimages.REPOSITORY}"],
+        capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    etcd = next(i for i in listed if "/etcd:" in i)
+    wanted = {i for i in listed if i != etcd} | {kindimages.component("etcd").ref}
+    assert wanted <= set(kindimages.preloaded())
+
+
+def test_without_a_registry_the_cni_is_kube_router_and_the_reason_is_recorded(monkeypatch):
+    def refused(*args, **kwargs):
+        raise urllib.error.URLError("Connection refused")
+
+    monkeypatch.setattr(kind.urllib.request, "urlopen", refused)
+    cni, reason = kind.choose_cni("auto", None)
+    assert cni == "kube-router"
+    assert "no image registry answers" in reason and "Connection refused" in reason
+    assert kind.choose_cni("calico", None) == ("calico", "requested with --cni calico")
 
 
 def test_calico_is_never_applied_unverified(monkeypatch, tmp_path):
     monkeypatch.delenv("PAC_HARNESS_CALICO_SHA256", raising=False)
     monkeypatch.setattr(kind, "CALICO_SHA256", None)
     with pytest.raises(TargetError, match=r"no sha256 is pinned.*--calico-manifest"):
-        kind.calico_manifest()
+        kind.calico_manifest_file()
 
 
 def test_objects_carry_the_replay_label_where_the_object_selector_asks_for_it():
@@ -304,3 +345,89 @@ def test_objects_carry_the_replay_label_where_the_object_selector_asks_for_it():
     assert labelled["metadata"]["labels"] == {"a": "b", REPLAY_LABEL: "true"}
     assert body["metadata"]["labels"] == {"a": "b"}  # the fixture is not changed
     assert KindTarget().labelled(body) is body  # kind owns its cluster: no selector
+
+
+def test_the_in_cluster_replicator_mirrors_what_kube_mgmt_would(api, controlplane, tmp_path):
+    """The Go replicator the kind node image carries, run against the real API server
+    with the service account and RBAC the in-cluster install gives it: it lists, then
+    follows watch events into OPA, in kube-mgmt's layout, and nothing more is allowed."""
+    from harness.infra import kindimages, processes
+
+    opa = require_tool("opa")
+    binary = kindimages.replicator_binary(tmp_path)
+    kinds = [STATE["NetworkPolicy"], STATE["Namespace"]]
+    objects = incluster.manifests(b"x", incluster.generate_credentials(), kinds)
+    # Its own namespace: earlier tests leave pac-harness terminating (no controller-manager).
+    home = "replicator-test"
+    account, role, binding = objects[1:4]
+    account["metadata"]["namespace"] = home
+    binding["subjects"][0]["namespace"] = home
+    for body in ({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": home}},
+                 account, role, binding):  # fmt: skip
+        api._create(body, track=True)
+    token = json.loads(
+        api._call(
+            "POST",
+            f"/api/v1/namespaces/{home}/serviceaccounts/{incluster.NAME}/token",
+            {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {}},
+        )
+    )["status"]["token"]
+    (tmp_path / "token").write_text(token)
+    config = yaml.safe_load(controlplane.kubeconfig.read_text())["clusters"][0]["cluster"]
+    port = processes.free_port()
+    server = [str(opa), "run", "--server", "--log-level=error", f"--addr=127.0.0.1:{port}"]
+    procs = [subprocess.Popen(server)]
+    try:
+        procs.append(
+            subprocess.Popen(
+                [
+                    str(binary),
+                    f"--opa-url=http://127.0.0.1:{port}/v1",
+                    f"--api-url={config['server']}",
+                    f"--api-ca-file={config['certificate-authority']}",
+                    f"--api-token-file={tmp_path / 'token'}",
+                    *incluster.replicate_flags(kinds),
+                ]
+            )
+        )
+        policy = {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
+            "metadata": {"name": "deny", "namespace": home},
+            "spec": {"podSelector": {}, "policyTypes": ["Ingress"]},
+        }
+
+        def data(path: str):
+            url = f"http://127.0.0.1:{port}/v1/data/kubernetes/{path}"
+            try:
+                with urllib.request.urlopen(url, timeout=5) as response:
+                    return json.loads(response.read()).get("result")
+            except OSError:
+                return None
+
+        def eventually(check) -> None:
+            deadline = time.monotonic() + 30
+            while not check():
+                assert time.monotonic() < deadline, "the replicator did not catch up"
+                time.sleep(0.2)
+
+        eventually(
+            lambda: (data(f"namespaces/{home}") or {}).get("metadata", {}).get("name") == home
+        )
+        api._create(policy, track=True)
+        path = f"networkpolicies/{home}/deny"
+        eventually(lambda: (data(path) or {}).get("spec") == policy["spec"])
+        assert "managedFields" not in data(path)["metadata"]
+        api._call("DELETE", api_path(policy))
+        eventually(lambda: data(path) is None)
+        # Least privilege: the same token may not read what it does not replicate.
+        request = urllib.request.Request(
+            f"{config['server']}/api/v1/secrets", headers={"Authorization": f"Bearer {token}"}
+        )
+        context = ssl.create_default_context(cafile=config["certificate-authority"])
+        with pytest.raises(urllib.error.HTTPError, match="403"):
+            urllib.request.urlopen(request, context=context, timeout=10)
+    finally:
+        for proc in procs:
+            processes.stop(proc)
+        api.remove_created()

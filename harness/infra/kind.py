@@ -1,6 +1,8 @@
 """kind and kubectl driven through subprocess: create a stand-in for the thesis's kubeadm
-cluster (kind runs kubeadm in containers; here without its default CNI, with Calico from
-its official manifest), hand back a kubeconfig, and delete the cluster afterwards.
+cluster (kind runs kubeadm in containers) from the node image built here
+(harness.infra.kindimages), without kind's default CNI; install a NetworkPolicy-enforcing
+CNI (Calico from its pinned manifest where its images can be pulled, else kube-router
+built here); hand back a kubeconfig, and delete the cluster afterwards.
 
 Every failure becomes one TargetError line naming what failed and its last error line,
 so a user without Docker learns that in one sentence, not from a traceback.
@@ -14,6 +16,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -22,11 +25,6 @@ import yaml
 from harness import paths
 from harness.errors import TargetError
 
-KIND_VERSION = "v0.33.0"
-# The image kind v0.33.0's release notes list for Kubernetes v1.37.0, by digest.
-NODE_IMAGE = (
-    "kindest/node:v1.37.0@sha256:a1ed56cfb0e7b93589bdf97c8cd566405a265939e3620fc4f5de89adff580ae5"
-)
 CLUSTER_NAME = "pac-harness"
 CALICO_VERSION = "v3.30.0"
 CALICO_URL = (
@@ -35,7 +33,11 @@ CALICO_URL = (
 # The manifest's sha256 could not be read from our machines (they reach no GitHub); until
 # it is pinned here, set PAC_HARNESS_CALICO_SHA256 or pass a manifest you checked.
 CALICO_SHA256: str | None = None
-POD_SUBNET = "192.168.0.0/16"  # Calico's default IP pool
+POD_SUBNETS = {"calico": "192.168.0.0/16", "kube-router": "10.244.0.0/16"}
+CNIS = ("auto", "calico", "kube-router")
+# Where Calico's images come from; a registry that answers at all (even 401) can serve them.
+CALICO_REGISTRY = "https://registry-1.docker.io/v2/"
+KUBE_ROUTER_MANIFEST = Path(__file__).parent / "cni" / "kube-router.yaml"
 NODES_READY_TIMEOUT = "300s"
 
 
@@ -49,6 +51,9 @@ def run(cmd: list[str], what: str, timeout: float = 600, env: dict | None = None
             timeout=timeout,
             env={**os.environ, **(env or {})},
             stdin=subprocess.DEVNULL,
+            # Out of the terminal's process group: a second Ctrl-C cannot cut a teardown
+            # short; on the first, subprocess.run kills the child and the target cleans up.
+            start_new_session=True,
         )
     except FileNotFoundError:
         raise TargetError(f"{what}: {cmd[0]} not found on PATH") from None
@@ -73,13 +78,24 @@ def kind_binary() -> str | None:
     return str(found.path) if found else None
 
 
+def kubectl_binary() -> str | None:
+    """kubectl of the cluster's release: built into the cache, or on PATH."""
+    from harness.infra import tools
+
+    found = tools.locate(tools.get_tool("kubectl"))
+    return str(found.path) if found else shutil.which("kubectl")
+
+
 def check_prerequisites() -> str:
     """kind, kubectl and an answering container engine; returns kind's path, or raises
     one line naming everything that is missing."""
     engine = provider()
     kind = kind_binary()
     problems = [] if kind else ["kind not found (python -m harness tools install kind)"]
-    problems += [f"{n} not found on PATH" for n in ("kubectl", engine) if shutil.which(n) is None]
+    if kubectl_binary() is None:
+        problems.append("kubectl not found (python -m harness tools install kubectl)")
+    if shutil.which(engine) is None:
+        problems.append(f"{engine} not found on PATH")
     if shutil.which(engine):
         try:
             run([engine, "info"], f"{engine} info", timeout=30)
@@ -100,25 +116,65 @@ def check_prerequisites() -> str:
     return kind
 
 
-def cluster_config() -> str:
+def cluster_config(cni: str) -> str:
+    """Two nodes of our node image; kubeadm takes every image from the ones preloaded in
+    it (imageRepository), and the kubelet runs on cgroup v1 hosts (failCgroupV1: false:
+    since v1.35 it refuses them by default, and our machines are cgroup v1)."""
+    from harness.infra import kindimages
+
+    patches = [
+        yaml.safe_dump(
+            {
+                "kind": "ClusterConfiguration",
+                "imageRepository": kindimages.REPOSITORY,
+                "etcd": {"local": {"imageTag": kindimages.ETCD_TAG}},
+            }
+        ),
+        yaml.safe_dump({"kind": "KubeletConfiguration", "failCgroupV1": False}),
+    ]
     return yaml.safe_dump(
         {
             "kind": "Cluster",
             "apiVersion": "kind.x-k8s.io/v1alpha4",
-            "networking": {"disableDefaultCNI": True, "podSubnet": POD_SUBNET},
+            "networking": {"disableDefaultCNI": True, "podSubnet": POD_SUBNETS[cni]},
+            "kubeadmConfigPatches": patches,
             "nodes": [{"role": "control-plane"}, {"role": "worker"}],
         },
         sort_keys=False,
     )
 
 
+def choose_cni(requested: str, calico_manifest: Path | None) -> tuple[str, str]:
+    """The CNI to install and why: Calico (the thesis's) wherever its images can be
+    pulled, else kube-router, which is built here."""
+    if requested == "calico":
+        return "calico", "requested with --cni calico"
+    if requested == "kube-router":
+        return "kube-router", "requested with --cni kube-router"
+    try:
+        with urllib.request.urlopen(CALICO_REGISTRY, timeout=5):
+            pass
+    except urllib.error.HTTPError:
+        pass  # it answered: pulls can work
+    except OSError as exc:
+        reason = " ".join(str(getattr(exc, "reason", exc)).split())
+        return "kube-router", (
+            f"no image registry answers ({CALICO_REGISTRY}: {reason}), so Calico's images "
+            "cannot be pulled, and Calico cannot be built from the Go module proxy"
+        )
+    if calico_manifest is None and not (
+        os.environ.get("PAC_HARNESS_CALICO_SHA256") or CALICO_SHA256
+    ):
+        return "kube-router", "a registry answers, but no Calico manifest is pinned or given"
+    return "calico", "Calico's registry answers"
+
+
 class KindCluster:
-    def __init__(
-        self, kind: str = "kind", name: str = CLUSTER_NAME, image: str = NODE_IMAGE
-    ) -> None:
+    def __init__(self, kind: str, image: str, cni: str, name: str = CLUSTER_NAME) -> None:
         self.kind = kind
         self.name = name
         self.image = image
+        self.cni = cni
         self.created = False
         self.kubeconfig: Path | None = None
         self._workdir = Path(tempfile.mkdtemp(prefix="pac-harness-kind-"))
@@ -143,7 +199,8 @@ class KindCluster:
                 self.delete()
         if not self.exists():
             config = self._workdir / "kind.yaml"
-            config.write_text(cluster_config())
+            config.write_text(cluster_config(self.cni))
+            self.created = True  # from here on, whatever exists of it is ours to delete
             run(
                 [
                     self.kind,
@@ -161,24 +218,35 @@ class KindCluster:
                 "kind create cluster",
                 timeout=900,
             )
-            self.created = True
         self.kubeconfig = self._workdir / "kubeconfig"
         self.kubeconfig.write_text(
             run([self.kind, "get", "kubeconfig", "--name", self.name], "kind get kubeconfig")
         )
 
-    def install_calico(self, manifest: Path | None = None) -> None:
-        """Calico from its official manifest (checked against its sha256), then wait until
-        every node is Ready, which needs a working CNI."""
-        manifest = manifest or calico_manifest()
-        kubectl = ["kubectl", "--kubeconfig", str(self.kubeconfig), "--context", self.context]
-        run([*kubectl, "apply", "--server-side", "-f", str(manifest)], "installing Calico")
-        run(
-            [*kubectl, "wait", "--for=condition=Ready", "nodes", "--all",
-             f"--timeout={NODES_READY_TIMEOUT}"],
-            "waiting for nodes to become Ready",
-            timeout=400,
+    def kubectl(self, *args: str, what: str, timeout: float = 600) -> str:
+        binary = kubectl_binary() or "kubectl"
+        cmd = [binary, "--kubeconfig", str(self.kubeconfig), "--context", self.context, *args]
+        return run(cmd, what, timeout=timeout)
+
+    def install_cni(self, calico_manifest: Path | None = None) -> None:
+        """The chosen CNI, then wait until every node is Ready, which needs a working CNI."""
+        if self.cni == "calico":
+            manifest = calico_manifest or calico_manifest_file()
+            self.kubectl("apply", "--server-side", "-f", str(manifest), what="installing Calico")
+        else:
+            self.kubectl("apply", "-f", str(kube_router_manifest(self._workdir)),
+                         what="installing kube-router")  # fmt: skip
+        self.kubectl(
+            "wait", "--for=condition=Ready", "nodes", "--all", f"--timeout={NODES_READY_TIMEOUT}",
+            what="waiting for nodes to become Ready", timeout=400,
         )  # fmt: skip
+
+    def probe_network_policy(self, image: str) -> dict:
+        """Does the CNI enforce NetworkPolicy? Measured, not assumed (harness.infra.netprobe)."""
+        from harness.infra import netprobe
+
+        result = netprobe.probe(self.kubectl, image, self._workdir)
+        return {**result, "enforces": netprobe.enforces(result)}
 
     def delete(self) -> None:
         run(
@@ -192,7 +260,16 @@ class KindCluster:
             shutil.rmtree(self._workdir)
 
 
-def calico_manifest() -> Path:
+def kube_router_manifest(directory: Path) -> Path:
+    from harness.infra import kindimages
+
+    text = KUBE_ROUTER_MANIFEST.read_text()
+    path = directory / "kube-router.yaml"
+    path.write_text(text.replace("KUBE_ROUTER_IMAGE", kindimages.component("kube-router").ref))
+    return path
+
+
+def calico_manifest_file() -> Path:
     """The pinned Calico manifest from the cache, else downloaded and checked."""
     expected = os.environ.get("PAC_HARNESS_CALICO_SHA256") or CALICO_SHA256
     if not expected:

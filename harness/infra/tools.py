@@ -47,10 +47,17 @@ class Tool:
     # Replace every k8s.io staging module (listed as => ./staging/... in the required
     # module's go.mod) with its published v0.<minor>.<patch>.
     staging_replaces: bool = False
+    # The file the build produces, where it differs from the tool's name (CNI plugins).
+    binary: str | None = None
+    # runc needs cgo (its nsenter is C) and libseccomp; everything else builds with CGO off.
+    cgo: bool = False
+    tags: str = ""
+    # "core" tools serve every target; "node" tools only go into the kind images.
+    group: str = "core"
 
     @property
     def cache_path(self) -> Path:
-        return paths.cache_dir() / "tools" / self.name / self.version / self.name
+        return paths.cache_dir() / "tools" / self.name / self.version / (self.binary or self.name)
 
     def platform_key(self) -> str:
         arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
@@ -111,6 +118,120 @@ TOOLS["kind"] = Tool(
     version_args=("version",),
     version_pattern=r"^kind v(\S+)",
 )
+
+
+def _k8s_version_flags(extra: str = "") -> str:
+    parts = [
+        "-s -w",
+        f"-X k8s.io/component-base/version.gitVersion=v{_K8S}",
+        f"-X k8s.io/component-base/version.gitMajor={_K8S.split('.')[0]}",
+        f"-X k8s.io/component-base/version.gitMinor={_K8S.split('.')[1]}",
+        f"-X k8s.io/client-go/pkg/version.gitVersion=v{_K8S}",
+        "-X k8s.io/component-base/version.gitTreeState=clean",
+    ]
+    return " ".join([*parts, extra] if extra else parts)
+
+
+def _kubernetes(name: str, version_args: tuple[str, ...], pattern: str) -> Tool:
+    """A Kubernetes binary from the same release as kube-apiserver, for the node image."""
+    return Tool(
+        name=name,
+        version=_K8S,
+        module=f"k8s.io/kubernetes/cmd/{name}",
+        version_args=version_args,
+        version_pattern=pattern,
+        wrapper_module="k8s.io/kubernetes",
+        module_version=f"v{_K8S}",
+        staging_replaces=True,
+        ldflags=_k8s_version_flags(),
+        group="node",
+    )
+
+
+# The kind node image's contents, each built from the Go module proxy (kind's own base
+# image clones the same projects from git). Versions follow kind v0.33.0's base image
+# where the proxy serves them (crictl v1.36.0 is not served: v1.37.0).
+for _name, _args, _pattern in (
+    ("kubelet", ("--version",), r"^Kubernetes v(\S+)"),
+    ("kubeadm", ("version", "-o", "short"), r"^v(\S+)"),
+    ("kubectl", ("version", "--client"), r"^Client Version: v(\S+)"),
+    ("kube-controller-manager", ("--version",), r"^Kubernetes v(\S+)"),
+    ("kube-scheduler", ("--version",), r"^Kubernetes v(\S+)"),
+    ("kube-proxy", ("--version",), r"^Kubernetes v(\S+)"),
+):
+    TOOLS[_name] = _kubernetes(_name, _args, _pattern)
+
+_CONTAINERD = "2.3.4"
+for _name, _args, _pattern in (
+    ("containerd", ("--version",), r"^containerd \S+ v(\S+)"),
+    ("containerd-shim-runc-v2", ("-v",), r"Version:\s+v(\S+)"),
+    ("ctr", ("--version",), r"^ctr \S+ v(\S+)"),
+):
+    TOOLS[_name] = Tool(
+        name=_name,
+        version=_CONTAINERD,
+        module=f"github.com/containerd/containerd/v2/cmd/{_name}",
+        version_args=_args,
+        version_pattern=_pattern,
+        tags="no_aufs no_zfs no_btrfs no_devmapper",
+        ldflags=f"-s -w -X github.com/containerd/containerd/v2/version.Version=v{_CONTAINERD}",
+        group="node",
+    )
+TOOLS["runc"] = Tool(
+    name="runc",
+    version="1.4.3",
+    module="github.com/opencontainers/runc",
+    version_args=("--version",),
+    version_pattern=r"^runc version (\S+)",
+    cgo=True,  # needs gcc, libseccomp-dev and pkg-config (Debian packages)
+    tags="seccomp urfave_cli_no_docs",
+    ldflags="-s -w -X main.version=1.4.3",
+    group="node",
+)
+TOOLS["crictl"] = Tool(
+    name="crictl",
+    version="1.37.0",
+    module="sigs.k8s.io/cri-tools/cmd/crictl",
+    version_args=("--version",),
+    version_pattern=r"^crictl version v(\S+)",
+    ldflags="-s -w -X sigs.k8s.io/cri-tools/pkg/version.Version=v1.37.0",
+    group="node",
+)
+_CNI_PLUGINS = "1.9.1"
+for _path in ("ipam/host-local", "main/loopback", "main/ptp", "main/bridge", "meta/portmap"):
+    _binary = _path.split("/")[1]
+    TOOLS[f"cni-{_binary}"] = Tool(
+        name=f"cni-{_binary}",
+        version=_CNI_PLUGINS,
+        module=f"github.com/containernetworking/plugins/plugins/{_path}",
+        binary=_binary,
+        version_args=(),  # with no CNI_COMMAND a plugin prints its name and version
+        version_pattern=r"plugin v(\S+)",
+        ldflags="-s -w -X github.com/containernetworking/plugins/pkg/utils/buildversion."
+        f"BuildVersion=v{_CNI_PLUGINS}",
+        group="node",
+    )
+TOOLS["coredns"] = Tool(
+    name="coredns",
+    version="1.14.6",  # the version kubeadm v1.37 deploys
+    module="github.com/coredns/coredns",
+    version_args=("-version",),
+    version_pattern=r"^CoreDNS-(\S+)",
+    ldflags="-s -w",
+    group="node",
+)
+# The NetworkPolicy-enforcing CNI we can build (Calico cannot be built from the proxy).
+# v2.1.0 is the only version the proxy serves; it runs only inside throw-away clusters.
+TOOLS["kube-router"] = Tool(
+    name="kube-router",
+    version="2.1.0",
+    module="github.com/cloudnativelabs/kube-router/v2/cmd/kube-router",
+    version_args=("--version",),
+    version_pattern=r"version v(\S+?),",
+    ldflags="-s -w -X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version=v2.1.0",
+    group="node",
+)
+
 
 DOWNLOAD_TIMEOUT_S = 10
 
@@ -227,16 +348,30 @@ def build_from_source(tool: Tool, dest: Path, log: Log) -> None:
     if tool.wrapper_module:
         build_with_wrapper(go, tool, dest, log)
         return
-    log(f"{tool.name}: building {tool.module}@v{tool.version} from source (CGO off)")
+    log(f"{tool.name}: building {tool.module}@v{tool.version} from source ({_cgo_word(tool)})")
     with tempfile.TemporaryDirectory(prefix=f"pac-harness-{tool.name}-") as gobin:
-        args = ["install"]
-        if tool.ldflags:
-            args += ["-ldflags", tool.ldflags]
-        args.append(f"{tool.module}@v{tool.version}")
-        _go(go, args, cwd=None, what=tool.name, env={"GOBIN": gobin, "GOFLAGS": "-trimpath"})
-        built = Path(gobin) / tool.name
+        args = ["install", *_build_flags(tool), f"{tool.module}@v{tool.version}"]
+        _go(go, args, cwd=None, what=tool.name, env={"GOBIN": gobin, **_cgo_env(tool)})
+        built = Path(gobin) / tool.module.rsplit("/", 1)[-1]
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(str(built), dest)
+
+
+def _build_flags(tool: Tool) -> list[str]:
+    flags = ["-trimpath"]
+    if tool.tags:
+        flags += ["-tags", tool.tags]
+    if tool.ldflags:
+        flags += ["-ldflags", tool.ldflags]
+    return flags
+
+
+def _cgo_env(tool: Tool) -> dict[str, str]:
+    return {"CGO_ENABLED": "1"} if tool.cgo else {}
+
+
+def _cgo_word(tool: Tool) -> str:
+    return "CGO on" if tool.cgo else "CGO off"
 
 
 def staging_replaces(go: str, module: str, version: str) -> list[str]:
@@ -253,7 +388,7 @@ def staging_replaces(go: str, module: str, version: str) -> list[str]:
 def build_with_wrapper(go: str, tool: Tool, dest: Path, log: Log) -> None:
     log(
         f"{tool.name}: building {tool.module} from {tool.wrapper_module}@{tool.module_version} "
-        "through a wrapper module (CGO off)"
+        f"through a wrapper module ({_cgo_word(tool)})"
     )
     with tempfile.TemporaryDirectory(prefix=f"pac-harness-{tool.name}-wrap-") as tmp:
         lines = [
@@ -271,10 +406,8 @@ def build_with_wrapper(go: str, tool: Tool, dest: Path, log: Log) -> None:
         )
         _go(go, ["mod", "tidy"], cwd=tmp, what=tool.name)
         out = Path(tmp) / tool.name
-        args = ["build", "-trimpath", "-o", str(out)]
-        if tool.ldflags:
-            args += ["-ldflags", tool.ldflags]
-        _go(go, [*args, tool.module], cwd=tmp, what=tool.name)
+        args = ["build", *_build_flags(tool), "-o", str(out), tool.module]
+        _go(go, args, cwd=tmp, what=tool.name, env=_cgo_env(tool))
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(str(out), dest)
 
@@ -282,7 +415,8 @@ def build_with_wrapper(go: str, tool: Tool, dest: Path, log: Log) -> None:
 def _go(
     go: str, args: list[str], cwd: str | None, what: str, env: dict[str, str] | None = None
 ) -> str:
-    """Run the go command with CGO off; a failure is one line with go's last words."""
+    """Run the go command (CGO off unless env says otherwise); a failure is one line with
+    go's last words."""
     full_env = {**os.environ, "CGO_ENABLED": "0", "GOFLAGS": "-mod=mod", **(env or {})}
     result = subprocess.run([go, *args], cwd=cwd, env=full_env, capture_output=True, text=True)
     if result.returncode != 0:

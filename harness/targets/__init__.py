@@ -31,6 +31,7 @@ class TargetOptions:
     keep: bool = False  # kind: keep the cluster afterwards
     existing: str = "fail"  # kind: a leftover cluster is refused, reused or recreated
     calico_manifest: Path | None = None
+    cni: str = "auto"  # kind: calico, kube-router, or auto (Calico where it can be pulled)
 
 
 # Which targets each option means something to (checked, so a flag is never ignored).
@@ -41,13 +42,14 @@ OPTION_TARGETS = {
     "keep": {"kind"},
     "existing": {"kind"},
     "calico_manifest": {"kind"},
+    "cni": {"kind"},
 }
 
 _FACTORIES: dict[str, Callable[[TargetOptions], Target]] = {
     "embedded": lambda o: EmbeddedTarget(),
     "opa": lambda o: OpaServerTarget(),
     "local": lambda o: LocalTarget(),
-    "kind": lambda o: KindTarget(o.dry_run, o.keep, o.existing, o.calico_manifest),
+    "kind": lambda o: KindTarget(o.dry_run, o.keep, o.existing, o.calico_manifest, o.cni),
     "cluster": lambda o: ClusterTarget(o.kubeconfig, o.context, o.dry_run),
 }
 

@@ -78,6 +78,7 @@ class ClusterTarget(KubeTarget):
         self.dry_run = dry_run
         self.creds: incluster.Credentials | None = None
         self.kinds: list[KindInfo] = []
+        self.images = incluster.OFFICIAL
 
     # ------------------------------------------------------------ provisioning
 
@@ -93,7 +94,7 @@ class ClusterTarget(KubeTarget):
         self.connect()
         self.creds = incluster.generate_credentials()
         objects = incluster.manifests(
-            incluster.bundle_tarball(policy), self.creds, self.served_state_kinds()
+            incluster.bundle_tarball(policy), self.creds, self.served_state_kinds(), self.images
         )
         hook = webhook_configuration(
             self.webhook_client_config(),
@@ -108,7 +109,7 @@ class ClusterTarget(KubeTarget):
         self.creds = incluster.generate_credentials()
         self.kinds = self.served_state_kinds()
         bundle = incluster.bundle_tarball(policy)
-        for body in incluster.manifests(bundle, self.creds, self.kinds):
+        for body in incluster.manifests(bundle, self.creds, self.kinds, self.images):
             if body["kind"] == "Namespace":
                 self._ensure_namespace(body["metadata"]["name"], body["metadata"]["labels"])
                 if HARNESS_NAMESPACE in self._foreign_namespaces:
@@ -163,8 +164,9 @@ class ClusterTarget(KubeTarget):
 
     def describe(self) -> dict[str, Any]:
         return {
-            "engine": "opa in-cluster (kube-mgmt replication)",
-            "engine_version": incluster.OPA_IMAGE.rsplit(":", 1)[1],
+            "engine": f"opa in-cluster ({self.images.replicator_name} replication)",
+            "engine_version": self.images.opa.rsplit(":", 1)[1].removesuffix("-static"),
+            "images": {"opa": self.images.opa, "replicator": self.images.replicator},
             "kubernetes": self.server_version(),
             "context": self.context,
             "transport": "kube-apiserver "
@@ -193,7 +195,8 @@ class ClusterTarget(KubeTarget):
 
 
 class KindTarget(ClusterTarget):
-    """A throw-away kind cluster with Calico, standing in for the thesis's kubeadm VM."""
+    """A throw-away kind cluster from the node image built here, with a NetworkPolicy-
+    enforcing CNI, standing in for the thesis's kubeadm VM with Calico."""
 
     name = "kind"
     owns_cluster = True
@@ -204,6 +207,7 @@ class KindTarget(ClusterTarget):
         keep: bool = False,
         existing: str = "fail",
         calico_manifest: Path | None = None,
+        cni: str = "auto",
     ) -> None:
         from harness.infra.kind import CLUSTER_NAME
 
@@ -211,16 +215,34 @@ class KindTarget(ClusterTarget):
         self.keep = keep
         self.existing = existing
         self.calico_manifest = calico_manifest
+        self.requested_cni = cni
+        self.cni = ""
+        self.cni_reason = ""
+        self.network_probe: dict[str, Any] | None = None
         self.kind = None
 
     def provision(self, policy: PolicySet) -> None:
-        from harness.infra import kind
+        from harness.infra import kind, kindimages
 
-        self.kind = kind.KindCluster(kind.check_prerequisites())
+        binary = kind.check_prerequisites()
+        node_image = kindimages.require_node_image()
+        self.cni, self.cni_reason = kind.choose_cni(self.requested_cni, self.calico_manifest)
+        self.kind = kind.KindCluster(binary, node_image, self.cni)
         self.kind.create(self.existing)
         self.kubeconfig = self.kind.kubeconfig
-        self.kind.install_calico(self.calico_manifest)
+        self.kind.install_cni(self.calico_manifest)
+        self.network_probe = self.kind.probe_network_policy(kindimages.debian_ref())
+        self.images = incluster.Images(
+            kindimages.component("opa").ref,
+            kindimages.component("replicator").ref,
+            "pac-harness-replicator",
+        )
         super().provision(policy)
+
+    def describe(self) -> dict[str, Any]:
+        node_image = self.kind.image if self.kind else None
+        return {**super().describe(), "node_image": node_image, "cni": self.cni,
+                "cni_reason": self.cni_reason, "network_policy_probe": self.network_probe}  # fmt: skip
 
     # The harness owns this cluster, but Calico and kind's storage run in these: a
     # webhook outage (or a deny) must not block them. Fixtures there are skipped.

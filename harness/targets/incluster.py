@@ -30,6 +30,20 @@ from harness.targets.opa import write_bundle_source
 OPA_IMAGE = "docker.io/openpolicyagent/opa:1.22.3-static"
 KUBE_MGMT_IMAGE = "docker.io/openpolicyagent/kube-mgmt:11.0.14"
 
+
+@dataclass(frozen=True)
+class Images:
+    """OPA and the replicator: the official images (an existing cluster pulls them) or
+    the ones built here and preloaded in the kind node image. The replicator built here
+    takes kube-mgmt's flags, so the Deployment is the same either way."""
+
+    opa: str
+    replicator: str
+    replicator_name: str  # the container's name, which says which replicator ran
+
+
+OFFICIAL = Images(OPA_IMAGE, KUBE_MGMT_IMAGE, "kube-mgmt")
+
 NAME = "pac-harness-opa"
 SERVICE = "opa"
 OPA_PORT = 8443
@@ -116,11 +130,11 @@ def _hardened(container: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _deployment(kinds: list[KindInfo]) -> dict[str, Any]:
+def _deployment(kinds: list[KindInfo], images: Images) -> dict[str, Any]:
     opa = _hardened(
         {
             "name": "opa",
-            "image": OPA_IMAGE,
+            "image": images.opa,
             "args": [
                 "run",
                 "--server",
@@ -146,8 +160,8 @@ def _deployment(kinds: list[KindInfo]) -> dict[str, Any]:
     )
     mgmt = _hardened(
         {
-            "name": "kube-mgmt",
-            "image": KUBE_MGMT_IMAGE,
+            "name": images.replicator_name,
+            "image": images.replicator,
             "args": [
                 # OPA on the pod's loopback; its certificate names the Service, not 127.0.0.1.
                 f"--opa-url=https://127.0.0.1:{OPA_PORT}/v1",
@@ -258,7 +272,9 @@ def namespace() -> dict[str, Any]:
     }
 
 
-def manifests(bundle: bytes, creds: Credentials, kinds: list[KindInfo]) -> list[dict[str, Any]]:
+def manifests(
+    bundle: bytes, creds: Credentials, kinds: list[KindInfo], images: Images = OFFICIAL
+) -> list[dict[str, Any]]:
     """Every object the in-cluster install creates, in creation order (the webhook
     configuration comes later, once OPA answers)."""
     return [
@@ -277,7 +293,7 @@ def manifests(bundle: bytes, creds: Credentials, kinds: list[KindInfo]) -> list[
             "metadata": _meta(f"{NAME}-bundle"),
             "binaryData": {"bundle.tar.gz": _b64(bundle)},
         },
-        _deployment(kinds),
+        _deployment(kinds, images),
         {
             "apiVersion": "v1",
             "kind": "Service",

@@ -31,6 +31,7 @@ PROBE_NAMESPACE = "pac-harness-probe"
 REPLAY_LABEL = "pac-harness.io/replay"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "pac-harness"}
 ACTIVE_TIMEOUT_S = 30
+GONE_TIMEOUT_S = 30  # for a deleted replay object to disappear (--no-dry-run)
 REPLICATION_TIMEOUT_S = 30
 WEBHOOK_PATH = "/v0/data/webhook/selected"
 
@@ -392,13 +393,20 @@ class KubeTarget(Target):
         )
         self._select("ALL")
         deadline = time.monotonic() + ACTIVE_TIMEOUT_S
+        last_error = ""
         while time.monotonic() < deadline:
-            if (not self._submit("POST", api_path(probe), probe, dry_run=True).allowed) == denied:
-                return
+            try:
+                allowed = self._submit("POST", api_path(probe), probe, dry_run=True).allowed
+            except TargetError as exc:
+                # On a real cluster the Service can lag the Deployment: kube-proxy has not
+                # yet routed it, and the call is refused. That is "not active yet".
+                last_error = f" (last: {exc})"
+            else:
+                if (not allowed) == denied:
+                    return
             time.sleep(0.2)
-        raise TargetError(
-            f"the webhook did not become {'active' if denied else 'inactive'} in {ACTIVE_TIMEOUT_S} s"
-        )
+        state = "active" if denied else "inactive"
+        raise TargetError(f"the webhook did not become {state} in {ACTIVE_TIMEOUT_S} s{last_error}")
 
     def _select(self, selection: str) -> None:
         if selection != self._selected:
@@ -491,6 +499,12 @@ class KubeTarget(Target):
                 return Decision(False, tuple(sorted(m for m in text.split("\n") if m)))
             if exc.status == 403 and "violates PodSecurity" in message:
                 return Decision(False, (message,))
+            if exc.status == 403 and "failed quota" in message:
+                # ResourceQuota is the last admission step, after every webhook: the
+                # webhook (if any) admitted the object; the quota the fixture's state
+                # puts in its namespace refused it (a cluster whose controller-manager
+                # fills in quota usage enforces it).
+                return Decision(True, ())
             raise TargetError(
                 f"kube-apiserver rejected {body['kind']} {body['metadata'].get('name')}: {message}"
             ) from None
@@ -498,11 +512,25 @@ class KubeTarget(Target):
 
     def settle(self, prepared: Any, decision: Decision) -> None:
         """Without dry-run an allowed create made a real object: delete it (grace period
-        0) before the next iteration creates it again."""
+        0, dependents collected in the background) and wait until it is gone, before the
+        next iteration creates it again. On a cluster with a garbage collector an object
+        can linger a moment (a Job's default propagation is orphan, which finalizes)."""
         method, _, body = prepared
-        if not self.dry_run and decision.allowed and method == "POST":
-            with contextlib.suppress(ApiError):
-                self._call("DELETE", object_path(body), query=[("gracePeriodSeconds", "0")])
+        if self.dry_run or not decision.allowed or method != "POST":
+            return
+        path = object_path(body)
+        query = [("gracePeriodSeconds", "0"), ("propagationPolicy", "Background")]
+        with contextlib.suppress(ApiError):
+            self._call("DELETE", path, query=query)
+        deadline = time.monotonic() + GONE_TIMEOUT_S
+        while time.monotonic() < deadline:
+            try:
+                self._call("GET", path)
+            except ApiError:
+                return  # gone
+            time.sleep(0.05)
+        raise TargetError(f"{body['kind']} {body['metadata'].get('name')} was not deleted in "
+                          f"{GONE_TIMEOUT_S} s")  # fmt: skip
 
     def supplementary(self, plan: Any) -> dict[str, Any]:
         """The same fixtures without the webhook: the API server's own cost, per fixture."""

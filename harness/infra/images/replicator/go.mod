@@ -1,0 +1,3 @@
+module pacharness.local/replicator
+
+go 1.26.0

@@ -1,0 +1,117 @@
+"""Evidence that a cluster's CNI enforces NetworkPolicy, not only that it claims to: in a
+throw-away namespace a client pod reaches a server pod's port; once a default-deny
+ingress policy exists the same connection must stop within a bound, and once it is
+deleted the connection must work again. The namespace is deleted afterwards, whatever
+happened."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import secrets
+import time
+from collections.abc import Callable
+
+from harness.errors import TargetError
+
+NAMESPACE_PREFIX = "pac-harness-netprobe-"  # plus a random suffix: a namespace still
+# terminating from an earlier probe cannot get in the way
+PORT = 8080
+READY_TIMEOUT = "180s"
+ENFORCE_TIMEOUT_S = 60  # kube-router and Calico apply policies within seconds
+
+Kubectl = Callable[..., str]  # kubectl(*args, what=...) -> stdout, raising TargetError
+
+
+def _pod(namespace: str, name: str, image: str, command: list[str]) -> dict:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": namespace, "labels": {"app": name}},
+        "spec": {
+            "terminationGracePeriodSeconds": 0,
+            "containers": [
+                {"name": name, "image": image, "imagePullPolicy": "Never", "command": command}
+            ],
+        },
+    }
+
+
+def _deny_all(namespace: str) -> dict:
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": "default-deny", "namespace": namespace},
+        "spec": {"podSelector": {}, "policyTypes": ["Ingress"]},
+    }
+
+
+def _reaches(kubectl: Kubectl, namespace: str, address: str) -> bool:
+    try:
+        kubectl(
+            "-n", namespace, "exec", "client", "--", "nc", "-z", "-w", "2", address, str(PORT),
+            what="probe connection", timeout=30,
+        )  # fmt: skip
+    except TargetError:
+        return False
+    return True
+
+
+def _eventually(check: Callable[[], bool]) -> bool:
+    deadline = time.monotonic() + ENFORCE_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.5)
+    return False
+
+
+def _apply(kubectl: Kubectl, obj: dict, what: str, workdir) -> None:
+    path = workdir / f"{obj['metadata']['name']}.json"
+    path.write_text(json.dumps(obj))
+    kubectl("apply", "-f", str(path), what=what)
+
+
+def probe(kubectl: Kubectl, image: str, workdir) -> dict:
+    """{reached_before, blocked_after, seconds_to_block, reached_again}; raises
+    TargetError when the probe pods cannot run at all."""
+    namespace = NAMESPACE_PREFIX + secrets.token_hex(3)
+    ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}
+    _apply(kubectl, ns, "creating the probe namespace", workdir)
+    try:
+        for name, command in (
+            ("server", ["nc", "-lk", str(PORT)]),
+            ("client", ["sleep", "infinity"]),
+        ):
+            _apply(kubectl, _pod(namespace, name, image, command), f"{name} pod", workdir)
+        kubectl(
+            "-n", namespace, "wait", "--for=condition=Ready", "pod/server", "pod/client",
+            f"--timeout={READY_TIMEOUT}", what="waiting for the probe pods", timeout=200,
+        )  # fmt: skip
+        address = kubectl(
+            "-n", namespace, "get", "pod", "server", "-o", "jsonpath={.status.podIP}",
+            what="reading the server's address",
+        ).strip()  # fmt: skip
+
+        def reaches() -> bool:
+            return _reaches(kubectl, namespace, address)
+
+        reached = reaches()
+        _apply(kubectl, _deny_all(namespace), "creating the deny-all policy", workdir)
+        start = time.monotonic()
+        blocked = _eventually(lambda: not reaches())
+        seconds = round(time.monotonic() - start, 1) if blocked else None
+        # And back: without the policy the same connection works again, so it was the
+        # policy, not a dying server, that stopped it.
+        kubectl("-n", namespace, "delete", "networkpolicy", "default-deny",
+                what="deleting the deny-all policy")  # fmt: skip
+        restored = _eventually(reaches)
+        return {"reached_before": reached, "blocked_after": blocked,
+                "seconds_to_block": seconds, "reached_again": restored}  # fmt: skip
+    finally:
+        with contextlib.suppress(TargetError):
+            kubectl("delete", "namespace", namespace, "--wait=false", what="probe cleanup")
+
+
+def enforces(result: dict) -> bool:
+    return all(result.get(k) for k in ("reached_before", "blocked_after", "reached_again"))

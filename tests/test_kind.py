@@ -1,0 +1,103 @@
+"""The kind target end to end, on the images built here (no registry): a run creates the
+cluster, installs the CNI and proves it enforces NetworkPolicy, installs OPA and the
+replicator, replays through the webhook and deletes the cluster; a failed run and an
+interrupted run leave no cluster and no node container behind.
+
+Needs a container engine that starts privileged containers and the kind images
+(`python -m harness tools install kind-images`): skipped locally without them, a
+failure in CI, which builds them in .ci/run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness.errors import HarnessError
+from harness.infra import kind
+from tests.conftest import ROOT, wait_for_replay
+
+# Controls that exercise replicated cluster state (NetworkPolicies, namespaces, RBAC
+# objects) and pod admission; their statuses must equal the local target's.
+CONTROLS = "NSA-1.4,NSA-2.2,CIS-5.1.1,CIS-5.2.13,CIS-5.3.2"
+
+
+@pytest.fixture(scope="module")
+def kind_ready() -> str:
+    from harness.infra import kindimages
+
+    try:
+        kind.check_prerequisites()
+        return kindimages.require_node_image()
+    except HarnessError as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"{exc} (CI must provision it in .ci/run)")
+        pytest.skip(str(exc))
+
+
+def leftovers() -> dict[str, list[str]]:
+    """Clusters and node containers of ours that still exist."""
+    clusters = kind.run([kind.kind_binary(), "get", "clusters"], "kind get clusters").split()
+    containers = kind.run(
+        ["docker", "ps", "-a", "--filter", f"label=io.x-k8s.kind.cluster={kind.CLUSTER_NAME}",
+         "--format", "{{.Names}}"],
+        "docker ps",
+    ).split()  # fmt: skip
+    return {"clusters": [c for c in clusters if c == kind.CLUSTER_NAME], "containers": containers}
+
+
+def run_args(out: Path, *extra: str) -> list[str]:
+    return [
+        sys.executable, "-m", "harness", "run", "--target", "kind", "--controls", CONTROLS,
+        "--iterations", "3", "--combined-iterations", "1", "--warmup", "0",
+        "--node-check-runs", "0", "--out", str(out), *extra,
+    ]  # fmt: skip
+
+
+def test_a_kind_run_decides_as_the_local_target_and_leaves_nothing(kind_ready, tmp_path):
+    out = tmp_path / "kind"
+    result = subprocess.run(run_args(out, "--no-dry-run"), capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert leftovers() == {"clusters": [], "containers": []}
+
+    meta = json.loads((out / "run.json").read_text())
+    assert meta["complete"] and meta["target"] == "kind"
+    assert meta["node_image"] == kind_ready
+    assert meta["cni"] in ("calico", "kube-router") and meta["cni_reason"]
+    probe = meta["network_policy_probe"]  # reached, blocked by deny-all, reached again
+    assert probe["reached_before"] and probe["blocked_after"] and probe["reached_again"], probe
+    assert meta["images"]["replicator"].startswith("pac-harness.local/replicator:")
+
+    def statuses(run: Path) -> dict[str, str]:
+        coverage = json.loads((run / "coverage.json").read_text())
+        wanted = set(CONTROLS.split(","))
+        return {c["id"]: c["status"] for c in coverage["controls"] if c["id"] in wanted}
+
+    local = statuses(ROOT / "results" / "reference" / "local")
+    assert statuses(out) == local
+
+
+def test_a_failed_kind_run_deletes_its_cluster(kind_ready, tmp_path, monkeypatch):
+    """Calico asked for without a pinned manifest fails after the cluster exists."""
+    env = {k: v for k, v in os.environ.items() if k != "PAC_HARNESS_CALICO_SHA256"}
+    result = subprocess.run(
+        run_args(tmp_path / "failed", "--cni", "calico"), capture_output=True, text=True, env=env
+    )
+    assert result.returncode != 0
+    assert "no sha256 is pinned" in result.stderr
+    assert leftovers() == {"clusters": [], "containers": []}
+
+
+def test_ctrl_c_during_a_kind_run_deletes_its_cluster(kind_ready, tmp_path, spawn):
+    proc = spawn(run_args(tmp_path / "interrupted", "--iterations", "1000"))
+    wait_for_replay(proc)
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=600)
+    assert proc.returncode != 0
+    assert leftovers() == {"clusters": [], "containers": []}
