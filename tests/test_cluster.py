@@ -431,3 +431,24 @@ def test_the_in_cluster_replicator_mirrors_what_kube_mgmt_would(api, controlplan
         for proc in procs:
             processes.stop(proc)
         api.remove_created()
+
+
+def test_a_missing_node_image_is_one_line_naming_the_command(monkeypatch):
+    from harness.infra import kindimages
+
+    monkeypatch.setattr(kindimages, "exists", lambda ref: False)
+    with pytest.raises(TargetError) as info:
+        kindimages.require_node_image()
+    assert "\n" not in str(info.value)
+    assert "python -m harness tools install kind-images" in str(info.value)
+
+
+def test_image_tags_follow_their_recipe(monkeypatch):
+    """A changed recipe (here kind's base Dockerfile) builds new images, never reuses a
+    stale one under the same tag; an unchanged recipe keeps its tags."""
+    from harness.infra import kindimages
+
+    base, node = kindimages.base_ref(), kindimages.node_ref()
+    assert (base, node) == (kindimages.base_ref(), kindimages.node_ref())
+    monkeypatch.setattr(kindimages, "BASE_DOCKERFILE", kindimages.BASE_DOCKERFILE + "# x\n")
+    assert kindimages.base_ref() != base and kindimages.node_ref() != node

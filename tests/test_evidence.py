@@ -46,7 +46,7 @@ def test_a_broken_policy_is_reported_failing_everywhere(tmp_path):
     shutil.copy(ROOT / "paper" / "paper.md", paper / "paper.md")
     reference = ROOT / "results" / "reference"
     shutil.copytree(reference / "fuzz", home / "results" / "reference" / "fuzz")
-    others = [a for t in ("opa", "local") for a in ("--run", str(reference / t))]
+    others = [a for t in ("opa", "local", "kind") for a in ("--run", str(reference / t))]
     result = harness_cli(
         "paper", "--run", str(out), *others, "--paper-dir", str(paper), env=env, timeout=600
     )

@@ -23,9 +23,10 @@ from harness.errors import HarnessError
 from harness.infra import kind
 from tests.conftest import ROOT, wait_for_replay
 
-# Controls that exercise replicated cluster state (NetworkPolicies, namespaces, RBAC
-# objects) and pod admission; their statuses must equal the local target's.
-CONTROLS = "NSA-1.4,NSA-2.2,CIS-5.1.1,CIS-5.2.13,CIS-5.3.2"
+# Controls that exercise replicated cluster state (NetworkPolicies, namespaces, Istio's
+# PeerAuthentications, RBAC objects) and pod admission; their statuses must equal the
+# local target's.
+CONTROLS = "NSA-1.4,NSA-2.2,NSA-2.6,CIS-5.1.1,CIS-5.2.13,CIS-5.3.2"
 
 
 @pytest.fixture(scope="module")

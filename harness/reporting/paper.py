@@ -52,7 +52,7 @@ from harness.reporting.results import Run, load_run
 
 # Targets that run on our machines, in the order the report shows them; the first
 # present is the primary run (tables 6.1, 6.2 and figures 6.28-6.30 come from it).
-REFERENCE_TARGETS = ("embedded", "opa", "local")
+REFERENCE_TARGETS = ("embedded", "opa", "local", "kind")
 PAPER_FILE = "paper.md"
 GENERATED_DIR = "generated"
 _BLOCK = re.compile(
@@ -115,6 +115,7 @@ def environment(runs: list[Run]) -> str:
                 "target": str(m.get("target")),
                 "engine": f"{m.get('engine')} {m.get('engine_version', '')}".strip(),
                 "Kubernetes": str(m.get("kubernetes", "")),
+                "cluster": cluster_text(m),
                 "N per fixture": str(m.get("iterations")),
                 "timed decisions": f"{len(run.records):,}",
                 "wall": f"{m.get('wall_seconds', 0):.0f} s",
@@ -125,6 +126,18 @@ def environment(runs: list[Run]) -> str:
             }
         )
     return markdown_frame(pd.DataFrame(rows))
+
+
+def cluster_text(meta: dict) -> str:
+    """What stood behind the API server: no nodes (local) or kind's nodes with a CNI,
+    and whether that CNI was seen to enforce NetworkPolicy."""
+    if meta.get("target") == "local":
+        return "etcd + kube-apiserver, no nodes"
+    if not meta.get("cni"):
+        return ""
+    probe = meta.get("network_policy_probe") or {}
+    seen = "enforces NetworkPolicy (probe)" if probe.get("enforces") else "probe failed"
+    return f"kind, 2 nodes, {meta['cni']}: {seen}"
 
 
 def sections(evidence: Evidence) -> dict[str, str]:
@@ -144,9 +157,9 @@ def sections(evidence: Evidence) -> dict[str, str]:
     for run in evidence.runs:
         overhead = webhook_overhead(run)
         if len(overhead):
-            out["webhook-overhead"] = markdown_frame(overhead, digits=3)
+            out[f"webhook-overhead-{run.meta.get('target')}"] = markdown_frame(overhead, digits=3)
         psa = psa_summary(run)
-        if len(psa):
+        if len(psa) and "psa-agreement" not in out:  # the first run with PSA (local)
             agree = int(psa["agree"].sum())
             disagree = psa[~psa["agree"]][["fixture", "nsa_1_4", "psa"]]
             text = f"{agree} of {len(psa)} pod fixtures: PSA `restricted` and NSA-1.4 agree.\n"

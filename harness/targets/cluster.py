@@ -232,6 +232,10 @@ class KindTarget(ClusterTarget):
         self.kubeconfig = self.kind.kubeconfig
         self.kind.install_cni(self.calico_manifest)
         self.network_probe = self.kind.probe_network_policy(kindimages.debian_ref())
+        # The cluster is ours: Istio's PeerAuthentication CRD (trimmed, scenarios/crds/)
+        # goes in, so NSA-2.6's namespaces have their state, as on the local target.
+        self.connect()
+        self.install_crds()
         self.images = incluster.Images(
             kindimages.component("opa").ref,
             kindimages.component("replicator").ref,

@@ -16,6 +16,9 @@ import time
 from abc import abstractmethod
 from typing import Any
 
+import yaml
+
+from harness import paths
 from harness.errors import TargetError
 from harness.infra import kubeapi
 from harness.infra.kubeapi import ApiError, api_base
@@ -302,6 +305,22 @@ class KubeTarget(Target):
                 "handler": name,
             }
             self._create(runtime_class, track=True)
+
+    def install_crds(self) -> None:
+        """The CRDs of the kinds fixtures use beside built-in ones, until established (on
+        clusters the harness owns: the local control plane and kind)."""
+        crds = []
+        for path in sorted((paths.scenarios_dir() / "crds").glob("*.yaml")):
+            crds += [d for d in yaml.safe_load_all(path.read_text()) if d]
+        for crd in crds:
+            self._create(crd)
+        deadline = time.monotonic() + ACTIVE_TIMEOUT_S
+        for crd in crds:
+            name = crd["metadata"]["name"]
+            while not established(json.loads(self._call("GET", f"{api_path(crd)}/{name}"))):
+                if time.monotonic() > deadline:
+                    raise TargetError(f"CRD {name} not established in {ACTIVE_TIMEOUT_S} s")
+                time.sleep(0.1)
 
     def served_state_kinds(self) -> list[KindInfo]:
         """The state kinds this API server serves (Istio's only where its CRD is installed)."""

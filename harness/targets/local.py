@@ -15,23 +15,16 @@ used here (the Go module proxy does not serve it); harness.targets.replicator pl
 
 from __future__ import annotations
 
-import json
-import time
 from typing import Any
 
-import yaml
-
-from harness import paths
 from harness.errors import TargetError
 from harness.model.manifests import POD_BEARING, STATE
 from harness.model.policies import PolicySet
 from harness.targets.kube import (
-    ACTIVE_TIMEOUT_S,
     HARNESS_NAMESPACE,
     WEBHOOK_PATH,
     KubeTarget,
     api_path,
-    established,
     excluded_namespaces,
     pod_metadata,
     pod_spec,
@@ -64,21 +57,6 @@ class LocalTarget(KubeTarget):
         self.replicator = Replicator(self._open, self.opa.data_client, STATE)
         self.replicator.start()
         self._ensure_namespace(HARNESS_NAMESPACE)
-
-    def install_crds(self) -> None:
-        """The CRDs of the kinds fixtures use beside built-in ones, until established."""
-        crds = []
-        for path in sorted((paths.scenarios_dir() / "crds").glob("*.yaml")):
-            crds += [d for d in yaml.safe_load_all(path.read_text()) if d]
-        for crd in crds:
-            self._create(crd)
-        deadline = time.monotonic() + ACTIVE_TIMEOUT_S
-        for crd in crds:
-            name = crd["metadata"]["name"]
-            while not established(json.loads(self._call("GET", f"{api_path(crd)}/{name}"))):
-                if time.monotonic() > deadline:
-                    raise TargetError(f"CRD {name} not established in {ACTIVE_TIMEOUT_S} s")
-                time.sleep(0.1)
 
     def ensure_default_service_account(self, namespace: str) -> None:
         # No controller-manager mints it here.
