@@ -38,8 +38,19 @@ def test_generated_rego_tests_match_the_fixtures(catalog, fixture_set):
     assert stale == [], "run: python -m harness policy-test --sync"
 
 
-def test_engines_agree_on_every_fixture(opa_target, embedded, catalog, fixture_set):
-    """Same decision and the same set of messages from OPA and the embedded engine."""
+@pytest.fixture(scope="module")
+def wasm_target(opa_binary, policy_set):
+    from harness.targets.wasm import WasmTarget
+
+    target = WasmTarget()
+    target.start(policy_set)
+    yield target
+    target.close()
+
+
+def test_engines_agree_on_every_fixture(opa_target, embedded, wasm_target, catalog, fixture_set):
+    """Same decision and the same set of messages from the OPA server, the embedded
+    engine (regopy) and OPA's Wasm module in wasmtime, per control and combined."""
     pairs = [
         (c.id, c.entrypoint, f) for c in catalog.with_policy for f in fixture_set.by_control[c.id]
     ]
@@ -50,11 +61,22 @@ def test_engines_agree_on_every_fixture(opa_target, embedded, catalog, fixture_s
     disagreements = []
     for control_id, query, fixture in pairs:
         a = opa_target.decide(opa_target.prepare(fixture.input, query))
-        b = embedded.decide(embedded.prepare(fixture.input, query))
-        if a.allowed != b.allowed or set(a.messages) != set(b.messages):
-            disagreements.append(f"{control_id} {fixture.id}: opa={a} embedded={b}")
+        for name, other in (("embedded", embedded), ("wasm", wasm_target)):
+            b = other.decide(other.prepare(fixture.input, query))
+            if a.allowed != b.allowed or set(a.messages) != set(b.messages):
+                disagreements.append(f"{control_id} {fixture.id}: opa={a} {name}={b}")
     assert disagreements == [], "\n".join(disagreements)
     assert len(pairs) > 300
+
+
+def test_wasm_host_regex_replace_follows_go(wasm_target):
+    """regex.replace is served by the host: RE2's ASCII classes and Go's $-templates."""
+    from harness.targets.wasm import HOST_BUILTINS
+
+    replace = HOST_BUILTINS["regex.replace"]
+    assert replace("nginx:1.25", r":[\w][\w.-]{0,127}$", "") == "nginx"
+    assert replace("nginx:é", r":[\w]+$", "") == "nginx:é"  # \w is ASCII in RE2
+    assert replace("a-b", r"(\w)-(\w)", "${2}$1$$") == "ba$"
 
 
 def test_opa_answers_as_a_webhook(opa_target, fixture_set):
@@ -308,3 +330,18 @@ def test_embedded_engine_refuses_a_configured_scanner(tmp_path):
     assert "the in-process engine cannot ask a scanner" in result.stderr
     assert "--target" not in result.stderr.split("`run --target", 1)[0]
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_wasm_memory_stays_flat_over_many_decisions(wasm_target, fixture_set):
+    """Each decision evaluates from the same heap pointer: the module's memory does not
+    grow with the number of decisions."""
+    from harness.model.policies import COMBINED_QUERY
+
+    fixture = fixture_set.by_control["NSA-1.1"][3]
+    prepared = wasm_target.prepare(fixture.input, COMBINED_QUERY)
+    for _ in range(50):
+        wasm_target.decide(prepared)
+    size = wasm_target.memory_bytes()
+    for _ in range(2000):
+        wasm_target.decide(prepared)
+    assert wasm_target.memory_bytes() == size

@@ -47,11 +47,18 @@ OPTION_TARGETS = {
 
 _FACTORIES: dict[str, Callable[[TargetOptions], Target]] = {
     "embedded": lambda o: EmbeddedTarget(),
+    "wasm": lambda o: _wasm(),
     "opa": lambda o: OpaServerTarget(),
     "local": lambda o: LocalTarget(),
     "kind": lambda o: KindTarget(o.dry_run, o.keep, o.existing, o.calico_manifest, o.cni),
     "cluster": lambda o: ClusterTarget(o.kubeconfig, o.context, o.dry_run),
 }
+
+
+def _wasm() -> Target:
+    from harness.targets.wasm import WasmTarget  # wasmtime loads only when asked for
+
+    return WasmTarget()
 
 
 def target_names() -> list[str]:

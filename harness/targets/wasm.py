@@ -1,0 +1,198 @@
+"""Policies compiled to WebAssembly by the pinned OPA (`opa build -t wasm`, one entrypoint
+per query), evaluated in process with wasmtime through OPA's Wasm ABI: data (config and
+cluster state) is parsed into the module's heap once; each decision writes the input's
+JSON above it and calls `opa_eval`, which evaluates from that heap pointer on, so the
+next decision overwrites the last and memory stays flat however many decisions run.
+
+The module is OPA's own compiled plan of the policies, so its verdicts are OPA's; the
+differential test holds it to regopy and the OPA server on every fixture."""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import re
+import subprocess
+import tarfile
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import wasmtime
+
+from harness.errors import HarnessError, TargetError
+from harness.infra import tools
+from harness.model.policies import PolicySet
+from harness.targets.base import Decision, Target
+from harness.targets.opa import write_bundle_source
+
+PAGE = 65536
+JSON_FORMAT = 0  # opa_eval's result format: JSON text
+
+
+def compile_wasm(opa: Path, policy: PolicySet) -> bytes:
+    """`opa build -t wasm` with every query as an entrypoint; the module's bytes."""
+    with tempfile.TemporaryDirectory(prefix="pac-harness-wasm-") as tmp:
+        src = write_bundle_source(policy, Path(tmp) / "src", with_state=False)
+        (src / "data.json").unlink()  # data is handed to the module at start instead
+        out = Path(tmp) / "bundle.tar.gz"
+        entrypoints = [arg for query in policy.queries for arg in ("-e", query)]
+        result = subprocess.run(
+            [str(opa), "build", "-t", "wasm", *entrypoints, "-o", str(out), str(src)],
+            capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        if result.returncode != 0:
+            first = (result.stderr.strip().splitlines() or ["(no output)"])[0]
+            raise HarnessError(f"{policy.root}: opa build -t wasm failed: {first}")
+        with tarfile.open(out) as tar:
+            member = tar.extractfile("/policy.wasm")
+            if member is None:
+                raise HarnessError(f"{out}: no /policy.wasm in the wasm bundle")
+            return member.read()
+
+
+class WasmTarget(Target):
+    name = "wasm"
+
+    def __init__(self) -> None:
+        self._store: wasmtime.Store | None = None
+
+    def start(self, policy: PolicySet) -> None:
+        if (policy.config.get("image_scanner") or {}).get("url"):
+            raise HarnessError(
+                "image_scanner.url is set, but the wasm target does not serve http.send "
+                "yet: `run --target opa` or `--target local` can"
+            )
+        module_bytes = compile_wasm(tools.require("opa"), policy)
+        engine = wasmtime.Engine()
+        store = wasmtime.Store(engine)
+        module = wasmtime.Module(engine, module_bytes)
+        memory = wasmtime.Memory(store, wasmtime.MemoryType(wasmtime.Limits(5, None)))
+        linker = wasmtime.Linker(engine)
+        linker.define(store, "env", "memory", memory)
+        linker.define_func("env", "opa_abort", _func_type(1, 0), self._abort)
+        linker.define_func("env", "opa_println", _func_type(1, 0), lambda addr: None)
+        for arity in range(5):
+            linker.define_func(
+                "env", f"opa_builtin{arity}", _func_type(arity + 2, 1), self._builtin
+            )
+        instance = linker.instantiate(store, module)
+        exports = instance.exports(store)
+        self._store, self._memory, self._exports = store, memory, exports
+        builtins = self._json_result(exports["builtins"](store))
+        unserved = sorted(set(builtins) - set(HOST_BUILTINS))
+        if unserved:
+            raise HarnessError(f"the wasm module needs builtins this host lacks: {unserved}")
+        self._builtin_names = {number: name for name, number in builtins.items()}
+        self._entrypoints = self._json_result(exports["entrypoints"](store))
+        missing = [q for q in policy.queries if q not in self._entrypoints]
+        if missing:
+            raise HarnessError(f"the wasm module lacks entrypoints {', '.join(missing)}")
+        self._data = self._parse(json.dumps(policy.data).encode())
+        self._base = exports["opa_heap_ptr_get"](store)
+        self._eval = exports["opa_eval"]
+
+    # ------------------------------------------------------------ memory
+
+    def memory_bytes(self) -> int:
+        return self._memory.data_len(self._store)
+
+    def _ensure(self, end: int) -> None:
+        size = self._memory.data_len(self._store)
+        if end > size:
+            self._memory.grow(self._store, (end - size) // PAGE + 1)
+
+    def _write(self, addr: int, data: bytes) -> None:
+        self._ensure(addr + len(data))
+        self._memory.write(self._store, data, addr)
+
+    def _string(self, addr: int) -> bytes:
+        base = ctypes.addressof(self._memory.data_ptr(self._store).contents)
+        return ctypes.string_at(base + addr)
+
+    def _parse(self, raw: bytes) -> int:
+        """opa_json_parse of raw, placed with the module's own allocator."""
+        exports, store = self._exports, self._store
+        addr = exports["opa_malloc"](store, len(raw))
+        self._write(addr, raw)
+        value = exports["opa_json_parse"](store, addr, len(raw))
+        if not value:
+            raise HarnessError("the wasm module could not parse the policy data")
+        return value
+
+    def _json_result(self, value_addr: int) -> Any:
+        return json.loads(self._string(self._exports["opa_json_dump"](self._store, value_addr)))
+
+    # ------------------------------------------------------------ host functions
+
+    def _abort(self, addr: int) -> None:
+        raise TargetError(f"wasm policy aborted: {self._string(addr).decode(errors='replace')}")
+
+    def _builtin(self, builtin_id: int, ctx: int, *args: int) -> int:
+        """A builtin the module leaves to its host: arguments come as OPA values, go to
+        Python as JSON, and the result goes back through opa_json_parse."""
+        name = self._builtin_names.get(builtin_id, str(builtin_id))
+        function = HOST_BUILTINS.get(name)
+        if function is None:
+            raise TargetError(f"the wasm policy called {name}, which this host does not serve")
+        values = [self._json_result(arg) for arg in args]
+        return self._parse(json.dumps(function(*values)).encode())
+
+    # ------------------------------------------------------------ decisions
+
+    def prepare(self, review: dict[str, Any], query: str) -> Any:
+        return json.dumps(review).encode(), self._entrypoints[query]
+
+    def decide(self, prepared: Any) -> Decision:
+        raw, entrypoint = prepared
+        store, base = self._store, self._base
+        self._write(base, raw)
+        end = base + len(raw)
+        result = self._eval(store, 0, entrypoint, self._data, base, len(raw), end, JSON_FORMAT)
+        value = json.loads(self._string(result))
+        found = value[0].get("result") if value else None
+        messages = tuple(sorted(found)) if isinstance(found, list) else ()
+        return Decision(allowed=not messages, messages=messages)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "engine": "opa wasm (wasmtime)",
+            "engine_version": f"opa {tools.get_tool('opa').version}, wasmtime {_version()}",
+        }
+
+    def close(self) -> None:
+        self._store = None
+
+
+def _go_template(template: str) -> str:
+    """Go's Regexp.Expand syntax ($1, ${1}, ${name}, $$) as a Python re template."""
+    out = template.replace("\\", "\\\\")
+    out = re.sub(r"\$\$", "\x00", out)
+    out = re.sub(r"\$\{(\w+)\}|\$(\w+)", lambda m: f"\\g<{m.group(1) or m.group(2)}>", out)
+    return out.replace("\x00", "$")
+
+
+def _regex_replace(value: str, pattern: str, replacement: str) -> str:
+    """OPA's regex.replace is Go's ReplaceAllString: RE2 syntax, ASCII classes."""
+    return re.sub(pattern, _go_template(replacement), value, flags=re.ASCII)
+
+
+def _http_send(request: dict) -> dict:
+    """NSA-1.3's scanner call; start() refuses a config with a scanner URL, so reaching
+    this means a policy called http.send unasked."""
+    raise TargetError(f"the wasm target does not serve http.send ({request.get('url')})")
+
+
+# Builtins OPA's Wasm runtime does not implement natively and our policies use.
+HOST_BUILTINS = {"regex.replace": _regex_replace, "http.send": _http_send}
+
+
+def _func_type(params: int, results: int) -> wasmtime.FuncType:
+    i32 = wasmtime.ValType.i32()
+    return wasmtime.FuncType([i32] * params, [i32] * results)
+
+
+def _version() -> str:
+    from importlib.metadata import version
+
+    return version("wasmtime")
