@@ -210,6 +210,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser(
+        "build", help="compile the policies into the Wasm module the wasm target ships with"
+    )
+    p.add_argument(
+        "--check", action="store_true", help="write nothing; exit 1 if the shipped module is stale"
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="rebuild even when current (OPA's Wasm output differs byte-wise between builds)",
+    )
+    p.set_defaults(func=cmd_build)
+
+    p = sub.add_parser(
         "tools", help="pinned external tools (opa, etcd, kube-apiserver, kind, node components)"
     )
     tools_sub = p.add_subparsers(title="tools commands")
@@ -540,6 +553,39 @@ def cmd_tools_list(args: argparse.Namespace) -> int:
     for row in rows:
         table.add_row(*(row[k] for k in ("tool", "version", "status", "path")))
     out.print(table)
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------- build
+
+
+def shipped_policy_set():
+    """Every policy and every query a run can ask (no data: it is handed over at start)."""
+    from harness.model.policies import PolicySet, combined_queries, load_modules
+
+    with_policy = load_catalog().with_policy
+    queries = [c.entrypoint for c in with_policy]
+    queries += combined_queries(c.enforcement for c in with_policy)
+    return PolicySet(modules=load_modules(), config={}, state={}, queries=queries)
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from harness.targets import wasm
+
+    policy = shipped_policy_set()
+    problem = wasm.artifact_problem(policy)
+    if args.check and problem:
+        err.print(f"{problem}: run python -m harness build", markup=False)
+        return EXIT_FINDINGS
+    if args.check or (problem is None and not args.force):
+        out.print(f"{wasm.COMPILED_WASM}: current (compiled from today's policies)", markup=False)
+        return EXIT_OK
+    manifest = wasm.build_artifact(policy)
+    out.print(
+        f"{wasm.COMPILED_WASM}: {len(manifest['entrypoints'])} entrypoints, "
+        f"opa {manifest['opa']}, wasm sha256 {manifest['wasm_sha256'][:12]}",
+        markup=False,
+    )
     return EXIT_OK
 
 

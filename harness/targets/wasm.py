@@ -9,7 +9,9 @@ differential test holds it to regopy and the OPA server on every fixture."""
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import hashlib
 import json
 import re
 import subprocess
@@ -20,6 +22,7 @@ from typing import Any
 
 import wasmtime
 
+from harness import paths
 from harness.errors import HarnessError, TargetError
 from harness.infra import tools
 from harness.model.policies import PolicySet
@@ -28,6 +31,55 @@ from harness.targets.opa import write_bundle_source
 
 PAGE = 65536
 JSON_FORMAT = 0  # opa_eval's result format: JSON text
+# The module compiled from today's policies ships with the package, so the target needs
+# neither Go nor OPA after `pip install`; `python -m harness build` remakes it.
+COMPILED_DIR = Path(__file__).resolve().parents[1] / "compiled"
+COMPILED_WASM = COMPILED_DIR / "policies.wasm"
+COMPILED_MANIFEST = COMPILED_DIR / "policies.json"
+
+
+def policies_digest(policy: PolicySet) -> str:
+    """sha256 over the Rego modules (paths relative to the policy root, and sources)."""
+    h = hashlib.sha256()
+    for module in sorted(policy.modules, key=lambda m: m.path):
+        h.update(str(module.path.relative_to(policy.root)).encode() + b"\0")
+        h.update(module.source.encode() + b"\0")
+    return h.hexdigest()
+
+
+def build_artifact(policy: PolicySet) -> dict[str, Any]:
+    """Compile every query of policy into harness/compiled/ with a manifest saying what
+    it was built from."""
+    opa = tools.require("opa")
+    wasm = compile_wasm(opa, policy)
+    manifest = {
+        "policies_sha256": policies_digest(policy),
+        "wasm_sha256": hashlib.sha256(wasm).hexdigest(),
+        "opa": tools.get_tool("opa").version,
+        "entrypoints": sorted(policy.queries),
+    }
+    COMPILED_DIR.mkdir(parents=True, exist_ok=True)
+    COMPILED_WASM.write_bytes(wasm)
+    COMPILED_MANIFEST.write_text(json.dumps(manifest, indent=1) + "\n")
+    return manifest
+
+
+def artifact_problem(policy: PolicySet) -> str | None:
+    """None when the shipped module was compiled from exactly these policies and holds
+    every query asked; else why not."""
+    try:
+        manifest = json.loads(COMPILED_MANIFEST.read_text())
+        wasm = COMPILED_WASM.read_bytes()
+    except (OSError, ValueError):
+        return f"{COMPILED_WASM} is missing"
+    if manifest.get("policies_sha256") != policies_digest(policy):
+        return f"{COMPILED_WASM} was compiled from other policies"
+    if manifest.get("wasm_sha256") != hashlib.sha256(wasm).hexdigest():
+        return f"{COMPILED_WASM} does not match its manifest"
+    missing = sorted(set(policy.queries) - set(manifest.get("entrypoints", [])))
+    if missing:
+        return f"{COMPILED_WASM} lacks entrypoints {', '.join(missing)}"
+    return None
 
 
 def compile_wasm(opa: Path, policy: PolicySet) -> bytes:
@@ -56,6 +108,7 @@ class WasmTarget(Target):
 
     def __init__(self) -> None:
         self._store: wasmtime.Store | None = None
+        self.source = ""
 
     def start(self, policy: PolicySet) -> None:
         if (policy.config.get("image_scanner") or {}).get("url"):
@@ -63,10 +116,10 @@ class WasmTarget(Target):
                 "image_scanner.url is set, but the wasm target does not serve http.send "
                 "yet: `run --target opa` or `--target local` can"
             )
-        module_bytes = compile_wasm(tools.require("opa"), policy)
+        module_bytes = self._module_bytes(policy)
         engine = wasmtime.Engine()
         store = wasmtime.Store(engine)
-        module = wasmtime.Module(engine, module_bytes)
+        module = _compiled_module(engine, module_bytes)
         memory = wasmtime.Memory(store, wasmtime.MemoryType(wasmtime.Limits(5, None)))
         linker = wasmtime.Linker(engine)
         linker.define(store, "env", "memory", memory)
@@ -91,6 +144,21 @@ class WasmTarget(Target):
         self._data = self._parse(json.dumps(policy.data).encode())
         self._base = exports["opa_heap_ptr_get"](store)
         self._eval = exports["opa_eval"]
+
+    def _module_bytes(self, policy: PolicySet) -> bytes:
+        """The shipped module when it is current, else one compiled now by OPA, else a
+        one-line error naming the command that remakes it."""
+        problem = artifact_problem(policy)
+        if problem is None:
+            self.source = "shipped (harness/compiled/policies.wasm)"
+            return COMPILED_WASM.read_bytes()
+        if tools.locate(tools.get_tool("opa")) is None:
+            raise HarnessError(
+                f"{problem}, and OPA is not installed to compile today's policies: run "
+                "python -m harness tools install opa, then python -m harness build"
+            )
+        self.source = f"compiled at start by opa {tools.get_tool('opa').version} ({problem})"
+        return compile_wasm(tools.require("opa"), policy)
 
     # ------------------------------------------------------------ memory
 
@@ -158,6 +226,7 @@ class WasmTarget(Target):
         return {
             "engine": "opa wasm (wasmtime)",
             "engine_version": f"opa {tools.get_tool('opa').version}, wasmtime {_version()}",
+            "wasm_module": self.source,
         }
 
     def close(self) -> None:
@@ -185,6 +254,23 @@ def _http_send(request: dict) -> dict:
 
 # Builtins OPA's Wasm runtime does not implement natively and our policies use.
 HOST_BUILTINS = {"regex.replace": _regex_replace, "http.send": _http_send}
+
+
+def _compiled_module(engine: wasmtime.Engine, wasm: bytes) -> wasmtime.Module:
+    """wasmtime's machine code for wasm, from the cache when this wasmtime made it
+    before (compiling takes longer than a node check should wait)."""
+    key = f"{hashlib.sha256(wasm).hexdigest()}-wasmtime-{_version()}.cwasm"
+    cached = paths.cache_dir() / "wasm" / key
+    if cached.is_file():
+        with contextlib.suppress(Exception):
+            return wasmtime.Module.deserialize(engine, cached.read_bytes())
+    module = wasmtime.Module(engine, wasm)
+    with contextlib.suppress(OSError):
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        partial = cached.with_suffix(".partial")
+        partial.write_bytes(module.serialize())
+        partial.replace(cached)
+    return module
 
 
 def _func_type(params: int, results: int) -> wasmtime.FuncType:

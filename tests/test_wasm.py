@@ -1,0 +1,46 @@
+"""The wasm target's shipped module: current with today's policies (no OPA needed to
+check), used without Go or OPA, and a one-line error naming the command when a policy
+was edited and no OPA can recompile it. Its decisions are held to OPA's and regopy's in
+test_opa.py."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from harness.cli import main, shipped_policy_set
+from harness.errors import HarnessError
+from harness.model.policies import RegoModule
+from harness.targets import wasm
+
+
+def test_the_shipped_module_was_compiled_from_todays_policies():
+    problem = wasm.artifact_problem(shipped_policy_set())
+    assert problem is None, f"{problem}: run python -m harness build"
+    assert main(["build", "--check"]) == 0
+
+
+def test_without_opa_the_shipped_module_decides(monkeypatch, policy_set, fixture_set, catalog):
+    monkeypatch.setattr(wasm.tools, "locate", lambda tool: None)
+    monkeypatch.setattr(wasm.tools, "require", lambda name: pytest.fail("needed opa"))
+    target = wasm.WasmTarget()
+    target.start(policy_set)
+    assert target.describe()["wasm_module"].startswith("shipped")
+    fixture = fixture_set.by_control["NSA-1.1"][0]
+    query = catalog.get("NSA-1.1").entrypoint
+    decision = target.decide(target.prepare(fixture.input, query))
+    assert fixture.decided_right(decision.allowed, decision.messages)
+    target.close()
+
+
+def test_an_edited_policy_without_opa_names_the_command(monkeypatch, policy_set):
+    monkeypatch.setattr(wasm.tools, "locate", lambda tool: None)
+    first = policy_set.modules[0]
+    edited = RegoModule(first.path, first.source + "\n# edited\n")
+    policy = dataclasses.replace(policy_set, modules=[edited, *policy_set.modules[1:]])
+    with pytest.raises(HarnessError) as info:
+        wasm.WasmTarget().start(policy)
+    message = str(info.value)
+    assert "\n" not in message and "compiled from other policies" in message
+    assert "python -m harness build" in message
