@@ -258,13 +258,14 @@ def scanner():
     server.shutdown()
 
 
-def _scanning_target(url: str):
+def _scanning_target(url: str, kind: str = "opa"):
     from harness.model.config import load_config
     from harness.model.policies import PolicySet, load_modules
+    from harness.targets.wasm import WasmTarget
 
     config = load_config()
     config["image_scanner"] = {"url": url, "timeout": "2s", "deny_severity": "HIGH"}
-    target = OpaServerTarget()
+    target = OpaServerTarget() if kind == "opa" else WasmTarget()
     target.start(PolicySet(load_modules(), config, {}, ["controls/nsa_1_3/deny"]))
     return target
 
@@ -282,8 +283,10 @@ def _pod(image: str) -> dict:
     )
 
 
-def test_image_scanner_denies_vulnerable_images(opa_binary, scanner):
-    with _scanning_target(scanner) as target:
+@pytest.mark.parametrize("kind", ["opa", "wasm"])
+def test_image_scanner_denies_vulnerable_images(opa_binary, scanner, kind):
+    """The OPA server's http.send and the wasm host's give the same verdicts."""
+    with _scanning_target(scanner, kind) as target:
         bad = target.decide(
             target.prepare(_pod("docker.io/library/vulnerable:1"), "controls/nsa_1_3/deny")
         )
@@ -297,10 +300,11 @@ def test_image_scanner_denies_vulnerable_images(opa_binary, scanner):
     assert good.allowed
 
 
-def test_unreachable_scanner_denies(opa_binary):
+@pytest.mark.parametrize("kind", ["opa", "wasm"])
+def test_unreachable_scanner_denies(opa_binary, kind):
     from harness.infra.processes import free_port
 
-    with _scanning_target(f"http://127.0.0.1:{free_port()}/scan") as target:
+    with _scanning_target(f"http://127.0.0.1:{free_port()}/scan", kind) as target:
         decision = target.decide(
             target.prepare(_pod("docker.io/library/nginx:1"), "controls/nsa_1_3/deny")
         )

@@ -44,3 +44,10 @@ def test_an_edited_policy_without_opa_names_the_command(monkeypatch, policy_set)
     message = str(info.value)
     assert "\n" not in message and "compiled from other policies" in message
     assert "python -m harness build" in message
+
+
+def test_http_send_timeouts_read_as_go_durations():
+    assert wasm._seconds("2s") == 2 and wasm._seconds("1m30s") == 90
+    assert wasm._seconds("500ms") == 0.5 and wasm._seconds(1_000_000_000) == 1
+    with pytest.raises(Exception, match="invalid timeout"):
+        wasm._seconds("2 seconds")

@@ -17,6 +17,8 @@ import re
 import subprocess
 import tarfile
 import tempfile
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -111,11 +113,6 @@ class WasmTarget(Target):
         self.source = ""
 
     def start(self, policy: PolicySet) -> None:
-        if (policy.config.get("image_scanner") or {}).get("url"):
-            raise HarnessError(
-                "image_scanner.url is set, but the wasm target does not serve http.send "
-                "yet: `run --target opa` or `--target local` can"
-            )
         module_bytes = self._module_bytes(policy)
         engine = wasmtime.Engine()
         store = wasmtime.Store(engine)
@@ -246,10 +243,53 @@ def _regex_replace(value: str, pattern: str, replacement: str) -> str:
     return re.sub(pattern, _go_template(replacement), value, flags=re.ASCII)
 
 
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
+_UNIT_S = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def _seconds(duration: str | int | float) -> float:
+    """A Go duration string ("2s", "1m30s") or nanoseconds, as OPA's http.send reads it."""
+    if isinstance(duration, int | float):
+        return duration / 1e9
+    parts = _DURATION.findall(duration)
+    if not parts or "".join(n + u for n, u in parts) != duration:
+        raise TargetError(f"http.send: invalid timeout {duration!r}")
+    return sum(float(n) * _UNIT_S[u] for n, u in parts)
+
+
 def _http_send(request: dict) -> dict:
-    """NSA-1.3's scanner call; start() refuses a config with a scanner URL, so reaching
-    this means a policy called http.send unasked."""
-    raise TargetError(f"the wasm target does not serve http.send ({request.get('url')})")
+    """OPA's http.send for what NSA-1.3's scanner call uses (method, url, JSON body,
+    timeout, raise_error false): the response as OPA shapes it, or, when no answer
+    comes, status_code 0 and an error object, as OPA returns with raise_error false."""
+    body = request.get("body")
+    data = json.dumps(body).encode() if body is not None else request.get("raw_body", "").encode()
+    headers = {"Content-Type": "application/json", **(request.get("headers") or {})}
+    call = urllib.request.Request(
+        request["url"],
+        data=data or None,
+        headers=headers,
+        method=request.get("method", "GET").upper(),
+    )
+    try:
+        with urllib.request.urlopen(call, timeout=_seconds(request.get("timeout", "5s"))) as r:
+            status, raw, kind = r.status, r.read(), r.headers.get("Content-Type", "")
+            reason, response_headers = r.reason, dict(r.headers)
+    except urllib.error.HTTPError as exc:
+        status, raw, kind = exc.code, exc.read(), exc.headers.get("Content-Type", "")
+        reason, response_headers = exc.reason, dict(exc.headers)
+    except (OSError, ValueError) as exc:
+        if request.get("raise_error", True):
+            raise TargetError(f"http.send {request['url']}: {exc}") from None
+        message = " ".join(str(getattr(exc, "reason", exc)).split())
+        return {"status_code": 0, "error": {"code": "eval_http_send_network_error",
+                                            "message": message}}  # fmt: skip
+    text = raw.decode(errors="replace")
+    parsed = None
+    if "json" in kind.lower() and text:
+        with contextlib.suppress(ValueError):
+            parsed = json.loads(text)
+    return {"status": f"{status} {reason}", "status_code": status, "body": parsed,
+            "raw_body": text, "headers": {k.lower(): [v] for k, v in response_headers.items()}}  # fmt: skip
 
 
 # Builtins OPA's Wasm runtime does not implement natively and our policies use.
