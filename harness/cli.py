@@ -88,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "run", help="replay every fixture against a target and report coverage and latency"
     )
-    p.add_argument("--target", default="embedded", choices=target_names())
+    p.add_argument("--target", default="wasm", choices=target_names())
     p.add_argument(
         "--controls", type=_id_list, help="comma-separated control ids (default: all with a policy)"
     )

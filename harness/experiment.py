@@ -65,7 +65,7 @@ class RunResult:
 
 
 def prepare(
-    target: str = "embedded",
+    target: str = "wasm",
     controls: list[str] | None = None,
     iterations: int = 1000,
     combined_iterations: int = 100,
@@ -98,7 +98,7 @@ def prepare(
 
 
 def run(
-    target: str = "embedded",
+    target: str = "wasm",
     controls: list[str] | None = None,
     iterations: int = 1000,
     combined_iterations: int = 100,

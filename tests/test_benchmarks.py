@@ -6,22 +6,53 @@ from __future__ import annotations
 
 import pytest
 
-from harness.model.policies import COMBINED_QUERY
+from harness.model.policies import COMBINED_QUERY, NODE_COMBINED_QUERY
+
+# Issue 15's targets for the wasm engine on 2 cores: per policy p50 <= 100 us, all
+# admission policies as one query p50 <= 1 ms, node policies together p50 <= 2 ms.
+# pytest-benchmark reports medians; compare them with these by eye or --benchmark-json.
+SINGLE = [
+    ("NSA-1.1", "controls/nsa_1_1/deny", "init-container-root"),
+    ("NSA-1.4", "controls/nsa_1_4/deny", "baseline-only-pod"),
+    ("NSA-2.3", "controls/nsa_2_3/deny", "quota-without-limits"),
+]
 
 
 def _fixture(fixture_set, control_id, stem):
     return next(f for f in fixture_set.by_control[control_id] if f.path.stem == stem)
 
 
+@pytest.fixture(scope="module")
+def wasm(policy_set):
+    from harness.targets.wasm import WasmTarget
+
+    target = WasmTarget(fallback=False)
+    target.start(policy_set)
+    yield target
+    target.close()
+
+
+@pytest.mark.benchmark(group="wasm")
+@pytest.mark.parametrize(("control_id", "entrypoint", "stem"), SINGLE)
+def test_wasm_single_policy(benchmark, wasm, fixture_set, control_id, entrypoint, stem):
+    prepared = wasm.prepare(_fixture(fixture_set, control_id, stem).input, entrypoint)
+    assert not benchmark(wasm.decide, prepared).allowed
+
+
+@pytest.mark.benchmark(group="wasm")
+def test_wasm_all_policies_combined(benchmark, wasm, fixture_set):
+    fixture = _fixture(fixture_set, "NSA-1.4", "baseline-only-pod")
+    assert not benchmark(wasm.decide, wasm.prepare(fixture.input, COMBINED_QUERY)).allowed
+
+
+@pytest.mark.benchmark(group="wasm")
+def test_wasm_node_policies_together(benchmark, wasm, fixture_set):
+    fixture = next(f for f in fixture_set.by_control["NSA-2.4"] if f.expect == "allow")
+    assert benchmark(wasm.decide, wasm.prepare(fixture.input, NODE_COMBINED_QUERY)).allowed
+
+
 @pytest.mark.benchmark(group="embedded")
-@pytest.mark.parametrize(
-    ("control_id", "entrypoint", "stem"),
-    [
-        ("NSA-1.1", "controls/nsa_1_1/deny", "init-container-root"),
-        ("NSA-1.4", "controls/nsa_1_4/deny", "baseline-only-pod"),
-        ("NSA-2.3", "controls/nsa_2_3/deny", "quota-without-limits"),
-    ],
-)
+@pytest.mark.parametrize(("control_id", "entrypoint", "stem"), SINGLE)
 def test_embedded_single_policy(benchmark, embedded, fixture_set, control_id, entrypoint, stem):
     prepared = embedded.prepare(_fixture(fixture_set, control_id, stem).input, entrypoint)
     decision = benchmark(embedded.decide, prepared)

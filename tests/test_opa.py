@@ -312,28 +312,32 @@ def test_unreachable_scanner_denies(opa_binary, kind):
     assert "could not be scanned" in decision.messages[0]
 
 
-def test_embedded_engine_refuses_a_configured_scanner(tmp_path):
+def test_check_asks_a_configured_scanner(tmp_path):
+    """check decides in process with the wasm engine, which serves http.send: an
+    unreachable scanner denies the pod's images, as on the OPA server."""
     config = tmp_path / "config.yaml"
-    config.write_text("image_scanner: {url: 'http://127.0.0.1:9/scan'}\n")
+    config.write_text("image_scanner: {url: 'http://127.0.0.1:9/scan', timeout: 1s}\n")
     result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "harness",
-            "check",
-            "tests/data/check/mixed/debug-pod.yaml",
-            "--config",
-            str(config),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 2
-    # One line that names what can ask the scanner, and no flag `check` lacks.
-    assert "the in-process engine cannot ask a scanner" in result.stderr
-    assert "--target" not in result.stderr.split("`run --target", 1)[0]
-    assert len(result.stderr.strip().splitlines()) == 1
+        [sys.executable, "-m", "harness", "check", "tests/data/check/mixed/debug-pod.yaml",
+         "--config", str(config), "--controls", "NSA-1.3", "--format", "json"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    findings = json.loads(result.stdout)
+    assert findings and all(f["decision"] == "deny" for f in findings)
+    assert all(any("could not be scanned" in m for m in f["messages"]) for f in findings)
+
+
+def test_the_regopy_engine_refuses_a_configured_scanner(policy_set):
+    """rego-cpp has no http.send: the embedded target says so in one line."""
+    import dataclasses
+
+    from harness.errors import HarnessError
+    from harness.targets.embedded import EmbeddedTarget
+
+    config = {**policy_set.config, "image_scanner": {"url": "http://127.0.0.1:9/scan"}}
+    with pytest.raises(HarnessError, match="cannot ask a scanner"):
+        EmbeddedTarget().start(dataclasses.replace(policy_set, config=config))
 
 
 def test_wasm_memory_stays_flat_over_many_decisions(wasm_target, fixture_set):

@@ -40,10 +40,18 @@ def test_an_edited_policy_without_opa_names_the_command(monkeypatch, policy_set)
     edited = RegoModule(first.path, first.source + "\n# edited\n")
     policy = dataclasses.replace(policy_set, modules=[edited, *policy_set.modules[1:]])
     with pytest.raises(HarnessError) as info:
-        wasm.WasmTarget().start(policy)
+        wasm.WasmTarget(fallback=False).start(policy)
     message = str(info.value)
     assert "\n" not in message and "compiled from other policies" in message
-    assert "python -m harness build" in message
+    assert first.path.name in message and "python -m harness build" in message
+
+    # The default: say so in one line, decide with regopy, and record why.
+    target = wasm.WasmTarget()
+    target.start(policy)
+    described = target.describe()
+    assert described["engine"] == "regopy (rego-cpp)"
+    assert "python -m harness build" in described["fallback"]
+    target.close()
 
 
 def test_http_send_timeouts_read_as_go_durations():

@@ -19,7 +19,7 @@ from harness.model.catalog import Control
 from harness.model.clusterstate import snapshot
 from harness.model.manifests import Document
 from harness.model.policies import PolicySet, load_modules
-from harness.targets.embedded import EmbeddedTarget
+from harness.targets.wasm import WasmTarget
 
 CLUSTER = "cluster"
 
@@ -116,7 +116,7 @@ def _audit(found: Collected, controls: list[Control], config: dict[str, Any]) ->
     if cluster_controls:
         state = snapshot(d.body for d in found.everything)
         policy = PolicySet(load_modules(), config, {}, [c.entrypoint for c in cluster_controls])
-        with EmbeddedTarget() as target:
+        with WasmTarget() as target:
             target.start(policy)
             for control in cluster_controls:
                 decision = target.decide(target.prepare(state, control.entrypoint))

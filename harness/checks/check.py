@@ -28,7 +28,7 @@ from harness.model.manifests import (
     unwrap_review,
 )
 from harness.model.policies import PolicySet, load_modules
-from harness.targets.embedded import EmbeddedTarget
+from harness.targets.wasm import WasmTarget
 
 
 @dataclass(frozen=True)
@@ -102,7 +102,7 @@ def decide_objects(
         queries=[c.entrypoint for c in controls],
     )
     findings: list[Finding] = []
-    with EmbeddedTarget() as target:
+    with WasmTarget() as target:
         target.start(policy)
         for subject in found.subjects:
             for control in controls:

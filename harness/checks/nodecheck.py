@@ -17,7 +17,7 @@ from harness.model.catalog import Control
 from harness.model.node import collect
 from harness.model.nodetree import materialize
 from harness.model.policies import PolicySet, load_modules
-from harness.targets.embedded import EmbeddedTarget
+from harness.targets.wasm import WasmTarget
 
 UNIT_NAME = "pac-harness-node-check.service"
 DEFAULT_UNIT_PATH = Path("/etc/systemd/system") / UNIT_NAME
@@ -43,7 +43,7 @@ def check_node(root: Path, controls: list[Control], config: dict[str, Any]) -> l
     ]
     policy = PolicySet(modules, config, {}, [c.entrypoint for c in controls])
     findings = []
-    with EmbeddedTarget() as target:
+    with WasmTarget() as target:
         target.start(policy)
         for control in controls:
             decision = target.decide(target.prepare(snapshot, control.entrypoint))

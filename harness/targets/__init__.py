@@ -17,10 +17,6 @@ from pathlib import Path
 
 from harness.errors import HarnessError
 from harness.targets.base import Decision, Target
-from harness.targets.cluster import ClusterTarget, KindTarget
-from harness.targets.embedded import EmbeddedTarget
-from harness.targets.local import LocalTarget
-from harness.targets.opa import OpaServerTarget
 
 
 @dataclass(frozen=True)
@@ -45,20 +41,52 @@ OPTION_TARGETS = {
     "cni": {"kind"},
 }
 
-_FACTORIES: dict[str, Callable[[TargetOptions], Target]] = {
-    "embedded": lambda o: EmbeddedTarget(),
-    "wasm": lambda o: _wasm(),
-    "opa": lambda o: OpaServerTarget(),
-    "local": lambda o: LocalTarget(),
-    "kind": lambda o: KindTarget(o.dry_run, o.keep, o.existing, o.calico_manifest, o.cni),
-    "cluster": lambda o: ClusterTarget(o.kubeconfig, o.context, o.dry_run),
-}
+# Each target's module loads only when that target is asked for: a node-check before
+# kubelet starts should not pay for the cluster clients it never uses.
+def _embedded(o: TargetOptions) -> Target:
+    from harness.targets.embedded import EmbeddedTarget
+
+    return EmbeddedTarget()
 
 
-def _wasm() -> Target:
-    from harness.targets.wasm import WasmTarget  # wasmtime loads only when asked for
+def _wasm(o: TargetOptions) -> Target:
+    from harness.targets.wasm import WasmTarget
 
     return WasmTarget()
+
+
+def _opa(o: TargetOptions) -> Target:
+    from harness.targets.opa import OpaServerTarget
+
+    return OpaServerTarget()
+
+
+def _local(o: TargetOptions) -> Target:
+    from harness.targets.local import LocalTarget
+
+    return LocalTarget()
+
+
+def _kind(o: TargetOptions) -> Target:
+    from harness.targets.cluster import KindTarget
+
+    return KindTarget(o.dry_run, o.keep, o.existing, o.calico_manifest, o.cni)
+
+
+def _cluster(o: TargetOptions) -> Target:
+    from harness.targets.cluster import ClusterTarget
+
+    return ClusterTarget(o.kubeconfig, o.context, o.dry_run)
+
+
+_FACTORIES: dict[str, Callable[[TargetOptions], Target]] = {
+    "wasm": _wasm,
+    "embedded": _embedded,
+    "opa": _opa,
+    "local": _local,
+    "kind": _kind,
+    "cluster": _cluster,
+}
 
 
 def target_names() -> list[str]:

@@ -15,6 +15,7 @@ import hashlib
 import json
 import re
 import subprocess
+import sys
 import tarfile
 import tempfile
 import urllib.error
@@ -29,7 +30,6 @@ from harness.errors import HarnessError, TargetError
 from harness.infra import tools
 from harness.model.policies import PolicySet
 from harness.targets.base import Decision, Target
-from harness.targets.opa import write_bundle_source
 
 PAGE = 65536
 JSON_FORMAT = 0  # opa_eval's result format: JSON text
@@ -40,13 +40,12 @@ COMPILED_WASM = COMPILED_DIR / "policies.wasm"
 COMPILED_MANIFEST = COMPILED_DIR / "policies.json"
 
 
-def policies_digest(policy: PolicySet) -> str:
-    """sha256 over the Rego modules (paths relative to the policy root, and sources)."""
-    h = hashlib.sha256()
-    for module in sorted(policy.modules, key=lambda m: m.path):
-        h.update(str(module.path.relative_to(policy.root)).encode() + b"\0")
-        h.update(module.source.encode() + b"\0")
-    return h.hexdigest()
+def module_digests(policy: PolicySet) -> dict[str, str]:
+    """sha256 per Rego module, by its path relative to the policy root."""
+    return {
+        str(m.path.relative_to(policy.root)): hashlib.sha256(m.source.encode()).hexdigest()
+        for m in sorted(policy.modules, key=lambda m: m.path)
+    }
 
 
 def build_artifact(policy: PolicySet) -> dict[str, Any]:
@@ -55,7 +54,7 @@ def build_artifact(policy: PolicySet) -> dict[str, Any]:
     opa = tools.require("opa")
     wasm = compile_wasm(opa, policy)
     manifest = {
-        "policies_sha256": policies_digest(policy),
+        "modules": module_digests(policy),
         "wasm_sha256": hashlib.sha256(wasm).hexdigest(),
         "opa": tools.get_tool("opa").version,
         "entrypoints": sorted(policy.queries),
@@ -67,15 +66,19 @@ def build_artifact(policy: PolicySet) -> dict[str, Any]:
 
 
 def artifact_problem(policy: PolicySet) -> str | None:
-    """None when the shipped module was compiled from exactly these policies and holds
-    every query asked; else why not."""
+    """None when every module of policy went unchanged into the shipped module and it
+    holds every query asked; else why not."""
     try:
         manifest = json.loads(COMPILED_MANIFEST.read_text())
         wasm = COMPILED_WASM.read_bytes()
     except (OSError, ValueError):
         return f"{COMPILED_WASM} is missing"
-    if manifest.get("policies_sha256") != policies_digest(policy):
-        return f"{COMPILED_WASM} was compiled from other policies"
+    compiled = manifest.get("modules", {})
+    # A subset is fine (node-check loads only what node policies reach); a module that
+    # differs from the one compiled, or is not in it, is not.
+    for name, sha in module_digests(policy).items():
+        if compiled.get(name) != sha:
+            return f"{COMPILED_WASM} was compiled from other policies ({name} differs)"
     if manifest.get("wasm_sha256") != hashlib.sha256(wasm).hexdigest():
         return f"{COMPILED_WASM} does not match its manifest"
     missing = sorted(set(policy.queries) - set(manifest.get("entrypoints", [])))
@@ -84,11 +87,18 @@ def artifact_problem(policy: PolicySet) -> str | None:
     return None
 
 
+class StaleModule(HarnessError):
+    """The shipped module does not match the policies and no OPA can recompile them."""
+
+
 def compile_wasm(opa: Path, policy: PolicySet) -> bytes:
     """`opa build -t wasm` with every query as an entrypoint; the module's bytes."""
+    from harness.targets.opa import write_bundle_source  # only when compiling
+
     with tempfile.TemporaryDirectory(prefix="pac-harness-wasm-") as tmp:
         src = write_bundle_source(policy, Path(tmp) / "src", with_state=False)
         (src / "data.json").unlink()  # data is handed to the module at start instead
+        (src / ".manifest").unlink()  # a directory build, not a bundle
         out = Path(tmp) / "bundle.tar.gz"
         entrypoints = [arg for query in policy.queries for arg in ("-e", query)]
         result = subprocess.run(
@@ -96,8 +106,7 @@ def compile_wasm(opa: Path, policy: PolicySet) -> bytes:
             capture_output=True, text=True, timeout=300,
         )  # fmt: skip
         if result.returncode != 0:
-            first = (result.stderr.strip().splitlines() or ["(no output)"])[0]
-            raise HarnessError(f"{policy.root}: opa build -t wasm failed: {first}")
+            raise HarnessError(_build_error(result.stderr + result.stdout, src, policy.root))
         with tarfile.open(out) as tar:
             member = tar.extractfile("/policy.wasm")
             if member is None:
@@ -105,15 +114,41 @@ def compile_wasm(opa: Path, policy: PolicySet) -> bytes:
             return member.read()
 
 
+_REGO_ERROR = re.compile(r"(\S+\.rego):(\d+): rego_\w+: (.*)")
+
+
+def _build_error(stderr: str, src: Path, root: Path) -> str:
+    """OPA's first Rego error as the embedded engine words it: file, line, message."""
+    match = _REGO_ERROR.search(stderr)
+    if match:
+        path = Path(match.group(1))
+        with contextlib.suppress(ValueError):
+            path = root / path.relative_to(src)
+        return f"{path}: invalid Rego: line {match.group(2)}: {match.group(3).strip()}"
+    first = (stderr.strip().splitlines() or ["(no output)"])[0]
+    return f"{root}: opa build -t wasm failed: {first}"
+
+
 class WasmTarget(Target):
     name = "wasm"
 
-    def __init__(self) -> None:
+    def __init__(self, fallback: bool = True) -> None:
         self._store: wasmtime.Store | None = None
         self.source = ""
+        # Where the shipped module is stale and no OPA can recompile it, decide with
+        # regopy instead (the same policies, an independent engine) and say so.
+        self.fallback = fallback
+        self.fallback_reason: str | None = None
+        self._regopy: Target | None = None
 
     def start(self, policy: PolicySet) -> None:
-        module_bytes = self._module_bytes(policy)
+        try:
+            module_bytes = self._module_bytes(policy)
+        except StaleModule as exc:
+            if not self.fallback:
+                raise
+            self._fall_back(policy, str(exc))
+            return
         engine = wasmtime.Engine()
         store = wasmtime.Store(engine)
         module = _compiled_module(engine, module_bytes)
@@ -150,12 +185,23 @@ class WasmTarget(Target):
             self.source = "shipped (harness/compiled/policies.wasm)"
             return COMPILED_WASM.read_bytes()
         if tools.locate(tools.get_tool("opa")) is None:
-            raise HarnessError(
+            raise StaleModule(
                 f"{problem}, and OPA is not installed to compile today's policies: run "
                 "python -m harness tools install opa, then python -m harness build"
             )
         self.source = f"compiled at start by opa {tools.get_tool('opa').version} ({problem})"
         return compile_wasm(tools.require("opa"), policy)
+
+    def _fall_back(self, policy: PolicySet, reason: str) -> None:
+        from harness.targets.embedded import EmbeddedTarget
+
+        self.fallback_reason = reason
+        sys.stderr.write(f"warning: {reason}; deciding with regopy instead\n")
+        self._regopy = EmbeddedTarget()
+        self._regopy.start(policy)
+        # The replay loop calls these: straight to regopy, no indirection per decision.
+        self.prepare = self._regopy.prepare  # type: ignore[method-assign]
+        self.decide = self._regopy.decide  # type: ignore[method-assign]
 
     # ------------------------------------------------------------ memory
 
@@ -220,6 +266,8 @@ class WasmTarget(Target):
         return Decision(allowed=not messages, messages=messages)
 
     def describe(self) -> dict[str, Any]:
+        if self._regopy is not None:
+            return {**self._regopy.describe(), "fallback": self.fallback_reason}
         return {
             "engine": "opa wasm (wasmtime)",
             "engine_version": f"opa {tools.get_tool('opa').version}, wasmtime {_version()}",
@@ -228,6 +276,8 @@ class WasmTarget(Target):
 
     def close(self) -> None:
         self._store = None
+        if self._regopy is not None:
+            self._regopy.close()
 
 
 def _go_template(template: str) -> str:
