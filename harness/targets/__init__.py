@@ -41,6 +41,7 @@ OPTION_TARGETS = {
     "cni": {"kind"},
 }
 
+
 # Each target's module loads only when that target is asked for: a node-check before
 # kubelet starts should not pay for the cluster clients it never uses.
 def _embedded(o: TargetOptions) -> Target:
