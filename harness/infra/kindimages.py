@@ -516,6 +516,6 @@ def require_node_image() -> str:
     if not exists(ref):
         raise TargetError(
             f"the kind node image {ref} is not built; run: python -m harness tools install "
-            "kind-images (about 30 minutes cold, README: kind target)"
+            "kind-images (about 20 minutes cold with its tools, README: kind target)"
         )
     return ref
