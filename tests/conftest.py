@@ -115,6 +115,17 @@ def opa_binary() -> Path:
 
 
 @pytest.fixture(scope="session")
+def wasm_target(policy_set):
+    """The shipped Wasm module (no fallback: a stale module must fail, not hide)."""
+    from harness.targets.wasm import WasmTarget
+
+    target = WasmTarget(fallback=False)
+    target.start(policy_set)
+    yield target
+    target.close()
+
+
+@pytest.fixture(scope="session")
 def opa_target(opa_binary, policy_set):
     from harness.targets.opa import OpaServerTarget
 

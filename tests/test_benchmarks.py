@@ -22,33 +22,27 @@ def _fixture(fixture_set, control_id, stem):
     return next(f for f in fixture_set.by_control[control_id] if f.path.stem == stem)
 
 
-@pytest.fixture(scope="module")
-def wasm(policy_set):
-    from harness.targets.wasm import WasmTarget
-
-    target = WasmTarget(fallback=False)
-    target.start(policy_set)
-    yield target
-    target.close()
-
-
 @pytest.mark.benchmark(group="wasm")
 @pytest.mark.parametrize(("control_id", "entrypoint", "stem"), SINGLE)
-def test_wasm_single_policy(benchmark, wasm, fixture_set, control_id, entrypoint, stem):
-    prepared = wasm.prepare(_fixture(fixture_set, control_id, stem).input, entrypoint)
-    assert not benchmark(wasm.decide, prepared).allowed
+def test_wasm_single_policy(benchmark, wasm_target, fixture_set, control_id, entrypoint, stem):
+    prepared = wasm_target.prepare(_fixture(fixture_set, control_id, stem).input, entrypoint)
+    assert not benchmark(wasm_target.decide, prepared).allowed
 
 
 @pytest.mark.benchmark(group="wasm")
-def test_wasm_all_policies_combined(benchmark, wasm, fixture_set):
+def test_wasm_all_policies_combined(benchmark, wasm_target, fixture_set):
     fixture = _fixture(fixture_set, "NSA-1.4", "baseline-only-pod")
-    assert not benchmark(wasm.decide, wasm.prepare(fixture.input, COMBINED_QUERY)).allowed
+    assert not benchmark(
+        wasm_target.decide, wasm_target.prepare(fixture.input, COMBINED_QUERY)
+    ).allowed
 
 
 @pytest.mark.benchmark(group="wasm")
-def test_wasm_node_policies_together(benchmark, wasm, fixture_set):
+def test_wasm_node_policies_together(benchmark, wasm_target, fixture_set):
     fixture = next(f for f in fixture_set.by_control["NSA-2.4"] if f.expect == "allow")
-    assert benchmark(wasm.decide, wasm.prepare(fixture.input, NODE_COMBINED_QUERY)).allowed
+    assert benchmark(
+        wasm_target.decide, wasm_target.prepare(fixture.input, NODE_COMBINED_QUERY)
+    ).allowed
 
 
 @pytest.mark.benchmark(group="embedded")

@@ -38,16 +38,6 @@ def test_generated_rego_tests_match_the_fixtures(catalog, fixture_set):
     assert stale == [], "run: python -m harness policy-test --sync"
 
 
-@pytest.fixture(scope="module")
-def wasm_target(opa_binary, policy_set):
-    from harness.targets.wasm import WasmTarget
-
-    target = WasmTarget()
-    target.start(policy_set)
-    yield target
-    target.close()
-
-
 def test_engines_agree_on_every_fixture(opa_target, embedded, wasm_target, catalog, fixture_set):
     """Same decision and the same set of messages from the OPA server, the embedded
     engine (regopy) and OPA's Wasm module in wasmtime, per control and combined."""

@@ -89,38 +89,10 @@ TOOLS["etcd"] = Tool(
     module_version="v3.6.16",
 )
 _K8S = "1.37.2"
-TOOLS["kube-apiserver"] = Tool(
-    name="kube-apiserver",
-    version=_K8S,
-    module="k8s.io/kubernetes/cmd/kube-apiserver",
-    version_args=("--version",),
-    version_pattern=r"^Kubernetes v(\S+)",
-    wrapper_module="k8s.io/kubernetes",
-    module_version=f"v{_K8S}",
-    staging_replaces=True,
-    ldflags=" ".join(
-        [
-            "-s -w",
-            f"-X k8s.io/component-base/version.gitVersion=v{_K8S}",
-            f"-X k8s.io/component-base/version.gitMajor={_K8S.split('.')[0]}",
-            f"-X k8s.io/component-base/version.gitMinor={_K8S.split('.')[1]}",
-            f"-X k8s.io/client-go/pkg/version.gitVersion=v{_K8S}",
-            "-X k8s.io/component-base/version.gitTreeState=clean",
-        ]
-    ),
-)
-
-# For the kind target only (it still needs a container engine, which our machines lack).
-TOOLS["kind"] = Tool(
-    name="kind",
-    version="0.33.0",
-    module="sigs.k8s.io/kind",
-    version_args=("version",),
-    version_pattern=r"^kind v(\S+)",
-)
 
 
-def _k8s_version_flags(extra: str = "") -> str:
+def _k8s_version_flags() -> str:
+    """Without these, a source build reports v0.0.0-master and version-skew checks fail."""
     parts = [
         "-s -w",
         f"-X k8s.io/component-base/version.gitVersion=v{_K8S}",
@@ -129,11 +101,14 @@ def _k8s_version_flags(extra: str = "") -> str:
         f"-X k8s.io/client-go/pkg/version.gitVersion=v{_K8S}",
         "-X k8s.io/component-base/version.gitTreeState=clean",
     ]
-    return " ".join([*parts, extra] if extra else parts)
+    return " ".join(parts)
 
 
-def _kubernetes(name: str, version_args: tuple[str, ...], pattern: str) -> Tool:
-    """A Kubernetes binary from the same release as kube-apiserver, for the node image."""
+def _kubernetes(
+    name: str, version_args: tuple[str, ...], pattern: str, group: str = "node"
+) -> Tool:
+    """A Kubernetes binary of the pinned release, built through a wrapper module that
+    replaces every staging module with its published version."""
     return Tool(
         name=name,
         version=_K8S,
@@ -144,8 +119,22 @@ def _kubernetes(name: str, version_args: tuple[str, ...], pattern: str) -> Tool:
         module_version=f"v{_K8S}",
         staging_replaces=True,
         ldflags=_k8s_version_flags(),
-        group="node",
+        group=group,
     )
+
+
+TOOLS["kube-apiserver"] = _kubernetes(
+    "kube-apiserver", ("--version",), r"^Kubernetes v(\S+)", group="core"
+)
+
+# For the kind target (which also needs a container engine and the kind images).
+TOOLS["kind"] = Tool(
+    name="kind",
+    version="0.33.0",
+    module="sigs.k8s.io/kind",
+    version_args=("version",),
+    version_pattern=r"^kind v(\S+)",
+)
 
 
 # The kind node image's contents, each built from the Go module proxy (kind's own base
