@@ -34,7 +34,6 @@ CALICO_URL = (
 # it is pinned here, set PAC_HARNESS_CALICO_SHA256 or pass a manifest you checked.
 CALICO_SHA256: str | None = None
 POD_SUBNETS = {"calico": "192.168.0.0/16", "kube-router": "10.244.0.0/16"}
-CNIS = ("auto", "calico", "kube-router")
 # Where Calico's images come from; a registry that answers at all (even 401) can serve them.
 CALICO_REGISTRY = "https://registry-1.docker.io/v2/"
 KUBE_ROUTER_MANIFEST = Path(__file__).parent / "cni" / "kube-router.yaml"

@@ -83,6 +83,8 @@ class ClusterTarget(KubeTarget):
     # ------------------------------------------------------------ provisioning
 
     def connect(self) -> None:
+        if self.api is not None:
+            return  # the kind target connects early, to install CRDs
         self.api = connect(self.kubeconfig, self.context)
         try:
             self.server_version()
