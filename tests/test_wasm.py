@@ -59,3 +59,21 @@ def test_http_send_timeouts_read_as_go_durations():
     assert wasm._seconds("500ms") == 0.5 and wasm._seconds(1_000_000_000) == 1
     with pytest.raises(Exception, match="invalid timeout"):
         wasm._seconds("2 seconds")
+
+
+def test_a_host_builtin_error_reaches_the_caller(monkeypatch, wasm_target, fixture_set, catalog):
+    """An exception in a host builtin (here regex.replace) surfaces from decide() as
+    itself, through the direct C-API call path, not as an opaque trap."""
+    from harness.errors import TargetError
+
+    def broken(*args):
+        raise TargetError("boom from the host")
+
+    monkeypatch.setitem(wasm.HOST_BUILTINS, "regex.replace", broken)
+    fixture = next(f for f in fixture_set.by_control["NSA-1.3"] if f.expect == "deny")
+    query = catalog.get("NSA-1.3").entrypoint
+    with pytest.raises(TargetError, match="boom from the host"):
+        wasm_target.decide(wasm_target.prepare(fixture.input, query))
+    monkeypatch.undo()
+    decision = wasm_target.decide(wasm_target.prepare(fixture.input, query))
+    assert fixture.decided_right(decision.allowed, decision.messages)
