@@ -561,11 +561,9 @@ def cmd_tools_list(args: argparse.Namespace) -> int:
 
 def shipped_policy_set():
     """Every policy and every query a run can ask (no data: it is handed over at start)."""
-    from harness.model.policies import PolicySet, combined_queries, load_modules
+    from harness.model.policies import PolicySet, load_modules, queries_for
 
-    with_policy = load_catalog().with_policy
-    queries = [c.entrypoint for c in with_policy]
-    queries += combined_queries(c.enforcement for c in with_policy)
+    queries = queries_for(load_catalog().with_policy)
     return PolicySet(modules=load_modules(), config={}, state={}, queries=queries)
 
 

@@ -24,7 +24,7 @@ from harness.model import inputs
 from harness.model.catalog import Control, load_catalog
 from harness.model.config import load_config
 from harness.model.fixtures import FixtureSet, load_fixtures
-from harness.model.policies import PolicySet, combined_queries, load_modules
+from harness.model.policies import PolicySet, load_modules, queries_for
 from harness.progress import LineProgress
 from harness.replay import Plan, replay
 from harness.reporting.results import Recorder, RunWriter, base_metadata, new_run_dir, now
@@ -88,8 +88,7 @@ def prepare(
         modules=load_modules(),
         config=loaded_config,
         state=fixtures.state(),
-        queries=[c.entrypoint for c in with_policy]
-        + combined_queries(c.enforcement for c in with_policy),
+        queries=queries_for(with_policy),
     )
     plan = Plan(with_policy, fixtures, iterations, warmup, combined_iterations)
     return Experiment(

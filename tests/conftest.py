@@ -11,7 +11,7 @@ import pytest
 from harness.model.catalog import Catalog, load_catalog
 from harness.model.config import load_config
 from harness.model.fixtures import FixtureSet, load_fixtures
-from harness.model.policies import PolicySet, combined_queries, load_modules
+from harness.model.policies import PolicySet, load_modules, queries_for
 from harness.targets.embedded import EmbeddedTarget
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,8 +34,7 @@ def policy_set(catalog: Catalog, fixture_set: FixtureSet) -> PolicySet:
         modules=load_modules(),
         config=load_config(),
         state=fixture_set.state(),
-        queries=[c.entrypoint for c in catalog.with_policy]
-        + combined_queries(c.enforcement for c in catalog.with_policy),
+        queries=queries_for(catalog.with_policy),
     )
 
 

@@ -27,6 +27,7 @@ from pathlib import Path
 from harness import paths
 from harness.errors import HarnessError, TargetError
 from harness.infra import tools
+from harness.infra.kind import run
 
 Log = Callable[[str], None]
 
@@ -152,8 +153,9 @@ def _source_digest(directory: Path) -> str:
 # ---------------------------------------------------------------- engine calls
 
 
-def docker(*args: str, what: str, timeout: float = 1800, stdin: bytes | None = None) -> str:
-    """The engine's CLI (legacy builder: BuildKit may want to reach a registry)."""
+def _docker(*args: str, what: str, timeout: float, stdin: bytes | None) -> bytes:
+    """The engine's CLI, output as bytes (legacy builder: BuildKit may want to reach a
+    registry); a failure is one TargetError line with docker's last words."""
     env = {**os.environ, "DOCKER_BUILDKIT": "0"}
     try:
         result = subprocess.run(
@@ -166,7 +168,11 @@ def docker(*args: str, what: str, timeout: float = 1800, stdin: bytes | None = N
     if result.returncode != 0:
         lines = (result.stderr or result.stdout).decode(errors="replace").strip().splitlines()
         raise TargetError(f"{what} failed (exit {result.returncode}): {(lines or ['?'])[-1]}")
-    return result.stdout.decode(errors="replace")
+    return result.stdout
+
+
+def docker(*args: str, what: str, timeout: float = 1800, stdin: bytes | None = None) -> str:
+    return _docker(*args, what=what, timeout=timeout, stdin=stdin).decode(errors="replace")
 
 
 def exists(ref: str) -> bool:
@@ -245,17 +251,17 @@ def build_debian(log: Log) -> None:
     work.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="rootfs-", dir=work) as tmp:
         root = Path(tmp) / "root"
-        _run(
+        run(
             ["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}", SUITE,
              str(root), mirror],
-            "debootstrap",
+            "debootstrap", timeout=1800,
         )  # fmt: skip
         for leftover in ("var/cache/apt/archives", "var/lib/apt/lists"):
             for path in (root / leftover).glob("*"):
                 if path.is_file():
                     path.unlink()
         archive = Path(tmp) / "rootfs.tar"
-        _run(["tar", "-C", str(root), "--numeric-owner", "-cf", str(archive), "."], "tar")
+        run(["tar", "-C", str(root), "--numeric-owner", "-cf", str(archive), "."], "tar")
         docker(
             "import", "--change", "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
             str(archive), ref, what="docker import",
@@ -266,13 +272,6 @@ def build_debian(log: Log) -> None:
             seconds=time.monotonic() - start,
         )
     )  # fmt: skip
-
-
-def _run(cmd: list[str], what: str) -> None:
-    result = subprocess.run(cmd, capture_output=True, text=True)
-    if result.returncode != 0:
-        tail = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["?"]
-        raise HarnessError(f"{what} failed (exit {result.returncode}): {tail[0]}")
 
 
 # ---------------------------------------------------------------- docker build
@@ -310,16 +309,7 @@ def _normalise_modes(context: Path) -> None:
 
 def kind_module_dir() -> Path:
     """kind's source in the Go module cache (its images/base/files are the node's config)."""
-    go = shutil.which("go")
-    if go is None:
-        raise HarnessError("building the kind images needs the go command (for kind's files)")
-    out = subprocess.run(
-        [go, "mod", "download", "-json", f"sigs.k8s.io/kind@{kind_version()}"],
-        capture_output=True, text=True,
-    )  # fmt: skip
-    if out.returncode != 0:
-        raise HarnessError(f"go mod download sigs.k8s.io/kind@{kind_version()} failed")
-    return Path(json.loads(out.stdout)["Dir"])
+    return Path(tools.module_info("sigs.k8s.io/kind", kind_version())["Dir"])
 
 
 BASE_DOCKERFILE = """\
@@ -374,16 +364,10 @@ def build_base(log: Log) -> None:
 
 def pause_binary(directory: Path) -> Path:
     """Kubernetes' pause.c from the release's module, compiled static as upstream does."""
-    go = shutil.which("go")
-    out = subprocess.run(
-        [go or "go", "mod", "download", "-json", f"k8s.io/kubernetes@v{K8S}"],
-        capture_output=True, text=True,
-    )  # fmt: skip
-    if out.returncode != 0:
-        raise HarnessError(f"go mod download k8s.io/kubernetes@v{K8S} failed")
-    source = Path(json.loads(out.stdout)["Dir"]) / "build" / "pause" / "linux" / "pause.c"
+    release = Path(tools.module_info("k8s.io/kubernetes", f"v{K8S}")["Dir"])
+    source = release / "build" / "pause" / "linux" / "pause.c"
     binary = directory / "pause"
-    _run(
+    run(
         ["gcc", "-Os", "-Wall", "-Werror", "-static", f"-DVERSION=v{PAUSE_VERSION}-pac-harness",
          "-o", str(binary), str(source)],
         "compiling pause.c",
@@ -470,11 +454,7 @@ def preloaded() -> list[str]:
 
 
 def docker_save(ref: str) -> bytes:
-    env = {**os.environ}
-    result = subprocess.run(["docker", "save", ref], capture_output=True, env=env, timeout=600)
-    if result.returncode != 0:
-        raise TargetError(f"docker save {ref} failed: {result.stderr.decode().strip()[-200:]}")
-    return result.stdout
+    return _docker("save", ref, what=f"docker save {ref}", timeout=600, stdin=None)
 
 
 def _wait_for_containerd(container: str, timeout: float = 60) -> None:

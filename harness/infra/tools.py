@@ -22,6 +22,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from harness import paths
 from harness.errors import HarnessError
@@ -363,10 +364,19 @@ def _cgo_word(tool: Tool) -> str:
     return "CGO on" if tool.cgo else "CGO off"
 
 
-def staging_replaces(go: str, module: str, version: str) -> list[str]:
-    """`replace` lines for every staging module the release's go.mod points at ./staging."""
+def module_info(module: str, version: str) -> dict[str, Any]:
+    """`go mod download -json` of module@version: its Dir, GoMod and friends in the
+    module cache (downloaded through the proxy if not there yet)."""
+    go = shutil.which("go")
+    if go is None:
+        raise HarnessError(f"{module}@{version}: the go command is not on PATH")
     out = _go(go, ["mod", "download", "-json", f"{module}@{version}"], cwd=None, what=module)
-    gomod = Path(json.loads(out)["GoMod"]).read_text()
+    return json.loads(out)
+
+
+def staging_replaces(module: str, version: str) -> list[str]:
+    """`replace` lines for every staging module the release's go.mod points at ./staging."""
+    gomod = Path(module_info(module, version)["GoMod"]).read_text()
     minor_patch = version.lstrip("v").split(".", 1)[1]
     names = re.findall(r"^\s*(k8s\.io/[\w.\-/]+)\s+=>\s+\./staging/", gomod, re.MULTILINE)
     if not names:
@@ -388,7 +398,7 @@ def build_with_wrapper(go: str, tool: Tool, dest: Path, log: Log) -> None:
             f"require {tool.wrapper_module} {tool.module_version}",
         ]
         if tool.staging_replaces:
-            lines += ["", *staging_replaces(go, tool.wrapper_module, tool.module_version)]
+            lines += ["", *staging_replaces(tool.wrapper_module, tool.module_version)]
         Path(tmp, "go.mod").write_text("\n".join(lines) + "\n")
         Path(tmp, "tools.go").write_text(
             f'//go:build tools\n\npackage tools\n\nimport _ "{tool.module}"\n'

@@ -14,10 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from harness import paths
 from harness.errors import HarnessError
+from harness.model.yamlfile import read_yaml
 
 FRAMEWORKS = {"nsa": "NSA", "cis": "CIS"}
 ASSESSMENTS = {"RD", "NC", "OOS"}
@@ -171,12 +170,7 @@ def load_catalog(
     path = path or paths.catalog_file()
     policies = policies or paths.policies_dir()
     fixtures = fixtures or paths.fixtures_dir()
-    try:
-        entries = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise HarnessError(f"{path}: catalog file not found") from None
-    except yaml.YAMLError as exc:
-        raise HarnessError(f"{path}: malformed YAML: {_one_line(exc)}") from None
+    entries = read_yaml(path, "catalog file not found")
     if not isinstance(entries, list):
         raise HarnessError(f"{path}: the catalog must be a YAML list of controls")
     controls: list[Control] = []
@@ -265,7 +259,3 @@ def _expect(value: Any, allowed: Iterable[str], where: str, key: str) -> None:
     if value not in allowed:
         choices = ", ".join(sorted(allowed))
         raise HarnessError(f"{where}: {key} must be one of {choices} (got {value!r})")
-
-
-def _one_line(exc: Exception) -> str:
-    return " ".join(str(exc).split())

@@ -7,10 +7,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from harness import paths
 from harness.errors import HarnessError
+from harness.model.yamlfile import read_yaml
 
 SEVERITIES = ("LOW", "MEDIUM", "HIGH", "CRITICAL")
 _DURATION = re.compile(r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$")
@@ -123,12 +122,7 @@ KNOWN_KEYS = set(_CHECKS)
 
 
 def _read(path: Path) -> dict[str, Any]:
-    try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except FileNotFoundError:
-        raise HarnessError(f"{path}: config file not found") from None
-    except yaml.YAMLError as exc:
-        raise HarnessError(f"{path}: malformed YAML: {' '.join(str(exc).split())}") from None
+    doc = read_yaml(path, "config file not found") or {}
     if not isinstance(doc, dict):
         raise HarnessError(f"{path}: the config must be a mapping")
     unknown = set(doc) - KNOWN_KEYS

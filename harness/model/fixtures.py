@@ -13,8 +13,6 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from harness import paths
 from harness.errors import HarnessError
 from harness.model.catalog import Control
@@ -23,6 +21,7 @@ from harness.model.clusterstate import snapshot as cluster_snapshot
 from harness.model.manifests import STATE, Document, admission_review, cluster_state, load_documents
 from harness.model.nodetree import NODE_TREE, can_materialize
 from harness.model.nodetree import snapshot as node_snapshot
+from harness.model.yamlfile import read_yaml
 
 EXPECTATIONS = ("allow", "deny")
 COVERAGE_TAGS = {"absent", "explicit", "init", "ephemeral", "override", "template"}
@@ -101,12 +100,7 @@ class FixtureSet:
 def load_folder(name: str, root: Path | None = None) -> list[Fixture]:
     folder = (root or paths.fixtures_dir()) / name
     suite_file = folder / "suite.yaml"
-    try:
-        suite = yaml.safe_load(suite_file.read_text(encoding="utf-8")) or {}
-    except FileNotFoundError:
-        raise HarnessError(f"{suite_file}: missing suite file") from None
-    except yaml.YAMLError as exc:
-        raise HarnessError(f"{suite_file}: malformed YAML: {' '.join(str(exc).split())}") from None
+    suite = read_yaml(suite_file, "missing suite file") or {}
     cases = suite.get("cases")
     if not isinstance(cases, list) or not cases:
         raise HarnessError(f"{suite_file}: needs a non-empty list of cases")

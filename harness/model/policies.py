@@ -20,6 +20,13 @@ def combined_queries(enforcement_points) -> list[str]:
     return [COMBINED[p][1] for p in dict.fromkeys(enforcement_points) if p in COMBINED]
 
 
+def queries_for(controls) -> list[str]:
+    """Every query a run of controls asks: each control's deny rule, then the combined
+    query of each enforcement point among them."""
+    controls = list(controls)
+    return [c.entrypoint for c in controls] + combined_queries(c.enforcement for c in controls)
+
+
 @dataclass(frozen=True)
 class RegoModule:
     path: Path

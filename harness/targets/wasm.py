@@ -134,6 +134,7 @@ class WasmTarget(Target):
 
     def __init__(self, fallback: bool = True) -> None:
         self._store: wasmtime.Store | None = None
+        self._known_size = 0
         self.source = ""
         # Where the shipped module is stale and no OPA can recompile it, decide with
         # regopy instead (the same policies, an independent engine) and say so.
@@ -209,9 +210,15 @@ class WasmTarget(Target):
         return self._memory.data_len(self._store)
 
     def _ensure(self, end: int) -> None:
+        """Grow memory to hold end bytes. Memory only ever grows (the module's allocator
+        grows it too), so a size seen before is a safe lower bound and the usual
+        decision costs no call into wasmtime here."""
+        if end <= self._known_size:
+            return
         size = self._memory.data_len(self._store)
         if end > size:
             self._memory.grow(self._store, (end - size) // PAGE + 1)
+        self._known_size = self._memory.data_len(self._store)
 
     def _write(self, addr: int, data: bytes) -> None:
         self._ensure(addr + len(data))
