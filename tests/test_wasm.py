@@ -61,19 +61,24 @@ def test_http_send_timeouts_read_as_go_durations():
         wasm._seconds("2 seconds")
 
 
-def test_a_host_builtin_error_reaches_the_caller(monkeypatch, wasm_target, fixture_set, catalog):
-    """An exception in a host builtin (here regex.replace) surfaces from decide() as
-    itself, through the direct C-API call path, not as an opaque trap."""
+def test_a_host_builtin_error_reaches_the_caller(monkeypatch, policy_set, fixture_set, catalog):
+    """An exception in a host builtin (here the scanner's http.send) surfaces from
+    decide() as itself, through the direct C-API call path, not as an opaque trap."""
     from harness.errors import TargetError
 
     def broken(*args):
         raise TargetError("boom from the host")
 
-    monkeypatch.setitem(wasm.HOST_BUILTINS, "regex.replace", broken)
-    fixture = next(f for f in fixture_set.by_control["NSA-1.3"] if f.expect == "deny")
+    config = {**policy_set.config, "image_scanner": {"url": "http://127.0.0.1:9/scan"}}
+    target = wasm.WasmTarget(fallback=False)
+    target.start(dataclasses.replace(policy_set, config=config))
+    monkeypatch.setitem(wasm.HOST_BUILTINS, "http.send", broken)
+    fixture = next(f for f in fixture_set.by_control["NSA-1.3"] if f.expect == "allow")
     query = catalog.get("NSA-1.3").entrypoint
     with pytest.raises(TargetError, match="boom from the host"):
-        wasm_target.decide(wasm_target.prepare(fixture.input, query))
+        target.decide(target.prepare(fixture.input, query))
     monkeypatch.undo()
-    decision = wasm_target.decide(wasm_target.prepare(fixture.input, query))
-    assert fixture.decided_right(decision.allowed, decision.messages)
+    decision = target.decide(target.prepare(fixture.input, query))
+    assert not decision.allowed  # nothing listens on port 9: the image is unscanned
+    assert "could not be scanned" in " ".join(decision.messages)
+    target.close()

@@ -31,3 +31,19 @@ test_invalid_references if {
 	images.invalid(concat("", ["nginx@sha256:", concat("", [x | some _ in numbers.range(1, 40); x := "0"])])) == "has a digest of an unknown algorithm or the wrong length"
 	images.invalid(concat("/", ["quay.io", concat("", [x | some _ in numbers.range(1, 256); x := "a"])])) == "has a name longer than 255 characters"
 }
+
+# The grammar's pieces one by one (tests/test_images.py compares thousands of spellings
+# with distribution's parser; these name the cases the pieces exist for).
+test_grammar_pieces if {
+	images.invalid("a..b") == "is not a valid image reference"
+	images.invalid("a._b") == "is not a valid image reference"
+	not images.invalid("a__b---c.d_e")
+	not images.invalid("[::1]/a")
+	not images.invalid("[::1]:5000/a:v1")
+	images.invalid("[::1]x/a") == "is not a valid image reference"
+	images.invalid("[]:5000/a") == "is not a valid image reference"
+	images.invalid("host:12a/a") == "is not a valid image reference"
+	images.invalid("a-.com/x") == "is not a valid image reference"
+	images.invalid("nginx:.x") == "is not a valid image reference"
+	images.invalid("nginx@sha-256:abc") == "is not a valid image reference"
+}

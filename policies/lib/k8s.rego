@@ -69,12 +69,23 @@ containers contains {"name": c.name, "field": f, "path": concat("", [spec_path, 
 # A control applies to a pod-bearing write outside the namespaces the admin exempted
 # for it. Exemptions live in the admin-owned config, never on the object itself.
 applies(control) if {
-	reviewed
-	pod_spec
-	not exempt(control)
+	pod_write
+	not control in exempt_controls
 }
 
-exempt(control) if namespace in object.get(data.config.exemptions, control, [])
+pod_write if {
+	reviewed
+	pod_spec
+}
+
+exempt(control) if control in exempt_controls
+
+# The controls exempted in this object's namespace, found once per decision rather
+# than once per deny rule.
+exempt_controls contains control if {
+	some control, namespaces in object.get(data.config, "exemptions", {})
+	namespace in namespaces
+}
 
 # Settings a container inherits from the pod unless it sets them itself.
 effective(c, field) := v if {

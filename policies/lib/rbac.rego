@@ -9,10 +9,16 @@ role_kinds := {"Role", "ClusterRole"}
 
 binding_kinds := {"RoleBinding", "ClusterRoleBinding"}
 
+rbac_kinds := role_kinds | binding_kinds
+
 applies(control) if {
+	rbac_write
+	not control in k8s.exempt_controls
+}
+
+rbac_write if {
 	k8s.reviewed
-	k8s.kind in (role_kinds | binding_kinds)
-	not k8s.exempt(control)
+	k8s.kind in rbac_kinds
 }
 
 allowlist := object.get(data.config, "rbac_allowlist", {})
