@@ -19,15 +19,16 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-
-from rich.console import Console
-from rich.table import Table
+from typing import TYPE_CHECKING, Any
 
 from harness import __version__
 from harness.checks.nodecheck import DEFAULT_UNIT_PATH
 from harness.errors import HarnessError
 from harness.model.catalog import FRAMEWORKS, load_catalog
-from harness.progress import progress_for
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table as RichTable
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a closed pipe
@@ -36,14 +37,42 @@ EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a closed pipe
 def _console(stderr: bool = False) -> Console:
     """Text is never hard-wrapped; off a terminal (a pipe, a log) tables get the width
     they need instead of rich's default 80 columns, so nothing is cut or folded."""
+    from rich.console import Console
+
     console = Console(stderr=stderr, highlight=False, soft_wrap=True)
     if not console.is_terminal:
         console = Console(stderr=stderr, highlight=False, soft_wrap=True, width=100_000)
     return console
 
 
-out = _console()
-err = _console(stderr=True)
+class _LazyConsole:
+    """A console made on first use: rich costs about 40 ms to import, which a node
+    gate (`node-check --format json`, waited for at boot) never needs."""
+
+    def __init__(self, stderr: bool) -> None:
+        self._stderr = stderr
+        self._console: Console | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._console is None:
+            self._console = _console(self._stderr)
+        return getattr(self._console, name)
+
+
+def Table(*args: Any, **kwargs: Any) -> RichTable:
+    from rich.table import Table as RichTable
+
+    return RichTable(*args, **kwargs)
+
+
+def progress_for(*args: Any, **kwargs: Any) -> Any:
+    from harness.progress import progress_for as make
+
+    return make(*args, **kwargs)
+
+
+out: Any = _LazyConsole(stderr=False)
+err: Any = _LazyConsole(stderr=True)
 
 
 def _terminate(signum, frame) -> None:

@@ -17,8 +17,6 @@ import shutil
 import subprocess
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -304,6 +302,9 @@ def download(tool: Tool, dest: Path, log: Log) -> bool:
         return False
     os_name, arch = key.split("/")
     url = tool.download_url.format(version=tool.version, os=os_name, arch=arch)
+    import urllib.error  # here, not at the top: node-check imports this module at boot
+    import urllib.request
+
     try:
         with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:
             payload = response.read()

@@ -18,8 +18,6 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -318,6 +316,9 @@ def _http_send(request: dict) -> dict:
     """OPA's http.send for what NSA-1.3's scanner call uses (method, url, JSON body,
     timeout, raise_error false): the response as OPA shapes it, or, when no answer
     comes, status_code 0 and an error object, as OPA returns with raise_error false."""
+    import urllib.error  # only a scanner call needs it; node-check starts without it
+    import urllib.request
+
     body = request.get("body")
     data = json.dumps(body).encode() if body is not None else request.get("raw_body", "").encode()
     headers = {"Content-Type": "application/json", **(request.get("headers") or {})}
