@@ -60,3 +60,28 @@ def test_embedded_all_policies_combined(benchmark, embedded, fixture_set):
     )
     decision = benchmark(embedded.decide, prepared)
     assert not decision.allowed
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * 4096 / 2**20
+
+
+@pytest.mark.benchmark(group="wasm-memory")
+def test_wasm_rss_is_flat_over_a_million_decisions(benchmark, wasm_target, fixture_set):
+    """Issue 15: resident memory after 1,000,000 wasm decisions within 10 % of what it was
+    after 10,000 (each decision evaluates from the same heap pointer). Prints both."""
+    control_id, entrypoint, stem = SINGLE[0]
+    prepared = wasm_target.prepare(_fixture(fixture_set, control_id, stem).input, entrypoint)
+    rss = {}
+
+    def decide_a_million() -> None:
+        for n in range(1, 1_000_001):
+            wasm_target.decide(prepared)
+            if n in (10_000, 1_000_000):
+                rss[n] = _rss_mb()
+
+    benchmark.pedantic(decide_a_million, rounds=1, iterations=1)
+    print(f"\nRSS after 10,000 decisions: {rss[10_000]:.1f} MiB; after 1,000,000: "
+          f"{rss[1_000_000]:.1f} MiB ({rss[1_000_000] / rss[10_000] - 1:+.1%})")  # fmt: skip
+    assert rss[1_000_000] <= rss[10_000] * 1.10
