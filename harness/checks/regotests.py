@@ -45,9 +45,8 @@ def render_tests(control: Control, fixtures: list[Fixture]) -> str:
             "_"
         )
         lines += ["", f"# {fixture.note}" if fixture.note else "#", f"test_{name} if {{"]
-        if fixture.expect == "allow" or fixture.reason is None:
-            check = "== 0" if fixture.expect == "allow" else "> 0"
-            lines.append(f'\tcount({pkg}.deny) {check} with input as data.fixtures["{fixture.id}"]')
+        if fixture.expect == "allow":
+            lines.append(f'\tcount({pkg}.deny) == 0 with input as data.fixtures["{fixture.id}"]')
         else:  # denied for its reason, not only denied
             lines += [
                 f'\tmessages := {pkg}.deny with input as data.fixtures["{fixture.id}"]',

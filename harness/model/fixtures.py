@@ -137,11 +137,13 @@ def _load_case(folder: Path, name: str, suite_file: Path, case: Any) -> Fixture:
     if not path.is_file():
         raise HarnessError(f"{suite_file}: {path} does not exist")
     reason = case.get("reason")
-    if reason is not None and not (expect == "deny" and isinstance(reason, str) and reason):
+    if expect == "deny" and not (isinstance(reason, str) and reason):
         raise HarnessError(
-            f"{suite_file}: {rel}: reason is for deny cases: text of the deny message the "
-            "case exercises"
+            f"{suite_file}: {rel}: a deny case needs a reason (text of the deny message it "
+            "exercises)"
         )
+    if expect == "allow" and reason is not None:
+        raise HarnessError(f"{suite_file}: {rel}: an allow case has no reason")
     docs = load_documents(path)
     subjects = [d for d in docs if d.kind not in STATE]
     if len(subjects) != 1:

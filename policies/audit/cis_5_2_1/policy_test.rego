@@ -21,20 +21,28 @@ test_allow_psa_everywhere if {
 
 # no webhook, no admission policy, no labels
 test_deny_nothing if {
-	count(cis_5_2_1.deny) > 0 with input as data.fixtures["CIS-5.2.1/deny/nothing"]
+	messages := cis_5_2_1.deny with input as data.fixtures["CIS-5.2.1/deny/nothing"]
+	some message in messages
+	contains(message, "no active policy mechanism: no validating webhook or ValidatingAdmissionPolicy binding covers pods, and not every user namespace has a Pod Security Admission enforce label")
 }
 
 # a webhook that only sees configmaps
 test_deny_webhook_for_other_resources if {
-	count(cis_5_2_1.deny) > 0 with input as data.fixtures["CIS-5.2.1/deny/webhook-for-other-resources"]
+	messages := cis_5_2_1.deny with input as data.fixtures["CIS-5.2.1/deny/webhook-for-other-resources"]
+	some message in messages
+	contains(message, "no active policy mechanism: no validating webhook or ValidatingAdmissionPolicy binding covers pods, and not every user namespace has a Pod Security Admission enforce label")
 }
 
 # one user namespace left without an enforce label
 test_deny_psa_on_some_namespaces if {
-	count(cis_5_2_1.deny) > 0 with input as data.fixtures["CIS-5.2.1/deny/psa-on-some-namespaces"]
+	messages := cis_5_2_1.deny with input as data.fixtures["CIS-5.2.1/deny/psa-on-some-namespaces"]
+	some message in messages
+	contains(message, "no active policy mechanism: no validating webhook or ValidatingAdmissionPolicy binding covers pods, and not every user namespace has a Pod Security Admission enforce label")
 }
 
 # an enforce label set to privileged enforces nothing
 test_deny_psa_privileged if {
-	count(cis_5_2_1.deny) > 0 with input as data.fixtures["CIS-5.2.1/deny/psa-privileged"]
+	messages := cis_5_2_1.deny with input as data.fixtures["CIS-5.2.1/deny/psa-privileged"]
+	some message in messages
+	contains(message, "no active policy mechanism: no validating webhook or ValidatingAdmissionPolicy binding covers pods, and not every user namespace has a Pod Security Admission enforce label")
 }

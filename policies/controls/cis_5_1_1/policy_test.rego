@@ -21,20 +21,28 @@ test_allow_no_subjects if {
 
 # cluster-admin for a user
 test_deny_cluster_admin_for_user if {
-	count(cis_5_1_1.deny) > 0 with input as data.fixtures["CIS-5.1.1/deny/cluster-admin-for-user"]
+	messages := cis_5_1_1.deny with input as data.fixtures["CIS-5.1.1/deny/cluster-admin-for-user"]
+	some message in messages
+	contains(message, "binds cluster-admin to User alice, which is not in the allowlist")
 }
 
 # a RoleBinding to cluster-admin for a service account
 test_deny_namespaced_cluster_admin if {
-	count(cis_5_1_1.deny) > 0 with input as data.fixtures["CIS-5.1.1/deny/namespaced-cluster-admin"]
+	messages := cis_5_1_1.deny with input as data.fixtures["CIS-5.1.1/deny/namespaced-cluster-admin"]
+	some message in messages
+	contains(message, "binds cluster-admin to ServiceAccount deployer, which is not in the allowlist")
 }
 
 # system:masters plus a group that is not allowlisted
 test_deny_one_subject_not_allowlisted if {
-	count(cis_5_1_1.deny) > 0 with input as data.fixtures["CIS-5.1.1/deny/one-subject-not-allowlisted"]
+	messages := cis_5_1_1.deny with input as data.fixtures["CIS-5.1.1/deny/one-subject-not-allowlisted"]
+	some message in messages
+	contains(message, "binds cluster-admin to Group developers, which is not in the allowlist")
 }
 
 # a system: name and the bootstrap label do not make a binding Kubernetes' own
 test_deny_forged_system_binding if {
-	count(cis_5_1_1.deny) > 0 with input as data.fixtures["CIS-5.1.1/deny/forged-system-binding"]
+	messages := cis_5_1_1.deny with input as data.fixtures["CIS-5.1.1/deny/forged-system-binding"]
+	some message in messages
+	contains(message, "binds cluster-admin to User mallory, which is not in the allowlist")
 }

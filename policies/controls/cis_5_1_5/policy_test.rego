@@ -16,20 +16,28 @@ test_allow_deployment_service_account if {
 
 # no serviceAccountName: the default account is used
 test_deny_service_account_absent if {
-	count(cis_5_1_5.deny) > 0 with input as data.fixtures["CIS-5.1.5/deny/service-account-absent"]
+	messages := cis_5_1_5.deny with input as data.fixtures["CIS-5.1.5/deny/service-account-absent"]
+	some message in messages
+	contains(message, "spec.serviceAccountName must name a dedicated service account, not default")
 }
 
 # serviceAccountName default
 test_deny_explicit_default if {
-	count(cis_5_1_5.deny) > 0 with input as data.fixtures["CIS-5.1.5/deny/explicit-default"]
+	messages := cis_5_1_5.deny with input as data.fixtures["CIS-5.1.5/deny/explicit-default"]
+	some message in messages
+	contains(message, "spec.serviceAccountName must name a dedicated service account, not default")
 }
 
 # serviceAccountName empty
 test_deny_empty_service_account if {
-	count(cis_5_1_5.deny) > 0 with input as data.fixtures["CIS-5.1.5/deny/empty-service-account"]
+	messages := cis_5_1_5.deny with input as data.fixtures["CIS-5.1.5/deny/empty-service-account"]
+	some message in messages
+	contains(message, "spec.serviceAccountName must name a dedicated service account, not default")
 }
 
 # CronJob template without a service account
 test_deny_cronjob_default_account if {
-	count(cis_5_1_5.deny) > 0 with input as data.fixtures["CIS-5.1.5/deny/cronjob-default-account"]
+	messages := cis_5_1_5.deny with input as data.fixtures["CIS-5.1.5/deny/cronjob-default-account"]
+	some message in messages
+	contains(message, "spec.jobTemplate.spec.template.spec.serviceAccountName must name a dedicated service account, not default")
 }

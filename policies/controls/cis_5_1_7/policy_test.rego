@@ -11,7 +11,9 @@ test_allow_developers_group if {
 
 # a system: binding name does not exempt a system:masters subject
 test_deny_forged_system_name if {
-	count(cis_5_1_7.deny) > 0 with input as data.fixtures["CIS-5.1.7/deny/forged-system-name"]
+	messages := cis_5_1_7.deny with input as data.fixtures["CIS-5.1.7/deny/forged-system-name"]
+	some message in messages
+	contains(message, "subjects[0] is the group system:masters")
 }
 
 # a binding without subjects
@@ -21,17 +23,23 @@ test_allow_no_subjects if {
 
 # a new ClusterRoleBinding for system:masters
 test_deny_masters_cluster_binding if {
-	count(cis_5_1_7.deny) > 0 with input as data.fixtures["CIS-5.1.7/deny/masters-cluster-binding"]
+	messages := cis_5_1_7.deny with input as data.fixtures["CIS-5.1.7/deny/masters-cluster-binding"]
+	some message in messages
+	contains(message, "subjects[0] is the group system:masters")
 }
 
 # a RoleBinding for system:masters
 test_deny_masters_role_binding if {
-	count(cis_5_1_7.deny) > 0 with input as data.fixtures["CIS-5.1.7/deny/masters-role-binding"]
+	messages := cis_5_1_7.deny with input as data.fixtures["CIS-5.1.7/deny/masters-role-binding"]
+	some message in messages
+	contains(message, "subjects[1] is the group system:masters")
 }
 
 # system:masters hidden as the second subject
 test_deny_masters_second_subject if {
-	count(cis_5_1_7.deny) > 0 with input as data.fixtures["CIS-5.1.7/deny/masters-second-subject"]
+	messages := cis_5_1_7.deny with input as data.fixtures["CIS-5.1.7/deny/masters-second-subject"]
+	some message in messages
+	contains(message, "subjects[1] is the group system:masters")
 }
 
 # the bootstrapped cluster-admin binding to system:masters

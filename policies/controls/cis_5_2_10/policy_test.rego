@@ -16,25 +16,35 @@ test_allow_deployment_drop_all_lowercase if {
 
 # no capabilities section
 test_deny_capabilities_absent if {
-	count(cis_5_2_10.deny) > 0 with input as data.fixtures["CIS-5.2.10/deny/capabilities-absent"]
+	messages := cis_5_2_10.deny with input as data.fixtures["CIS-5.2.10/deny/capabilities-absent"]
+	some message in messages
+	contains(message, "securityContext.capabilities.drop must include ALL")
 }
 
 # drops NET_RAW but keeps the rest
 test_deny_drops_only_net_raw if {
-	count(cis_5_2_10.deny) > 0 with input as data.fixtures["CIS-5.2.10/deny/drops-only-net-raw"]
+	messages := cis_5_2_10.deny with input as data.fixtures["CIS-5.2.10/deny/drops-only-net-raw"]
+	some message in messages
+	contains(message, "securityContext.capabilities.drop must include ALL")
 }
 
 # only the init container keeps its capabilities
 test_deny_init_keeps_capabilities if {
-	count(cis_5_2_10.deny) > 0 with input as data.fixtures["CIS-5.2.10/deny/init-keeps-capabilities"]
+	messages := cis_5_2_10.deny with input as data.fixtures["CIS-5.2.10/deny/init-keeps-capabilities"]
+	some message in messages
+	contains(message, "securityContext.capabilities.drop must include ALL")
 }
 
 # Job template that drops nothing
 test_deny_job_keeps_capabilities if {
-	count(cis_5_2_10.deny) > 0 with input as data.fixtures["CIS-5.2.10/deny/job-keeps-capabilities"]
+	messages := cis_5_2_10.deny with input as data.fixtures["CIS-5.2.10/deny/job-keeps-capabilities"]
+	some message in messages
+	contains(message, "securityContext.capabilities.drop must include ALL")
 }
 
 # drop CAP_ALL is not ALL to the runtime
 test_deny_cap_prefix_all if {
-	count(cis_5_2_10.deny) > 0 with input as data.fixtures["CIS-5.2.10/deny/cap-prefix-all"]
+	messages := cis_5_2_10.deny with input as data.fixtures["CIS-5.2.10/deny/cap-prefix-all"]
+	some message in messages
+	contains(message, "securityContext.capabilities.drop must include ALL")
 }

@@ -16,20 +16,28 @@ test_allow_windows_without_host_process if {
 
 # hostProcess true on the pod
 test_deny_pod_level_host_process if {
-	count(cis_5_2_11.deny) > 0 with input as data.fixtures["CIS-5.2.11/deny/pod-level-host-process"]
+	messages := cis_5_2_11.deny with input as data.fixtures["CIS-5.2.11/deny/pod-level-host-process"]
+	some message in messages
+	contains(message, "spec.securityContext.windowsOptions.hostProcess must not be true")
 }
 
 # hostProcess true on the container
 test_deny_container_host_process if {
-	count(cis_5_2_11.deny) > 0 with input as data.fixtures["CIS-5.2.11/deny/container-host-process"]
+	messages := cis_5_2_11.deny with input as data.fixtures["CIS-5.2.11/deny/container-host-process"]
+	some message in messages
+	contains(message, "securityContext.windowsOptions.hostProcess must not be true")
 }
 
 # init and app containers both HostProcess (all must be)
 test_deny_init_host_process if {
-	count(cis_5_2_11.deny) > 0 with input as data.fixtures["CIS-5.2.11/deny/init-host-process"]
+	messages := cis_5_2_11.deny with input as data.fixtures["CIS-5.2.11/deny/init-host-process"]
+	some message in messages
+	contains(message, "securityContext.windowsOptions.hostProcess must not be true")
 }
 
 # HostProcess DaemonSet
 test_deny_daemonset_host_process if {
-	count(cis_5_2_11.deny) > 0 with input as data.fixtures["CIS-5.2.11/deny/daemonset-host-process"]
+	messages := cis_5_2_11.deny with input as data.fixtures["CIS-5.2.11/deny/daemonset-host-process"]
+	some message in messages
+	contains(message, "spec.template.spec.securityContext.windowsOptions.hostProcess must not be true")
 }

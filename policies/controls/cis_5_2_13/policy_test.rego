@@ -16,25 +16,35 @@ test_allow_host_port_zero if {
 
 # hostPort 8080
 test_deny_host_port if {
-	count(cis_5_2_13.deny) > 0 with input as data.fixtures["CIS-5.2.13/deny/host-port"]
+	messages := cis_5_2_13.deny with input as data.fixtures["CIS-5.2.13/deny/host-port"]
+	some message in messages
+	contains(message, "ports[0].hostPort must not be set (is 8080)")
 }
 
 # only the init container binds a host port
 test_deny_init_host_port if {
-	count(cis_5_2_13.deny) > 0 with input as data.fixtures["CIS-5.2.13/deny/init-host-port"]
+	messages := cis_5_2_13.deny with input as data.fixtures["CIS-5.2.13/deny/init-host-port"]
+	some message in messages
+	contains(message, "ports[0].hostPort must not be set (is 9000)")
 }
 
 # the second port of a Deployment's container
 test_deny_deployment_second_port if {
-	count(cis_5_2_13.deny) > 0 with input as data.fixtures["CIS-5.2.13/deny/deployment-second-port"]
+	messages := cis_5_2_13.deny with input as data.fixtures["CIS-5.2.13/deny/deployment-second-port"]
+	some message in messages
+	contains(message, "ports[1].hostPort must not be set (is 9090)")
 }
 
 # on the host network a containerPort is a host port (the API server defaults hostPort to it); found by harness fuzz
 test_deny_host_network_container_port if {
-	count(cis_5_2_13.deny) > 0 with input as data.fixtures["CIS-5.2.13/deny/host-network-container-port"]
+	messages := cis_5_2_13.deny with input as data.fixtures["CIS-5.2.13/deny/host-network-container-port"]
+	some message in messages
+	contains(message, "ports[0]")
 }
 
 # hostPort 0 on the host network is defaulted to containerPort too; found by harness fuzz
 test_deny_host_network_host_port_zero if {
-	count(cis_5_2_13.deny) > 0 with input as data.fixtures["CIS-5.2.13/deny/host-network-host-port-zero"]
+	messages := cis_5_2_13.deny with input as data.fixtures["CIS-5.2.13/deny/host-network-host-port-zero"]
+	some message in messages
+	contains(message, "ports[0]")
 }

@@ -16,20 +16,28 @@ test_allow_privileged_false if {
 
 # privileged container
 test_deny_privileged_true if {
-	count(cis_5_2_2.deny) > 0 with input as data.fixtures["CIS-5.2.2/deny/privileged-true"]
+	messages := cis_5_2_2.deny with input as data.fixtures["CIS-5.2.2/deny/privileged-true"]
+	some message in messages
+	contains(message, "securityContext.privileged must not be true")
 }
 
 # only the init container is privileged
 test_deny_init_privileged if {
-	count(cis_5_2_2.deny) > 0 with input as data.fixtures["CIS-5.2.2/deny/init-privileged"]
+	messages := cis_5_2_2.deny with input as data.fixtures["CIS-5.2.2/deny/init-privileged"]
+	some message in messages
+	contains(message, "securityContext.privileged must not be true")
 }
 
 # privileged DaemonSet
 test_deny_daemonset_privileged if {
-	count(cis_5_2_2.deny) > 0 with input as data.fixtures["CIS-5.2.2/deny/daemonset-privileged"]
+	messages := cis_5_2_2.deny with input as data.fixtures["CIS-5.2.2/deny/daemonset-privileged"]
+	some message in messages
+	contains(message, "securityContext.privileged must not be true")
 }
 
 # a privileged debug container
 test_deny_ephemeral_privileged if {
-	count(cis_5_2_2.deny) > 0 with input as data.fixtures["CIS-5.2.2/deny/ephemeral-privileged"]
+	messages := cis_5_2_2.deny with input as data.fixtures["CIS-5.2.2/deny/ephemeral-privileged"]
+	some message in messages
+	contains(message, "securityContext.privileged must not be true")
 }

@@ -16,15 +16,21 @@ test_allow_hostpid_false if {
 
 # hostPID true on a Pod
 test_deny_hostpid_true if {
-	count(cis_5_2_3.deny) > 0 with input as data.fixtures["CIS-5.2.3/deny/hostpid-true"]
+	messages := cis_5_2_3.deny with input as data.fixtures["CIS-5.2.3/deny/hostpid-true"]
+	some message in messages
+	contains(message, "spec.hostPID must not be true")
 }
 
 # hostPID true in a Deployment template
 test_deny_deployment_hostpid if {
-	count(cis_5_2_3.deny) > 0 with input as data.fixtures["CIS-5.2.3/deny/deployment-hostpid"]
+	messages := cis_5_2_3.deny with input as data.fixtures["CIS-5.2.3/deny/deployment-hostpid"]
+	some message in messages
+	contains(message, "spec.template.spec.hostPID must not be true")
 }
 
 # hostPID true in a DaemonSet template, with an init container
 test_deny_daemonset_hostpid if {
-	count(cis_5_2_3.deny) > 0 with input as data.fixtures["CIS-5.2.3/deny/daemonset-hostpid"]
+	messages := cis_5_2_3.deny with input as data.fixtures["CIS-5.2.3/deny/daemonset-hostpid"]
+	some message in messages
+	contains(message, "spec.template.spec.hostPID must not be true")
 }

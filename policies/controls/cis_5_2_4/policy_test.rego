@@ -16,15 +16,21 @@ test_allow_hostipc_false if {
 
 # hostIPC true on a Pod
 test_deny_hostipc_true if {
-	count(cis_5_2_4.deny) > 0 with input as data.fixtures["CIS-5.2.4/deny/hostipc-true"]
+	messages := cis_5_2_4.deny with input as data.fixtures["CIS-5.2.4/deny/hostipc-true"]
+	some message in messages
+	contains(message, "spec.hostIPC must not be true")
 }
 
 # hostIPC true in a Deployment template
 test_deny_deployment_hostipc if {
-	count(cis_5_2_4.deny) > 0 with input as data.fixtures["CIS-5.2.4/deny/deployment-hostipc"]
+	messages := cis_5_2_4.deny with input as data.fixtures["CIS-5.2.4/deny/deployment-hostipc"]
+	some message in messages
+	contains(message, "spec.template.spec.hostIPC must not be true")
 }
 
 # hostIPC true in a DaemonSet template, with an init container
 test_deny_daemonset_hostipc if {
-	count(cis_5_2_4.deny) > 0 with input as data.fixtures["CIS-5.2.4/deny/daemonset-hostipc"]
+	messages := cis_5_2_4.deny with input as data.fixtures["CIS-5.2.4/deny/daemonset-hostipc"]
+	some message in messages
+	contains(message, "spec.template.spec.hostIPC must not be true")
 }

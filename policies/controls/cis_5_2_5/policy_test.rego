@@ -16,15 +16,21 @@ test_allow_hostnetwork_false if {
 
 # hostNetwork true on a Pod
 test_deny_hostnetwork_true if {
-	count(cis_5_2_5.deny) > 0 with input as data.fixtures["CIS-5.2.5/deny/hostnetwork-true"]
+	messages := cis_5_2_5.deny with input as data.fixtures["CIS-5.2.5/deny/hostnetwork-true"]
+	some message in messages
+	contains(message, "spec.hostNetwork must not be true")
 }
 
 # hostNetwork true in a Deployment template
 test_deny_deployment_hostnetwork if {
-	count(cis_5_2_5.deny) > 0 with input as data.fixtures["CIS-5.2.5/deny/deployment-hostnetwork"]
+	messages := cis_5_2_5.deny with input as data.fixtures["CIS-5.2.5/deny/deployment-hostnetwork"]
+	some message in messages
+	contains(message, "spec.template.spec.hostNetwork must not be true")
 }
 
 # hostNetwork true in a DaemonSet template, with an init container
 test_deny_daemonset_hostnetwork if {
-	count(cis_5_2_5.deny) > 0 with input as data.fixtures["CIS-5.2.5/deny/daemonset-hostnetwork"]
+	messages := cis_5_2_5.deny with input as data.fixtures["CIS-5.2.5/deny/daemonset-hostnetwork"]
+	some message in messages
+	contains(message, "spec.template.spec.hostNetwork must not be true")
 }

@@ -16,25 +16,35 @@ test_allow_statefulset_escalation_false if {
 
 # allowPrivilegeEscalation absent (the runtime default is true)
 test_deny_escalation_absent if {
-	count(cis_5_2_6.deny) > 0 with input as data.fixtures["CIS-5.2.6/deny/escalation-absent"]
+	messages := cis_5_2_6.deny with input as data.fixtures["CIS-5.2.6/deny/escalation-absent"]
+	some message in messages
+	contains(message, "securityContext.allowPrivilegeEscalation must be false")
 }
 
 # allowPrivilegeEscalation true
 test_deny_escalation_true if {
-	count(cis_5_2_6.deny) > 0 with input as data.fixtures["CIS-5.2.6/deny/escalation-true"]
+	messages := cis_5_2_6.deny with input as data.fixtures["CIS-5.2.6/deny/escalation-true"]
+	some message in messages
+	contains(message, "securityContext.allowPrivilegeEscalation must be false")
 }
 
 # only the init container leaves it unset
 test_deny_init_escalation_absent if {
-	count(cis_5_2_6.deny) > 0 with input as data.fixtures["CIS-5.2.6/deny/init-escalation-absent"]
+	messages := cis_5_2_6.deny with input as data.fixtures["CIS-5.2.6/deny/init-escalation-absent"]
+	some message in messages
+	contains(message, "securityContext.allowPrivilegeEscalation must be false")
 }
 
 # Job template without the setting
 test_deny_job_escalation_absent if {
-	count(cis_5_2_6.deny) > 0 with input as data.fixtures["CIS-5.2.6/deny/job-escalation-absent"]
+	messages := cis_5_2_6.deny with input as data.fixtures["CIS-5.2.6/deny/job-escalation-absent"]
+	some message in messages
+	contains(message, "securityContext.allowPrivilegeEscalation must be false")
 }
 
 # a debug container without the setting
 test_deny_ephemeral_escalation_absent if {
-	count(cis_5_2_6.deny) > 0 with input as data.fixtures["CIS-5.2.6/deny/ephemeral-escalation-absent"]
+	messages := cis_5_2_6.deny with input as data.fixtures["CIS-5.2.6/deny/ephemeral-escalation-absent"]
+	some message in messages
+	contains(message, "securityContext.allowPrivilegeEscalation must be false")
 }

@@ -16,20 +16,28 @@ test_allow_deployment_with_policy if {
 
 # namespace without any NetworkPolicy
 test_deny_no_policy if {
-	count(cis_5_3_2.deny) > 0 with input as data.fixtures["network-policy/deny/no-policy"]
+	messages := cis_5_3_2.deny with input as data.fixtures["network-policy/deny/no-policy"]
+	some message in messages
+	contains(message, "namespace np-no-policy has no NetworkPolicy")
 }
 
 # namespace holds a ResourceQuota but no NetworkPolicy
 test_deny_only_quota if {
-	count(cis_5_3_2.deny) > 0 with input as data.fixtures["network-policy/deny/only-quota"]
+	messages := cis_5_3_2.deny with input as data.fixtures["network-policy/deny/only-quota"]
+	some message in messages
+	contains(message, "namespace np-only-quota has no NetworkPolicy")
 }
 
 # CronJob into a namespace without a NetworkPolicy
 test_deny_cronjob_no_policy if {
-	count(cis_5_3_2.deny) > 0 with input as data.fixtures["network-policy/deny/cronjob-no-policy"]
+	messages := cis_5_3_2.deny with input as data.fixtures["network-policy/deny/cronjob-no-policy"]
+	some message in messages
+	contains(message, "namespace np-cronjob-no-policy has no NetworkPolicy")
 }
 
 # a NetworkPolicy exists, but in another namespace
 test_deny_policy_in_other_namespace if {
-	count(cis_5_3_2.deny) > 0 with input as data.fixtures["network-policy/deny/policy-in-other-namespace"]
+	messages := cis_5_3_2.deny with input as data.fixtures["network-policy/deny/policy-in-other-namespace"]
+	some message in messages
+	contains(message, "namespace np-other-target has no NetworkPolicy")
 }

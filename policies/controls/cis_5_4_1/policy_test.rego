@@ -16,15 +16,21 @@ test_allow_no_environment if {
 
 # env from secretKeyRef
 test_deny_secret_key_ref if {
-	count(cis_5_4_1.deny) > 0 with input as data.fixtures["CIS-5.4.1/deny/secret-key-ref"]
+	messages := cis_5_4_1.deny with input as data.fixtures["CIS-5.4.1/deny/secret-key-ref"]
+	some message in messages
+	contains(message, "env[0] (PASSWORD) takes secret db as an environment variable; mount it as a file")
 }
 
 # the init container takes a whole secret via envFrom
 test_deny_init_env_from_secret if {
-	count(cis_5_4_1.deny) > 0 with input as data.fixtures["CIS-5.4.1/deny/init-env-from-secret"]
+	messages := cis_5_4_1.deny with input as data.fixtures["CIS-5.4.1/deny/init-env-from-secret"]
+	some message in messages
+	contains(message, "envFrom[0] takes secret bootstrap as environment variables; mount it as a file")
 }
 
 # a Deployment template with a secret env var
 test_deny_deployment_secret_env if {
-	count(cis_5_4_1.deny) > 0 with input as data.fixtures["CIS-5.4.1/deny/deployment-secret-env"]
+	messages := cis_5_4_1.deny with input as data.fixtures["CIS-5.4.1/deny/deployment-secret-env"]
+	some message in messages
+	contains(message, "env[1] (TOKEN) takes secret api as an environment variable; mount it as a file")
 }

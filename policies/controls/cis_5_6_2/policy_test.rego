@@ -16,25 +16,35 @@ test_allow_container_localhost if {
 
 # no seccomp profile
 test_deny_seccomp_absent if {
-	count(cis_5_6_2.deny) > 0 with input as data.fixtures["CIS-5.6.2/deny/seccomp-absent"]
+	messages := cis_5_6_2.deny with input as data.fixtures["CIS-5.6.2/deny/seccomp-absent"]
+	some message in messages
+	contains(message, "seccompProfile.type must be RuntimeDefault or Localhost (on the container or the pod)")
 }
 
 # Unconfined on the pod
 test_deny_unconfined if {
-	count(cis_5_6_2.deny) > 0 with input as data.fixtures["CIS-5.6.2/deny/unconfined"]
+	messages := cis_5_6_2.deny with input as data.fixtures["CIS-5.6.2/deny/unconfined"]
+	some message in messages
+	contains(message, "seccompProfile.type must be RuntimeDefault or Localhost (on the container or the pod)")
 }
 
 # pod RuntimeDefault, container Unconfined
 test_deny_container_overrides_unconfined if {
-	count(cis_5_6_2.deny) > 0 with input as data.fixtures["CIS-5.6.2/deny/container-overrides-unconfined"]
+	messages := cis_5_6_2.deny with input as data.fixtures["CIS-5.6.2/deny/container-overrides-unconfined"]
+	some message in messages
+	contains(message, "seccompProfile.type must be RuntimeDefault or Localhost (on the container or the pod)")
 }
 
 # only the init container has no profile
 test_deny_init_without_seccomp if {
-	count(cis_5_6_2.deny) > 0 with input as data.fixtures["CIS-5.6.2/deny/init-without-seccomp"]
+	messages := cis_5_6_2.deny with input as data.fixtures["CIS-5.6.2/deny/init-without-seccomp"]
+	some message in messages
+	contains(message, "seccompProfile.type must be RuntimeDefault or Localhost (on the container or the pod)")
 }
 
 # Deployment template without a profile
 test_deny_deployment_without_seccomp if {
-	count(cis_5_6_2.deny) > 0 with input as data.fixtures["CIS-5.6.2/deny/deployment-without-seccomp"]
+	messages := cis_5_6_2.deny with input as data.fixtures["CIS-5.6.2/deny/deployment-without-seccomp"]
+	some message in messages
+	contains(message, "seccompProfile.type must be RuntimeDefault or Localhost (on the container or the pod)")
 }

@@ -16,20 +16,28 @@ test_allow_container_security_contexts if {
 
 # neither pod nor container
 test_deny_no_security_context if {
-	count(cis_5_6_3.deny) > 0 with input as data.fixtures["CIS-5.6.3/deny/no-security-context"]
+	messages := cis_5_6_3.deny with input as data.fixtures["CIS-5.6.3/deny/no-security-context"]
+	some message in messages
+	contains(message, "needs a securityContext (neither the container nor the pod sets one)")
 }
 
 # both present but empty
 test_deny_empty_security_contexts if {
-	count(cis_5_6_3.deny) > 0 with input as data.fixtures["CIS-5.6.3/deny/empty-security-contexts"]
+	messages := cis_5_6_3.deny with input as data.fixtures["CIS-5.6.3/deny/empty-security-contexts"]
+	some message in messages
+	contains(message, "needs a securityContext (neither the container nor the pod sets one)")
 }
 
 # the app container has one, the init container does not
 test_deny_init_without_security_context if {
-	count(cis_5_6_3.deny) > 0 with input as data.fixtures["CIS-5.6.3/deny/init-without-security-context"]
+	messages := cis_5_6_3.deny with input as data.fixtures["CIS-5.6.3/deny/init-without-security-context"]
+	some message in messages
+	contains(message, "needs a securityContext (neither the container nor the pod sets one)")
 }
 
 # Job template with none
 test_deny_job_without_security_context if {
-	count(cis_5_6_3.deny) > 0 with input as data.fixtures["CIS-5.6.3/deny/job-without-security-context"]
+	messages := cis_5_6_3.deny with input as data.fixtures["CIS-5.6.3/deny/job-without-security-context"]
+	some message in messages
+	contains(message, "needs a securityContext (neither the container nor the pod sets one)")
 }

@@ -16,15 +16,21 @@ test_allow_kube_public_is_not_default if {
 
 # no namespace: lands in default
 test_deny_no_namespace if {
-	count(cis_5_6_4.deny) > 0 with input as data.fixtures["CIS-5.6.4/deny/no-namespace"]
+	messages := cis_5_6_4.deny with input as data.fixtures["CIS-5.6.4/deny/no-namespace"]
+	some message in messages
+	contains(message, "namespace default is reserved; deploy workloads into a namespace of their own")
 }
 
 # explicitly in default
 test_deny_explicit_default if {
-	count(cis_5_6_4.deny) > 0 with input as data.fixtures["CIS-5.6.4/deny/explicit-default"]
+	messages := cis_5_6_4.deny with input as data.fixtures["CIS-5.6.4/deny/explicit-default"]
+	some message in messages
+	contains(message, "namespace default is reserved; deploy workloads into a namespace of their own")
 }
 
 # Deployment without a namespace
 test_deny_deployment_in_default if {
-	count(cis_5_6_4.deny) > 0 with input as data.fixtures["CIS-5.6.4/deny/deployment-in-default"]
+	messages := cis_5_6_4.deny with input as data.fixtures["CIS-5.6.4/deny/deployment-in-default"]
+	some message in messages
+	contains(message, "namespace default is reserved; deploy workloads into a namespace of their own")
 }

@@ -21,42 +21,58 @@ test_allow_cronjob_non_root_user if {
 
 # runAsNonRoot absent everywhere
 test_deny_no_security_context if {
-	count(nsa_1_1.deny) > 0 with input as data.fixtures["non-root/deny/no-security-context"]
+	messages := nsa_1_1.deny with input as data.fixtures["non-root/deny/no-security-context"]
+	some message in messages
+	contains(message, "securityContext.runAsNonRoot must be true (on the container or the pod)")
 }
 
 # container sets runAsNonRoot false
 test_deny_run_as_non_root_false if {
-	count(nsa_1_1.deny) > 0 with input as data.fixtures["non-root/deny/run-as-non-root-false"]
+	messages := nsa_1_1.deny with input as data.fixtures["non-root/deny/run-as-non-root-false"]
+	some message in messages
+	contains(message, "securityContext.runAsNonRoot must be true (on the container or the pod)")
 }
 
 # pod says non-root, the container overrides it with false
 test_deny_container_overrides_pod if {
-	count(nsa_1_1.deny) > 0 with input as data.fixtures["non-root/deny/container-overrides-pod"]
+	messages := nsa_1_1.deny with input as data.fixtures["non-root/deny/container-overrides-pod"]
+	some message in messages
+	contains(message, "securityContext.runAsNonRoot must be true (on the container or the pod)")
 }
 
 # runAsNonRoot true but runAsUser 0
 test_deny_run_as_user_zero if {
-	count(nsa_1_1.deny) > 0 with input as data.fixtures["non-root/deny/run-as-user-zero"]
+	messages := nsa_1_1.deny with input as data.fixtures["non-root/deny/run-as-user-zero"]
+	some message in messages
+	contains(message, "securityContext.runAsUser must not be 0")
 }
 
 # only the init container lacks runAsNonRoot
 test_deny_init_container_root if {
-	count(nsa_1_1.deny) > 0 with input as data.fixtures["non-root/deny/init-container-root"]
+	messages := nsa_1_1.deny with input as data.fixtures["non-root/deny/init-container-root"]
+	some message in messages
+	contains(message, "securityContext.runAsNonRoot must be true (on the container or the pod)")
 }
 
 # Deployment template without runAsNonRoot
 test_deny_deployment_root if {
-	count(nsa_1_1.deny) > 0 with input as data.fixtures["non-root/deny/deployment-root"]
+	messages := nsa_1_1.deny with input as data.fixtures["non-root/deny/deployment-root"]
+	some message in messages
+	contains(message, "securityContext.runAsNonRoot must be true (on the container or the pod)")
 }
 
 # a debug container added without runAsNonRoot
 test_deny_ephemeral_container_root if {
-	count(nsa_1_1.deny) > 0 with input as data.fixtures["non-root/deny/ephemeral-container-root"]
+	messages := nsa_1_1.deny with input as data.fixtures["non-root/deny/ephemeral-container-root"]
+	some message in messages
+	contains(message, "securityContext.runAsNonRoot must be true (on the container or the pod)")
 }
 
 # a ReplicationController template is reviewed like the other workloads
 test_deny_replicationcontroller_root if {
-	count(nsa_1_1.deny) > 0 with input as data.fixtures["non-root/deny/replicationcontroller-root"]
+	messages := nsa_1_1.deny with input as data.fixtures["non-root/deny/replicationcontroller-root"]
+	some message in messages
+	contains(message, "securityContext.runAsNonRoot must be true (on the container or the pod)")
 }
 
 # a ReplicationController template running as non-root

@@ -16,25 +16,35 @@ test_allow_deployment_read_only_with_volume if {
 
 # readOnlyRootFilesystem absent
 test_deny_no_security_context if {
-	count(nsa_1_2.deny) > 0 with input as data.fixtures["NSA-1.2/deny/no-security-context"]
+	messages := nsa_1_2.deny with input as data.fixtures["NSA-1.2/deny/no-security-context"]
+	some message in messages
+	contains(message, "securityContext.readOnlyRootFilesystem must be true")
 }
 
 # readOnlyRootFilesystem false
 test_deny_read_only_false if {
-	count(nsa_1_2.deny) > 0 with input as data.fixtures["NSA-1.2/deny/read-only-false"]
+	messages := nsa_1_2.deny with input as data.fixtures["NSA-1.2/deny/read-only-false"]
+	some message in messages
+	contains(message, "securityContext.readOnlyRootFilesystem must be true")
 }
 
 # only the init container has a writable root
 test_deny_init_container_writable if {
-	count(nsa_1_2.deny) > 0 with input as data.fixtures["NSA-1.2/deny/init-container-writable"]
+	messages := nsa_1_2.deny with input as data.fixtures["NSA-1.2/deny/init-container-writable"]
+	some message in messages
+	contains(message, "securityContext.readOnlyRootFilesystem must be true")
 }
 
 # StatefulSet template with a writable root
 test_deny_statefulset_writable if {
-	count(nsa_1_2.deny) > 0 with input as data.fixtures["NSA-1.2/deny/statefulset-writable"]
+	messages := nsa_1_2.deny with input as data.fixtures["NSA-1.2/deny/statefulset-writable"]
+	some message in messages
+	contains(message, "securityContext.readOnlyRootFilesystem must be true")
 }
 
 # a debug container with a writable root
 test_deny_ephemeral_container_writable if {
-	count(nsa_1_2.deny) > 0 with input as data.fixtures["NSA-1.2/deny/ephemeral-container-writable"]
+	messages := nsa_1_2.deny with input as data.fixtures["NSA-1.2/deny/ephemeral-container-writable"]
+	some message in messages
+	contains(message, "securityContext.readOnlyRootFilesystem must be true")
 }

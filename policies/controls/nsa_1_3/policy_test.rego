@@ -16,57 +16,79 @@ test_allow_docker_hub_short_names if {
 
 # image from quay.io
 test_deny_untrusted_registry if {
-	count(nsa_1_3.deny) > 0 with input as data.fixtures["NSA-1.3/deny/untrusted-registry"]
+	messages := nsa_1_3.deny with input as data.fixtures["NSA-1.3/deny/untrusted-registry"]
+	some message in messages
+	contains(message, "image quay.io/prometheus/node-exporter:v1.8.2 is from registry quay.io, which is not trusted")
 }
 
 # registry.k8s.io.evil.example is not registry.k8s.io (no prefix match)
 test_deny_lookalike_registry if {
-	count(nsa_1_3.deny) > 0 with input as data.fixtures["NSA-1.3/deny/lookalike-registry"]
+	messages := nsa_1_3.deny with input as data.fixtures["NSA-1.3/deny/lookalike-registry"]
+	some message in messages
+	contains(message, "image registry.k8s.io.evil.example/pause:3.10 is from registry registry.k8s.io.evil.example, which is not trusted")
 }
 
 # init container pulls from localhost:5000
 test_deny_init_container_localhost if {
-	count(nsa_1_3.deny) > 0 with input as data.fixtures["NSA-1.3/deny/init-container-localhost"]
+	messages := nsa_1_3.deny with input as data.fixtures["NSA-1.3/deny/init-container-localhost"]
+	some message in messages
+	contains(message, "image localhost:5000/tools/setup:1 is from registry localhost:5000, which is not trusted")
 }
 
 # CronJob template with a ghcr.io image
 test_deny_cronjob_ghcr if {
-	count(nsa_1_3.deny) > 0 with input as data.fixtures["NSA-1.3/deny/cronjob-ghcr"]
+	messages := nsa_1_3.deny with input as data.fixtures["NSA-1.3/deny/cronjob-ghcr"]
+	some message in messages
+	contains(message, "image ghcr.io/example/report:2.0 is from registry ghcr.io, which is not trusted")
 }
 
 # k8s.gcr.io (the thesis's default) is not in today's trusted set
 test_deny_retired_k8s_gcr if {
-	count(nsa_1_3.deny) > 0 with input as data.fixtures["NSA-1.3/deny/retired-k8s-gcr"]
+	messages := nsa_1_3.deny with input as data.fixtures["NSA-1.3/deny/retired-k8s-gcr"]
+	some message in messages
+	contains(message, "image k8s.gcr.io/pause:3.2 is from registry k8s.gcr.io, which is not trusted")
 }
 
 # localhost/... is a local registry, not Docker Hub
 test_deny_bare_localhost if {
-	count(nsa_1_3.deny) > 0 with input as data.fixtures["NSA-1.3/deny/bare-localhost"]
+	messages := nsa_1_3.deny with input as data.fixtures["NSA-1.3/deny/bare-localhost"]
+	some message in messages
+	contains(message, "image localhost/tools/setup:1 is from registry localhost, which is not trusted")
 }
 
 # a debug container from an untrusted registry
 test_deny_ephemeral_container_untrusted if {
-	count(nsa_1_3.deny) > 0 with input as data.fixtures["NSA-1.3/deny/ephemeral-container-untrusted"]
+	messages := nsa_1_3.deny with input as data.fixtures["NSA-1.3/deny/ephemeral-container-untrusted"]
+	some message in messages
+	contains(message, "image quay.io/debug/toolbox:1 is from registry quay.io, which is not trusted")
 }
 
 # Evil/pause: an upper-case first component is a registry host (Evil), not Docker Hub
 test_deny_uppercase_first_component if {
-	count(nsa_1_3.deny) > 0 with input as data.fixtures["NSA-1.3/deny/uppercase-first-component"]
+	messages := nsa_1_3.deny with input as data.fixtures["NSA-1.3/deny/uppercase-first-component"]
+	some message in messages
+	contains(message, "image Evil/pause:3.10 is from registry Evil, which is not trusted")
 }
 
 # a bare 64-hex image id names a local image that no registry vouches for
 test_deny_image_id if {
-	count(nsa_1_3.deny) > 0 with input as data.fixtures["NSA-1.3/deny/image-id"]
+	messages := nsa_1_3.deny with input as data.fixtures["NSA-1.3/deny/image-id"]
+	some message in messages
+	contains(message, "image 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef is an image id, not a reference to a registry")
 }
 
 # an upper-case repository path is not a reference the runtime pulls
 test_deny_invalid_reference if {
-	count(nsa_1_3.deny) > 0 with input as data.fixtures["NSA-1.3/deny/invalid-reference"]
+	messages := nsa_1_3.deny with input as data.fixtures["NSA-1.3/deny/invalid-reference"]
+	some message in messages
+	contains(message, "image registry.k8s.io/Pause:3.10 has an upper-case repository name")
 }
 
 # an image volume pulled from an untrusted registry
 test_deny_image_volume_untrusted if {
-	count(nsa_1_3.deny) > 0 with input as data.fixtures["NSA-1.3/deny/image-volume-untrusted"]
+	messages := nsa_1_3.deny with input as data.fixtures["NSA-1.3/deny/image-volume-untrusted"]
+	some message in messages
+	contains(message, "spec.volumes[0] (tools): image quay.io/tools/debug:1 is from registry quay.io, which is not trusted")
 }
 
 # index.docker.io is Docker Hub's legacy name, normalised to docker.io

@@ -16,52 +16,72 @@ test_allow_restricted_deployment if {
 
 # no security settings: fails several restricted checks
 test_deny_baseline_only_pod if {
-	count(nsa_1_4.deny) > 0 with input as data.fixtures["NSA-1.4/deny/baseline-only-pod"]
+	messages := nsa_1_4.deny with input as data.fixtures["NSA-1.4/deny/baseline-only-pod"]
+	some message in messages
+	contains(message, "securityContext.runAsNonRoot must be true")
 }
 
 # privileged container
 test_deny_privileged_container if {
-	count(nsa_1_4.deny) > 0 with input as data.fixtures["NSA-1.4/deny/privileged-container"]
+	messages := nsa_1_4.deny with input as data.fixtures["NSA-1.4/deny/privileged-container"]
+	some message in messages
+	contains(message, "securityContext.privileged must not be true")
 }
 
 # hostPath volume
 test_deny_host_path_volume if {
-	count(nsa_1_4.deny) > 0 with input as data.fixtures["NSA-1.4/deny/host-path-volume"]
+	messages := nsa_1_4.deny with input as data.fixtures["NSA-1.4/deny/host-path-volume"]
+	some message in messages
+	contains(message, "spec.volumes[0] (host) uses volume type hostPath, which restricted does not allow")
 }
 
 # sysctl outside the safe set
 test_deny_unsafe_sysctl if {
-	count(nsa_1_4.deny) > 0 with input as data.fixtures["NSA-1.4/deny/unsafe-sysctl"]
+	messages := nsa_1_4.deny with input as data.fixtures["NSA-1.4/deny/unsafe-sysctl"]
+	some message in messages
+	contains(message, "sysctl net.core.somaxconn is not in the safe set")
 }
 
 # custom SELinux user
 test_deny_selinux_user if {
-	count(nsa_1_4.deny) > 0 with input as data.fixtures["NSA-1.4/deny/selinux-user"]
+	messages := nsa_1_4.deny with input as data.fixtures["NSA-1.4/deny/selinux-user"]
+	some message in messages
+	contains(message, "spec.securityContext.seLinuxOptions user must not be set")
 }
 
 # AppArmor Unconfined
 test_deny_apparmor_unconfined if {
-	count(nsa_1_4.deny) > 0 with input as data.fixtures["NSA-1.4/deny/apparmor-unconfined"]
+	messages := nsa_1_4.deny with input as data.fixtures["NSA-1.4/deny/apparmor-unconfined"]
+	some message in messages
+	contains(message, "securityContext.appArmorProfile.type must be RuntimeDefault or Localhost")
 }
 
 # only the init container adds SYS_ADMIN
 test_deny_init_adds_sys_admin if {
-	count(nsa_1_4.deny) > 0 with input as data.fixtures["NSA-1.4/deny/init-adds-sys-admin"]
+	messages := nsa_1_4.deny with input as data.fixtures["NSA-1.4/deny/init-adds-sys-admin"]
+	some message in messages
+	contains(message, "securityContext.capabilities.add must not include SYS_ADMIN")
 }
 
 # pod RuntimeDefault, container overrides with Unconfined
 test_deny_container_overrides_seccomp if {
-	count(nsa_1_4.deny) > 0 with input as data.fixtures["NSA-1.4/deny/container-overrides-seccomp"]
+	messages := nsa_1_4.deny with input as data.fixtures["NSA-1.4/deny/container-overrides-seccomp"]
+	some message in messages
+	contains(message, "securityContext.seccompProfile.type must be RuntimeDefault or Localhost")
 }
 
 # Job template that does not drop ALL
 test_deny_job_keeps_capabilities if {
-	count(nsa_1_4.deny) > 0 with input as data.fixtures["NSA-1.4/deny/job-keeps-capabilities"]
+	messages := nsa_1_4.deny with input as data.fixtures["NSA-1.4/deny/job-keeps-capabilities"]
+	some message in messages
+	contains(message, "securityContext.capabilities.drop must include ALL")
 }
 
 # nfs volume type is not allowed by restricted
 test_deny_nfs_volume if {
-	count(nsa_1_4.deny) > 0 with input as data.fixtures["NSA-1.4/deny/nfs-volume"]
+	messages := nsa_1_4.deny with input as data.fixtures["NSA-1.4/deny/nfs-volume"]
+	some message in messages
+	contains(message, "spec.volumes[0] (share) uses volume type nfs, which restricted does not allow")
 }
 
 # Windows pods skip the Linux-only checks (seccomp, capabilities, escalation)
@@ -71,82 +91,114 @@ test_allow_windows_pod if {
 
 # shares the host network
 test_deny_host_network if {
-	count(nsa_1_4.deny) > 0 with input as data.fixtures["NSA-1.4/deny/host-network"]
+	messages := nsa_1_4.deny with input as data.fixtures["NSA-1.4/deny/host-network"]
+	some message in messages
+	contains(message, "spec.hostNetwork must not be true")
 }
 
 # binds a host port
 test_deny_host_port if {
-	count(nsa_1_4.deny) > 0 with input as data.fixtures["NSA-1.4/deny/host-port"]
+	messages := nsa_1_4.deny with input as data.fixtures["NSA-1.4/deny/host-port"]
+	some message in messages
+	contains(message, "ports[0].hostPort must not be set (is 8443)")
 }
 
 # a Windows HostProcess pod
 test_deny_windows_host_process if {
-	count(nsa_1_4.deny) > 0 with input as data.fixtures["NSA-1.4/deny/windows-host-process"]
+	messages := nsa_1_4.deny with input as data.fixtures["NSA-1.4/deny/windows-host-process"]
+	some message in messages
+	contains(message, "windowsOptions.hostProcess must not be true")
 }
 
 # AppArmor Unconfined on the pod
 test_deny_pod_apparmor_unconfined if {
-	count(nsa_1_4.deny) > 0 with input as data.fixtures["NSA-1.4/deny/pod-apparmor-unconfined"]
+	messages := nsa_1_4.deny with input as data.fixtures["NSA-1.4/deny/pod-apparmor-unconfined"]
+	some message in messages
+	contains(message, "spec.securityContext.appArmorProfile.type must be RuntimeDefault or Localhost")
 }
 
 # a privileged SELinux type on the container
 test_deny_selinux_container_type if {
-	count(nsa_1_4.deny) > 0 with input as data.fixtures["NSA-1.4/deny/selinux-container-type"]
+	messages := nsa_1_4.deny with input as data.fixtures["NSA-1.4/deny/selinux-container-type"]
+	some message in messages
+	contains(message, "securityContext.seLinuxOptions type spc_t is not allowed")
 }
 
 # an unmasked /proc in a user-namespaced pod
 test_deny_proc_mount_unmasked if {
-	count(nsa_1_4.deny) > 0 with input as data.fixtures["NSA-1.4/deny/proc-mount-unmasked"]
+	messages := nsa_1_4.deny with input as data.fixtures["NSA-1.4/deny/proc-mount-unmasked"]
+	some message in messages
+	contains(message, "securityContext.procMount must be Default")
 }
 
 # the older AppArmor annotation set to unconfined in a CronJob template
 test_deny_cronjob_apparmor_annotation if {
-	count(nsa_1_4.deny) > 0 with input as data.fixtures["NSA-1.4/deny/cronjob-apparmor-annotation"]
+	messages := nsa_1_4.deny with input as data.fixtures["NSA-1.4/deny/cronjob-apparmor-annotation"]
+	some message in messages
+	contains(message, "annotation container.apparmor.security.beta.kubernetes.io/app must be runtime/default or localhost/<profile>")
 }
 
 # a debug container that may escalate privileges
 test_deny_ephemeral_container_escalates if {
-	count(nsa_1_4.deny) > 0 with input as data.fixtures["NSA-1.4/deny/ephemeral-container-escalates"]
+	messages := nsa_1_4.deny with input as data.fixtures["NSA-1.4/deny/ephemeral-container-escalates"]
+	some message in messages
+	contains(message, "securityContext.allowPrivilegeEscalation must be false")
 }
 
 # pod-level runAsNonRoot false counts although the container sets true (as PSA)
 test_deny_pod_run_as_non_root_false if {
-	count(nsa_1_4.deny) > 0 with input as data.fixtures["NSA-1.4/deny/pod-run-as-non-root-false"]
+	messages := nsa_1_4.deny with input as data.fixtures["NSA-1.4/deny/pod-run-as-non-root-false"]
+	some message in messages
+	contains(message, "spec.securityContext.runAsNonRoot must not be false")
 }
 
 # pod-level runAsUser 0 counts although the container overrides it (as PSA)
 test_deny_pod_run_as_user_zero if {
-	count(nsa_1_4.deny) > 0 with input as data.fixtures["NSA-1.4/deny/pod-run-as-user-zero"]
+	messages := nsa_1_4.deny with input as data.fixtures["NSA-1.4/deny/pod-run-as-user-zero"]
+	some message in messages
+	contains(message, "spec.securityContext.runAsUser must not be 0")
 }
 
 # pod-level seccomp Unconfined counts although the container sets RuntimeDefault (as PSA)
 test_deny_pod_seccomp_unconfined if {
-	count(nsa_1_4.deny) > 0 with input as data.fixtures["NSA-1.4/deny/pod-seccomp-unconfined"]
+	messages := nsa_1_4.deny with input as data.fixtures["NSA-1.4/deny/pod-seccomp-unconfined"]
+	some message in messages
+	contains(message, "spec.securityContext.seccompProfile.type must be RuntimeDefault or Localhost")
 }
 
 # a liveness probe aimed at another host (PSS since v1.34)
 test_deny_probe_host if {
-	count(nsa_1_4.deny) > 0 with input as data.fixtures["NSA-1.4/deny/probe-host"]
+	messages := nsa_1_4.deny with input as data.fixtures["NSA-1.4/deny/probe-host"]
+	some message in messages
+	contains(message, "livenessProbe.httpGet.host must not be set (is 10.0.0.1)")
 }
 
 # a preStop handler with a host, even localhost (PSS since v1.34)
 test_deny_lifecycle_host if {
-	count(nsa_1_4.deny) > 0 with input as data.fixtures["NSA-1.4/deny/lifecycle-host"]
+	messages := nsa_1_4.deny with input as data.fixtures["NSA-1.4/deny/lifecycle-host"]
+	some message in messages
+	contains(message, "lifecycle.preStop.tcpSocket.host must not be set (is localhost)")
 }
 
 # drop all in lower case: PSA accepts only ALL
 test_deny_drop_all_lowercase if {
-	count(nsa_1_4.deny) > 0 with input as data.fixtures["NSA-1.4/deny/drop-all-lowercase"]
+	messages := nsa_1_4.deny with input as data.fixtures["NSA-1.4/deny/drop-all-lowercase"]
+	some message in messages
+	contains(message, "securityContext.capabilities.drop must include ALL")
 }
 
 # add net_bind_service in lower case: PSA allows only NET_BIND_SERVICE
 test_deny_add_net_bind_lowercase if {
-	count(nsa_1_4.deny) > 0 with input as data.fixtures["NSA-1.4/deny/add-net-bind-lowercase"]
+	messages := nsa_1_4.deny with input as data.fixtures["NSA-1.4/deny/add-net-bind-lowercase"]
+	some message in messages
+	contains(message, "securityContext.capabilities.add must not include net_bind_service")
 }
 
 # hostUsers false does not relax restricted's procMount check
 test_deny_user_namespace_proc_mount if {
-	count(nsa_1_4.deny) > 0 with input as data.fixtures["NSA-1.4/deny/user-namespace-proc-mount"]
+	messages := nsa_1_4.deny with input as data.fixtures["NSA-1.4/deny/user-namespace-proc-mount"]
+	some message in messages
+	contains(message, "securityContext.procMount must be Default")
 }
 
 # hostUsers false relaxes runAsNonRoot and runAsUser (PSS since v1.35)
@@ -166,12 +218,16 @@ test_allow_apparmor_empty_annotation if {
 
 # a container sets runAsNonRoot false over the pod's true
 test_deny_container_run_as_non_root_false if {
-	count(nsa_1_4.deny) > 0 with input as data.fixtures["NSA-1.4/deny/container-run-as-non-root-false"]
+	messages := nsa_1_4.deny with input as data.fixtures["NSA-1.4/deny/container-run-as-non-root-false"]
+	some message in messages
+	contains(message, "securityContext.runAsNonRoot must not be false")
 }
 
 # a container runs as UID 0
 test_deny_container_run_as_user_zero if {
-	count(nsa_1_4.deny) > 0 with input as data.fixtures["NSA-1.4/deny/container-run-as-user-zero"]
+	messages := nsa_1_4.deny with input as data.fixtures["NSA-1.4/deny/container-run-as-user-zero"]
+	some message in messages
+	contains(message, "securityContext.runAsUser must not be 0")
 }
 
 # the older AppArmor annotations with runtime/default and a localhost profile

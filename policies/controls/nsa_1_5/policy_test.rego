@@ -16,25 +16,35 @@ test_allow_deployment_automount_false if {
 
 # automountServiceAccountToken absent (defaults to true)
 test_deny_automount_absent if {
-	count(nsa_1_5.deny) > 0 with input as data.fixtures["sa-token/deny/automount-absent"]
+	messages := nsa_1_5.deny with input as data.fixtures["sa-token/deny/automount-absent"]
+	some message in messages
+	contains(message, "spec.automountServiceAccountToken must be false")
 }
 
 # automountServiceAccountToken true
 test_deny_automount_true if {
-	count(nsa_1_5.deny) > 0 with input as data.fixtures["sa-token/deny/automount-true"]
+	messages := nsa_1_5.deny with input as data.fixtures["sa-token/deny/automount-true"]
+	some message in messages
+	contains(message, "spec.automountServiceAccountToken must be false")
 }
 
 # CronJob template without the setting
 test_deny_cronjob_automount_absent if {
-	count(nsa_1_5.deny) > 0 with input as data.fixtures["sa-token/deny/cronjob-automount-absent"]
+	messages := nsa_1_5.deny with input as data.fixtures["sa-token/deny/cronjob-automount-absent"]
+	some message in messages
+	contains(message, "spec.jobTemplate.spec.template.spec.automountServiceAccountToken must be false")
 }
 
 # DaemonSet with a named service account and automount true
 test_deny_daemonset_automount_true if {
-	count(nsa_1_5.deny) > 0 with input as data.fixtures["sa-token/deny/daemonset-automount-true"]
+	messages := nsa_1_5.deny with input as data.fixtures["sa-token/deny/daemonset-automount-true"]
+	some message in messages
+	contains(message, "spec.template.spec.automountServiceAccountToken must be false")
 }
 
 # automount false, but a projected serviceAccountToken volume brings a token
 test_deny_projected_token if {
-	count(nsa_1_5.deny) > 0 with input as data.fixtures["sa-token/deny/projected-token"]
+	messages := nsa_1_5.deny with input as data.fixtures["sa-token/deny/projected-token"]
+	some message in messages
+	contains(message, "spec.volumes[0] (token) projects a service account token")
 }

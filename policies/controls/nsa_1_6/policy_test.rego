@@ -21,30 +21,42 @@ test_allow_deployment_localhost_seccomp if {
 
 # neither a sandbox runtime class nor a seccomp profile
 test_deny_no_hardening if {
-	count(nsa_1_6.deny) > 0 with input as data.fixtures["NSA-1.6/deny/no-hardening"]
+	messages := nsa_1_6.deny with input as data.fixtures["NSA-1.6/deny/no-hardening"]
+	some message in messages
+	contains(message, "needs a sandbox runtimeClassName")
 }
 
 # a non-sandbox runtime class and no seccomp
 test_deny_runc_runtime_class if {
-	count(nsa_1_6.deny) > 0 with input as data.fixtures["NSA-1.6/deny/runc-runtime-class"]
+	messages := nsa_1_6.deny with input as data.fixtures["NSA-1.6/deny/runc-runtime-class"]
+	some message in messages
+	contains(message, "needs a sandbox runtimeClassName")
 }
 
 # explicit Unconfined denies even under gvisor
 test_deny_gvisor_but_unconfined if {
-	count(nsa_1_6.deny) > 0 with input as data.fixtures["NSA-1.6/deny/gvisor-but-unconfined"]
+	messages := nsa_1_6.deny with input as data.fixtures["NSA-1.6/deny/gvisor-but-unconfined"]
+	some message in messages
+	contains(message, "seccompProfile.type Unconfined is never allowed")
 }
 
 # pod RuntimeDefault, init container overrides with Unconfined
 test_deny_init_container_unconfined if {
-	count(nsa_1_6.deny) > 0 with input as data.fixtures["NSA-1.6/deny/init-container-unconfined"]
+	messages := nsa_1_6.deny with input as data.fixtures["NSA-1.6/deny/init-container-unconfined"]
+	some message in messages
+	contains(message, "seccompProfile.type Unconfined is never allowed")
 }
 
 # DaemonSet template without hardening
 test_deny_daemonset_no_hardening if {
-	count(nsa_1_6.deny) > 0 with input as data.fixtures["NSA-1.6/deny/daemonset-no-hardening"]
+	messages := nsa_1_6.deny with input as data.fixtures["NSA-1.6/deny/daemonset-no-hardening"]
+	some message in messages
+	contains(message, "needs a sandbox runtimeClassName")
 }
 
 # explicit Unconfined at pod level denies although the container overrides it
 test_deny_pod_unconfined_containers_override if {
-	count(nsa_1_6.deny) > 0 with input as data.fixtures["NSA-1.6/deny/pod-unconfined-containers-override"]
+	messages := nsa_1_6.deny with input as data.fixtures["NSA-1.6/deny/pod-unconfined-containers-override"]
+	some message in messages
+	contains(message, "spec.securityContext.seccompProfile.type Unconfined is never allowed")
 }

@@ -16,20 +16,28 @@ test_allow_deployment_own_namespace if {
 
 # no namespace: lands in default
 test_deny_no_namespace if {
-	count(nsa_2_1.deny) > 0 with input as data.fixtures["system-namespaces/deny/no-namespace"]
+	messages := nsa_2_1.deny with input as data.fixtures["system-namespaces/deny/no-namespace"]
+	some message in messages
+	contains(message, "namespace default is reserved; deploy workloads into a namespace of their own")
 }
 
 # explicitly in kube-system
 test_deny_kube_system if {
-	count(nsa_2_1.deny) > 0 with input as data.fixtures["system-namespaces/deny/kube-system"]
+	messages := nsa_2_1.deny with input as data.fixtures["system-namespaces/deny/kube-system"]
+	some message in messages
+	contains(message, "namespace kube-system is reserved; deploy workloads into a namespace of their own")
 }
 
 # explicitly in kube-public (thesis figure 6.15)
 test_deny_kube_public if {
-	count(nsa_2_1.deny) > 0 with input as data.fixtures["system-namespaces/deny/kube-public"]
+	messages := nsa_2_1.deny with input as data.fixtures["system-namespaces/deny/kube-public"]
+	some message in messages
+	contains(message, "namespace kube-public is reserved; deploy workloads into a namespace of their own")
 }
 
 # Job template in default
 test_deny_job_in_default if {
-	count(nsa_2_1.deny) > 0 with input as data.fixtures["system-namespaces/deny/job-in-default"]
+	messages := nsa_2_1.deny with input as data.fixtures["system-namespaces/deny/job-in-default"]
+	some message in messages
+	contains(message, "namespace default is reserved; deploy workloads into a namespace of their own")
 }

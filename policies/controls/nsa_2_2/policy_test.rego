@@ -21,27 +21,37 @@ test_allow_selected_by_expression if {
 
 # namespace without any NetworkPolicy
 test_deny_no_policy if {
-	count(nsa_2_2.deny) > 0 with input as data.fixtures["NSA-2.2/deny/no-policy"]
+	messages := nsa_2_2.deny with input as data.fixtures["NSA-2.2/deny/no-policy"]
+	some message in messages
+	contains(message, "selects this pod for Ingress (a default deny)")
 }
 
 # the only policy selects other pods
 test_deny_selects_other_pods if {
-	count(nsa_2_2.deny) > 0 with input as data.fixtures["NSA-2.2/deny/selects-other-pods"]
+	messages := nsa_2_2.deny with input as data.fixtures["NSA-2.2/deny/selects-other-pods"]
+	some message in messages
+	contains(message, "selects this pod for Ingress (a default deny)")
 }
 
 # a policy whose ingress rule has no peers and no ports lets everything in
 test_deny_allows_all_ingress if {
-	count(nsa_2_2.deny) > 0 with input as data.fixtures["NSA-2.2/deny/allows-all-ingress"]
+	messages := nsa_2_2.deny with input as data.fixtures["NSA-2.2/deny/allows-all-ingress"]
+	some message in messages
+	contains(message, "NetworkPolicy dd-allows-all-ingress/open allows all Ingress traffic of this pod (ingress[0] has no peers and no ports)")
 }
 
 # policyTypes absent and no egress rules: only ingress is isolated
 test_deny_ingress_only if {
-	count(nsa_2_2.deny) > 0 with input as data.fixtures["NSA-2.2/deny/ingress-only"]
+	messages := nsa_2_2.deny with input as data.fixtures["NSA-2.2/deny/ingress-only"]
+	some message in messages
+	contains(message, "no NetworkPolicy in namespace dd-ingress-only selects this pod for Egress (a default deny)")
 }
 
 # a NotIn selector that leaves this pod out
 test_deny_not_in_excludes if {
-	count(nsa_2_2.deny) > 0 with input as data.fixtures["NSA-2.2/deny/not-in-excludes"]
+	messages := nsa_2_2.deny with input as data.fixtures["NSA-2.2/deny/not-in-excludes"]
+	some message in messages
+	contains(message, "selects this pod for Ingress (a default deny)")
 }
 
 # no policyTypes, but egress rules imply Egress beside Ingress; selected by an Exists expression
@@ -51,10 +61,14 @@ test_allow_implied_policy_types if {
 
 # a DoesNotExist selector that leaves this labelled pod out
 test_deny_does_not_exist_excludes if {
-	count(nsa_2_2.deny) > 0 with input as data.fixtures["NSA-2.2/deny/does-not-exist-excludes"]
+	messages := nsa_2_2.deny with input as data.fixtures["NSA-2.2/deny/does-not-exist-excludes"]
+	some message in messages
+	contains(message, "selects this pod for Ingress (a default deny)")
 }
 
 # CronJob whose pods no NetworkPolicy of the namespace selects
 test_deny_cronjob_selects_other_pods if {
-	count(nsa_2_2.deny) > 0 with input as data.fixtures["NSA-2.2/deny/cronjob-selects-other-pods"]
+	messages := nsa_2_2.deny with input as data.fixtures["NSA-2.2/deny/cronjob-selects-other-pods"]
+	some message in messages
+	contains(message, "selects this pod for Ingress (a default deny)")
 }

@@ -16,32 +16,44 @@ test_allow_quota_and_limitrange if {
 
 # limits set, but the namespace has no ResourceQuota
 test_deny_no_quota if {
-	count(nsa_2_3.deny) > 0 with input as data.fixtures["NSA-2.3/deny/no-quota"]
+	messages := nsa_2_3.deny with input as data.fixtures["NSA-2.3/deny/no-quota"]
+	some message in messages
+	contains(message, "namespace rq-no-quota has no ResourceQuota")
 }
 
 # ResourceQuota, no limits, no LimitRange
 test_deny_quota_without_limits if {
-	count(nsa_2_3.deny) > 0 with input as data.fixtures["NSA-2.3/deny/quota-without-limits"]
+	messages := nsa_2_3.deny with input as data.fixtures["NSA-2.3/deny/quota-without-limits"]
+	some message in messages
+	contains(message, "resources.limits.cpu must be set to more than zero")
 }
 
 # the LimitRange supplies only a cpu default; memory is still missing
 test_deny_limitrange_cpu_only if {
-	count(nsa_2_3.deny) > 0 with input as data.fixtures["NSA-2.3/deny/limitrange-cpu-only"]
+	messages := nsa_2_3.deny with input as data.fixtures["NSA-2.3/deny/limitrange-cpu-only"]
+	some message in messages
+	contains(message, "resources.limits.memory must be set to more than zero (no pod-level limit or LimitRange default in namespace rq-limitrange-cpu-only supplies one)")
 }
 
 # only the init container lacks limits
 test_deny_init_without_limits if {
-	count(nsa_2_3.deny) > 0 with input as data.fixtures["NSA-2.3/deny/init-without-limits"]
+	messages := nsa_2_3.deny with input as data.fixtures["NSA-2.3/deny/init-without-limits"]
+	some message in messages
+	contains(message, "resources.limits.cpu must be set to more than zero")
 }
 
 # StatefulSet template without limits
 test_deny_statefulset_without_limits if {
-	count(nsa_2_3.deny) > 0 with input as data.fixtures["NSA-2.3/deny/statefulset-without-limits"]
+	messages := nsa_2_3.deny with input as data.fixtures["NSA-2.3/deny/statefulset-without-limits"]
+	some message in messages
+	contains(message, "resources.limits.cpu must be set to more than zero")
 }
 
 # limits of zero bound nothing
 test_deny_zero_limits if {
-	count(nsa_2_3.deny) > 0 with input as data.fixtures["NSA-2.3/deny/zero-limits"]
+	messages := nsa_2_3.deny with input as data.fixtures["NSA-2.3/deny/zero-limits"]
+	some message in messages
+	contains(message, "resources.limits.cpu must be set to more than zero")
 }
 
 # pod-level limits (spec.resources, v1.34+) bound every container

@@ -16,47 +16,65 @@ test_allow_deployment_strict_namespace if {
 
 # no PeerAuthentication in the namespace
 test_deny_no_peer_authentication if {
-	count(nsa_2_6.deny) > 0 with input as data.fixtures["NSA-2.6/deny/no-peer-authentication"]
+	messages := nsa_2_6.deny with input as data.fixtures["NSA-2.6/deny/no-peer-authentication"]
+	some message in messages
+	contains(message, "has no namespace-wide PeerAuthentication with mtls.mode STRICT")
 }
 
 # PERMISSIVE accepts plain text
 test_deny_permissive if {
-	count(nsa_2_6.deny) > 0 with input as data.fixtures["NSA-2.6/deny/permissive"]
+	messages := nsa_2_6.deny with input as data.fixtures["NSA-2.6/deny/permissive"]
+	some message in messages
+	contains(message, "has no namespace-wide PeerAuthentication with mtls.mode STRICT")
 }
 
 # STRICT only for selected workloads, not the namespace
 test_deny_strict_for_one_workload if {
-	count(nsa_2_6.deny) > 0 with input as data.fixtures["NSA-2.6/deny/strict-for-one-workload"]
+	messages := nsa_2_6.deny with input as data.fixtures["NSA-2.6/deny/strict-for-one-workload"]
+	some message in messages
+	contains(message, "has no namespace-wide PeerAuthentication with mtls.mode STRICT")
 }
 
 # CronJob into a namespace without one
 test_deny_cronjob_no_peer_authentication if {
-	count(nsa_2_6.deny) > 0 with input as data.fixtures["NSA-2.6/deny/cronjob-no-peer-authentication"]
+	messages := nsa_2_6.deny with input as data.fixtures["NSA-2.6/deny/cronjob-no-peer-authentication"]
+	some message in messages
+	contains(message, "has no namespace-wide PeerAuthentication with mtls.mode STRICT")
 }
 
 # STRICT, but nothing injects a sidecar into the namespace's pods
 test_deny_namespace_not_injected if {
-	count(nsa_2_6.deny) > 0 with input as data.fixtures["NSA-2.6/deny/namespace-not-injected"]
+	messages := nsa_2_6.deny with input as data.fixtures["NSA-2.6/deny/namespace-not-injected"]
+	some message in messages
+	contains(message, "the pod gets no Istio sidecar (neither the namespace (istio-injection=enabled or istio.io/rev) nor the pod (sidecar.istio.io/inject=true) enables injection)")
 }
 
 # the pod label sidecar.istio.io/inject false defeats namespace-wide STRICT
 test_deny_pod_opts_out if {
-	count(nsa_2_6.deny) > 0 with input as data.fixtures["NSA-2.6/deny/pod-opts-out"]
+	messages := nsa_2_6.deny with input as data.fixtures["NSA-2.6/deny/pod-opts-out"]
+	some message in messages
+	contains(message, "the pod gets no Istio sidecar (sidecar.istio.io/inject is false)")
 }
 
 # the older annotation sidecar.istio.io/inject false opts out too
 test_deny_annotation_opts_out if {
-	count(nsa_2_6.deny) > 0 with input as data.fixtures["NSA-2.6/deny/annotation-opts-out"]
+	messages := nsa_2_6.deny with input as data.fixtures["NSA-2.6/deny/annotation-opts-out"]
+	some message in messages
+	contains(message, "the pod gets no Istio sidecar (sidecar.istio.io/inject is false)")
 }
 
 # a workload-level PeerAuthentication weakens STRICT to PERMISSIVE for this pod
 test_deny_workload_permissive if {
-	count(nsa_2_6.deny) > 0 with input as data.fixtures["NSA-2.6/deny/workload-permissive"]
+	messages := nsa_2_6.deny with input as data.fixtures["NSA-2.6/deny/workload-permissive"]
+	some message in messages
+	contains(message, "PeerAuthentication mtls-workload-permissive/web-permissive selects this pod and sets mtls mode PERMISSIVE")
 }
 
 # a workload-level port setting disables mTLS on one port
 test_deny_port_disabled if {
-	count(nsa_2_6.deny) > 0 with input as data.fixtures["NSA-2.6/deny/port-disabled"]
+	messages := nsa_2_6.deny with input as data.fixtures["NSA-2.6/deny/port-disabled"]
+	some message in messages
+	contains(message, "PeerAuthentication mtls-port-disabled/web-port selects this pod and sets mtls mode DISABLE")
 }
 
 # a revision-labelled namespace injects; a PERMISSIVE policy for other pods does not count
@@ -71,10 +89,14 @@ test_allow_pod_opts_in if {
 
 # a namespace with istio-injection disabled is never injected, even when the pod opts in
 test_deny_namespace_disabled if {
-	count(nsa_2_6.deny) > 0 with input as data.fixtures["NSA-2.6/deny/namespace-disabled"]
+	messages := nsa_2_6.deny with input as data.fixtures["NSA-2.6/deny/namespace-disabled"]
+	some message in messages
+	contains(message, "the pod gets no Istio sidecar (namespace label istio-injection is disabled)")
 }
 
 # pods on the host network get no sidecar
 test_deny_host_network if {
-	count(nsa_2_6.deny) > 0 with input as data.fixtures["NSA-2.6/deny/host-network"]
+	messages := nsa_2_6.deny with input as data.fixtures["NSA-2.6/deny/host-network"]
+	some message in messages
+	contains(message, "the pod gets no Istio sidecar (it runs on the host network)")
 }

@@ -16,25 +16,35 @@ test_allow_container_audit_profile if {
 
 # no seccomp profile
 test_deny_no_seccomp if {
-	count(nsa_4_1_3.deny) > 0 with input as data.fixtures["NSA-4.1.3/deny/no-seccomp"]
+	messages := nsa_4_1_3.deny with input as data.fixtures["NSA-4.1.3/deny/no-seccomp"]
+	some message in messages
+	contains(message, "seccompProfile must be type Localhost with a localhostProfile (an audit profile)")
 }
 
 # RuntimeDefault does not log system calls
 test_deny_runtime_default if {
-	count(nsa_4_1_3.deny) > 0 with input as data.fixtures["NSA-4.1.3/deny/runtime-default"]
+	messages := nsa_4_1_3.deny with input as data.fixtures["NSA-4.1.3/deny/runtime-default"]
+	some message in messages
+	contains(message, "seccompProfile must be type Localhost with a localhostProfile (an audit profile)")
 }
 
 # pod Localhost, container overrides with RuntimeDefault
 test_deny_container_overrides_profile if {
-	count(nsa_4_1_3.deny) > 0 with input as data.fixtures["NSA-4.1.3/deny/container-overrides-profile"]
+	messages := nsa_4_1_3.deny with input as data.fixtures["NSA-4.1.3/deny/container-overrides-profile"]
+	some message in messages
+	contains(message, "seccompProfile must be type Localhost with a localhostProfile (an audit profile)")
 }
 
 # only the init container uses RuntimeDefault
 test_deny_init_runtime_default if {
-	count(nsa_4_1_3.deny) > 0 with input as data.fixtures["NSA-4.1.3/deny/init-runtime-default"]
+	messages := nsa_4_1_3.deny with input as data.fixtures["NSA-4.1.3/deny/init-runtime-default"]
+	some message in messages
+	contains(message, "seccompProfile must be type Localhost with a localhostProfile (an audit profile)")
 }
 
 # CronJob template without seccomp
 test_deny_cronjob_no_seccomp if {
-	count(nsa_4_1_3.deny) > 0 with input as data.fixtures["NSA-4.1.3/deny/cronjob-no-seccomp"]
+	messages := nsa_4_1_3.deny with input as data.fixtures["NSA-4.1.3/deny/cronjob-no-seccomp"]
+	some message in messages
+	contains(message, "seccompProfile must be type Localhost with a localhostProfile (an audit profile)")
 }

@@ -16,20 +16,28 @@ test_allow_kubeadm_plus_image_policy if {
 
 # kubeadm enables only NodeRestriction
 test_deny_kubeadm_defaults if {
-	count(cis_5_5_1.deny) > 0 with input as data.fixtures["CIS-5.5.1/deny/kubeadm-defaults"]
+	messages := cis_5_5_1.deny with input as data.fixtures["CIS-5.5.1/deny/kubeadm-defaults"]
+	some message in messages
+	contains(message, "--enable-admission-plugins must include ImagePolicyWebhook")
 }
 
 # plugin enabled, no --admission-control-config-file
 test_deny_plugin_without_config if {
-	count(cis_5_5_1.deny) > 0 with input as data.fixtures["CIS-5.5.1/deny/plugin-without-config"]
+	messages := cis_5_5_1.deny with input as data.fixtures["CIS-5.5.1/deny/plugin-without-config"]
+	some message in messages
+	contains(message, "--admission-control-config-file must be set")
 }
 
 # no kube-apiserver manifest to check
 test_deny_apiserver_manifest_missing if {
-	count(cis_5_5_1.deny) > 0 with input as data.fixtures["CIS-5.5.1/deny/apiserver-manifest-missing"]
+	messages := cis_5_5_1.deny with input as data.fixtures["CIS-5.5.1/deny/apiserver-manifest-missing"]
+	some message in messages
+	contains(message, "manifest missing or unreadable")
 }
 
 # config file given, plugin not enabled
 test_deny_config_without_plugin if {
-	count(cis_5_5_1.deny) > 0 with input as data.fixtures["CIS-5.5.1/deny/config-without-plugin"]
+	messages := cis_5_5_1.deny with input as data.fixtures["CIS-5.5.1/deny/config-without-plugin"]
+	some message in messages
+	contains(message, "--enable-admission-plugins must include ImagePolicyWebhook")
 }

@@ -16,65 +16,91 @@ test_allow_stricter_kubeconfig_mode if {
 
 # kubeadm leaves anonymous auth on
 test_deny_kubeadm_defaults if {
-	count(nsa_2_4.deny) > 0 with input as data.fixtures["NSA-2.4/deny/kubeadm-defaults"]
+	messages := nsa_2_4.deny with input as data.fixtures["NSA-2.4/deny/kubeadm-defaults"]
+	some message in messages
+	contains(message, "--anonymous-auth must be false (is unset)")
 }
 
 # --insecure-port=8080
 test_deny_insecure_port if {
-	count(nsa_2_4.deny) > 0 with input as data.fixtures["NSA-2.4/deny/insecure-port"]
+	messages := nsa_2_4.deny with input as data.fixtures["NSA-2.4/deny/insecure-port"]
+	some message in messages
+	contains(message, "--insecure-port must be 0 or unset")
 }
 
 # API server talks to etcd over plain http
 test_deny_etcd_over_http if {
-	count(nsa_2_4.deny) > 0 with input as data.fixtures["NSA-2.4/deny/etcd-over-http"]
+	messages := nsa_2_4.deny with input as data.fixtures["NSA-2.4/deny/etcd-over-http"]
+	some message in messages
+	contains(message, "--etcd-servers must use https (http://127.0.0.1:2379)")
 }
 
 # etcd --client-cert-auth=false
 test_deny_etcd_without_client_auth if {
-	count(nsa_2_4.deny) > 0 with input as data.fixtures["NSA-2.4/deny/etcd-without-client-auth"]
+	messages := nsa_2_4.deny with input as data.fixtures["NSA-2.4/deny/etcd-without-client-auth"]
+	some message in messages
+	contains(message, "--client-cert-auth must be true (is false)")
 }
 
 # --token-auth-file configured
 test_deny_static_token_file if {
-	count(nsa_2_4.deny) > 0 with input as data.fixtures["NSA-2.4/deny/static-token-file"]
+	messages := nsa_2_4.deny with input as data.fixtures["NSA-2.4/deny/static-token-file"]
+	some message in messages
+	contains(message, "--token-auth-file must not be set (static tokens)")
 }
 
 # --tls-cert-file missing
 test_deny_no_serving_certificate if {
-	count(nsa_2_4.deny) > 0 with input as data.fixtures["NSA-2.4/deny/no-serving-certificate"]
+	messages := nsa_2_4.deny with input as data.fixtures["NSA-2.4/deny/no-serving-certificate"]
+	some message in messages
+	contains(message, "--tls-cert-file must be set")
 }
 
 # ~alice/.kube/config at 0644
 test_deny_user_kubeconfig_world_readable if {
-	count(nsa_2_4.deny) > 0 with input as data.fixtures["NSA-2.4/deny/user-kubeconfig-world-readable"]
+	messages := nsa_2_4.deny with input as data.fixtures["NSA-2.4/deny/user-kubeconfig-world-readable"]
+	some message in messages
+	contains(message, "mode 0644 gives access beyond its owner, must be 600 or stricter")
 }
 
 # etc/kubernetes/admin.conf owned by alice, not root
 test_deny_admin_conf_owned_by_user if {
-	count(nsa_2_4.deny) > 0 with input as data.fixtures["NSA-2.4/deny/admin-conf-owned-by-user"]
+	messages := nsa_2_4.deny with input as data.fixtures["NSA-2.4/deny/admin-conf-owned-by-user"]
+	some message in messages
+	contains(message, "owned by uid 1000, must be owned by root (uid 0)")
 }
 
 # ~alice/.kube/config owned by bob
 test_deny_user_kubeconfig_owned_by_other if {
-	count(nsa_2_4.deny) > 0 with input as data.fixtures["NSA-2.4/deny/user-kubeconfig-owned-by-other"]
+	messages := nsa_2_4.deny with input as data.fixtures["NSA-2.4/deny/user-kubeconfig-owned-by-other"]
+	some message in messages
+	contains(message, "owned by uid 1001, must be owned by alice (uid 1000)")
 }
 
 # etcd without --cert-file
 test_deny_etcd_without_serving_cert if {
-	count(nsa_2_4.deny) > 0 with input as data.fixtures["NSA-2.4/deny/etcd-without-serving-cert"]
+	messages := nsa_2_4.deny with input as data.fixtures["NSA-2.4/deny/etcd-without-serving-cert"]
+	some message in messages
+	contains(message, "--cert-file must be set")
 }
 
 # --authorization-mode=AlwaysAllow
 test_deny_always_allow if {
-	count(nsa_2_4.deny) > 0 with input as data.fixtures["NSA-2.4/deny/always-allow"]
+	messages := nsa_2_4.deny with input as data.fixtures["NSA-2.4/deny/always-allow"]
+	some message in messages
+	contains(message, "--authorization-mode must include RBAC")
 }
 
 # etc/kubernetes/extra.conf is a link to nowhere
 test_deny_dangling_kubeconfig_link if {
-	count(nsa_2_4.deny) > 0 with input as data.fixtures["NSA-2.4/deny/dangling-kubeconfig-link"]
+	messages := nsa_2_4.deny with input as data.fixtures["NSA-2.4/deny/dangling-kubeconfig-link"]
+	some message in messages
+	contains(message, "cannot be inspected (No such file or directory)")
 }
 
 # no etcd manifest to check
 test_deny_etcd_manifest_missing if {
-	count(nsa_2_4.deny) > 0 with input as data.fixtures["NSA-2.4/deny/etcd-manifest-missing"]
+	messages := nsa_2_4.deny with input as data.fixtures["NSA-2.4/deny/etcd-manifest-missing"]
+	some message in messages
+	contains(message, "manifest missing or unreadable")
 }

@@ -16,20 +16,28 @@ test_allow_kubeadm_plus_encryption if {
 
 # kubeadm does not configure encryption at rest
 test_deny_kubeadm_defaults if {
-	count(nsa_2_7.deny) > 0 with input as data.fixtures["NSA-2.7/deny/kubeadm-defaults"]
+	messages := nsa_2_7.deny with input as data.fixtures["NSA-2.7/deny/kubeadm-defaults"]
+	some message in messages
+	contains(message, "--encryption-provider-config must be set")
 }
 
 # hardened node without the flag
 test_deny_encryption_unset if {
-	count(nsa_2_7.deny) > 0 with input as data.fixtures["NSA-2.7/deny/encryption-unset"]
+	messages := nsa_2_7.deny with input as data.fixtures["NSA-2.7/deny/encryption-unset"]
+	some message in messages
+	contains(message, "--encryption-provider-config must be set")
 }
 
 # the flag given an empty value
 test_deny_encryption_empty if {
-	count(nsa_2_7.deny) > 0 with input as data.fixtures["NSA-2.7/deny/encryption-empty"]
+	messages := nsa_2_7.deny with input as data.fixtures["NSA-2.7/deny/encryption-empty"]
+	some message in messages
+	contains(message, "--encryption-provider-config must be set")
 }
 
 # no kube-apiserver manifest to check
 test_deny_apiserver_manifest_missing if {
-	count(nsa_2_7.deny) > 0 with input as data.fixtures["NSA-2.7/deny/apiserver-manifest-missing"]
+	messages := nsa_2_7.deny with input as data.fixtures["NSA-2.7/deny/apiserver-manifest-missing"]
+	some message in messages
+	contains(message, "manifest missing or unreadable")
 }

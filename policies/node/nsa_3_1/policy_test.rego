@@ -16,20 +16,28 @@ test_allow_kubeadm_plus_anonymous_off if {
 
 # kubeadm leaves anonymous requests on (the default)
 test_deny_kubeadm_defaults if {
-	count(nsa_3_1.deny) > 0 with input as data.fixtures["NSA-3.1/deny/kubeadm-defaults"]
+	messages := nsa_3_1.deny with input as data.fixtures["NSA-3.1/deny/kubeadm-defaults"]
+	some message in messages
+	contains(message, "--anonymous-auth must be false (is unset)")
 }
 
 # --anonymous-auth=true
 test_deny_anonymous_auth_true if {
-	count(nsa_3_1.deny) > 0 with input as data.fixtures["NSA-3.1/deny/anonymous-auth-true"]
+	messages := nsa_3_1.deny with input as data.fixtures["NSA-3.1/deny/anonymous-auth-true"]
+	some message in messages
+	contains(message, "--anonymous-auth must be false (is true)")
 }
 
 # no kube-apiserver manifest to check
 test_deny_apiserver_manifest_missing if {
-	count(nsa_3_1.deny) > 0 with input as data.fixtures["NSA-3.1/deny/apiserver-manifest-missing"]
+	messages := nsa_3_1.deny with input as data.fixtures["NSA-3.1/deny/apiserver-manifest-missing"]
+	some message in messages
+	contains(message, "manifest missing or unreadable")
 }
 
 # a kube-apiserver manifest that does not parse
 test_deny_apiserver_manifest_corrupt if {
-	count(nsa_3_1.deny) > 0 with input as data.fixtures["NSA-3.1/deny/apiserver-manifest-corrupt"]
+	messages := nsa_3_1.deny with input as data.fixtures["NSA-3.1/deny/apiserver-manifest-corrupt"]
+	some message in messages
+	contains(message, "manifest missing or unreadable")
 }

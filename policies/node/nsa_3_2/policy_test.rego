@@ -16,20 +16,28 @@ test_allow_rbac_first if {
 
 # --authorization-mode=AlwaysAllow
 test_deny_always_allow if {
-	count(nsa_3_2.deny) > 0 with input as data.fixtures["NSA-3.2/deny/always-allow"]
+	messages := nsa_3_2.deny with input as data.fixtures["NSA-3.2/deny/always-allow"]
+	some message in messages
+	contains(message, "--authorization-mode must not include AlwaysAllow")
 }
 
 # RBAC listed, but AlwaysAllow too
 test_deny_rbac_with_always_allow if {
-	count(nsa_3_2.deny) > 0 with input as data.fixtures["NSA-3.2/deny/rbac-with-always-allow"]
+	messages := nsa_3_2.deny with input as data.fixtures["NSA-3.2/deny/rbac-with-always-allow"]
+	some message in messages
+	contains(message, "--authorization-mode must not include AlwaysAllow")
 }
 
 # no --authorization-mode (AlwaysAllow by default)
 test_deny_authorization_mode_unset if {
-	count(nsa_3_2.deny) > 0 with input as data.fixtures["NSA-3.2/deny/authorization-mode-unset"]
+	messages := nsa_3_2.deny with input as data.fixtures["NSA-3.2/deny/authorization-mode-unset"]
+	some message in messages
+	contains(message, "--authorization-mode must include RBAC")
 }
 
 # no kube-apiserver manifest to check
 test_deny_apiserver_manifest_missing if {
-	count(nsa_3_2.deny) > 0 with input as data.fixtures["NSA-3.2/deny/apiserver-manifest-missing"]
+	messages := nsa_3_2.deny with input as data.fixtures["NSA-3.2/deny/apiserver-manifest-missing"]
+	some message in messages
+	contains(message, "manifest missing or unreadable")
 }

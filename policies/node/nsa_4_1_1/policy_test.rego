@@ -16,20 +16,28 @@ test_allow_audit_webhook if {
 
 # kubeadm sets up no audit logging
 test_deny_kubeadm_defaults if {
-	count(nsa_4_1_1.deny) > 0 with input as data.fixtures["NSA-4.1.1/deny/kubeadm-defaults"]
+	messages := nsa_4_1_1.deny with input as data.fixtures["NSA-4.1.1/deny/kubeadm-defaults"]
+	some message in messages
+	contains(message, "--audit-policy-file must be set")
 }
 
 # an audit policy, but no log path or webhook
 test_deny_policy_without_backend if {
-	count(nsa_4_1_1.deny) > 0 with input as data.fixtures["NSA-4.1.1/deny/policy-without-backend"]
+	messages := nsa_4_1_1.deny with input as data.fixtures["NSA-4.1.1/deny/policy-without-backend"]
+	some message in messages
+	contains(message, "audit events go nowhere: set --audit-log-path or --audit-webhook-config-file")
 }
 
 # a log path, but no policy (nothing is logged)
 test_deny_log_path_without_policy if {
-	count(nsa_4_1_1.deny) > 0 with input as data.fixtures["NSA-4.1.1/deny/log-path-without-policy"]
+	messages := nsa_4_1_1.deny with input as data.fixtures["NSA-4.1.1/deny/log-path-without-policy"]
+	some message in messages
+	contains(message, "--audit-policy-file must be set")
 }
 
 # no kube-apiserver manifest to check
 test_deny_apiserver_manifest_missing if {
-	count(nsa_4_1_1.deny) > 0 with input as data.fixtures["NSA-4.1.1/deny/apiserver-manifest-missing"]
+	messages := nsa_4_1_1.deny with input as data.fixtures["NSA-4.1.1/deny/apiserver-manifest-missing"]
+	some message in messages
+	contains(message, "manifest missing or unreadable")
 }
