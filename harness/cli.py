@@ -290,6 +290,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_fuzz)
 
     p = sub.add_parser(
+        "mutate",
+        help="break the policies one change at a time and see which fixture tests notice (OPA)",
+    )
+    p.add_argument(
+        "--controls", type=_id_list, help="comma-separated control ids (default: all with a policy)"
+    )
+    p.add_argument("--level", choices=["rule", "clause"], help="only this level (default both)")
+    p.add_argument(
+        "--workers", type=_positive, default=2, help="opa test processes at once (default 2)"
+    )
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit 1 for unexplained clause-level survivors too (default: rule level only)",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        help="folder for mutation.json (default results/mutation/<UTC timestamp>)",
+    )
+    p.add_argument("--format", choices=["table", "json"], default="table")
+    p.set_defaults(func=cmd_mutate)
+
+    p = sub.add_parser(
         "rbac-defaults",
         help="compare policies/lib/rbac_defaults.rego with what kube-apiserver bootstraps",
     )
@@ -686,6 +710,61 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
                 soft_wrap=True,
             )
     return EXIT_FINDINGS if summary["unexplained"] else EXIT_OK
+
+
+def cmd_mutate(args: argparse.Namespace) -> int:
+    """Exit 1 when a mutant survives that scenarios/mutants.yaml does not explain (rule
+    level; every level with --strict)."""
+    from harness.checks import mutate
+    from harness.model.config import load_config
+    from harness.model.fixtures import load_fixtures
+    from harness.reporting.results import new_run_dir
+
+    catalog = load_catalog()
+    controls = catalog.select_for(args.controls, "mutate")
+    fixture_set = load_fixtures(catalog.with_policy)
+    folder = args.out or new_run_dir(Path("results") / "mutation")
+    with progress_for(err) as bar:
+        tasks: list[int] = []  # made on the first mutant, once the count is known
+
+        def advance(done: int, total: int) -> None:
+            if not tasks:
+                tasks.append(bar.add_task("mutants", total=total))
+            bar.update(tasks[0], advance=1)
+
+        report = mutate.run_mutation(
+            controls, fixture_set, load_config(), args.level, args.workers, advance
+        )
+    path = mutate.write(report, folder)
+    unexplained = report.survivors(explained=False)
+    failing = [o for o in unexplained if args.strict or o.mutant.level == mutate.RULE]
+    if args.format == "json":
+        print(json.dumps(report.to_json(), indent=2))
+        return EXIT_FINDINGS if failing else EXIT_OK
+    table = Table(title=f"mutants per control ({path})")
+    for col in ("Control", "rule: killed/mutants", "clause: killed/mutants"):
+        table.add_column(col)
+    for control_id, row in report.per_control().items():
+        table.add_row(
+            control_id, *(f"{row[lv]['killed']}/{row[lv]['mutants']}" for lv in mutate.LEVELS)
+        )
+    out.print(table)
+    for o in unexplained:
+        m = o.mutant
+        out.print(
+            f"  survived ({m.level}): {m.file}:{m.row} {m.operator}: {m.original!r} -> "
+            f"{m.mutated!r} [{', '.join(o.controls)}]",
+            markup=False,
+            soft_wrap=True,
+        )
+    counts = report.to_json()["counts"]
+    out.print(
+        ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+        + f"; {len(report.survivors(explained=True))} survivors explained in "
+        f"scenarios/{mutate.KNOWN_SURVIVORS}, {len(unexplained)} not",
+        markup=False,
+    )
+    return EXIT_FINDINGS if failing else EXIT_OK
 
 
 def cmd_rbac_defaults(args: argparse.Namespace) -> int:

@@ -51,6 +51,7 @@ def render_tests(control: Control, fixtures: list[Fixture]) -> str:
             lines += [
                 f'\tmessages := {pkg}.deny with input as data.fixtures["{fixture.id}"]',
                 "\tsome message in messages",
+                f"\tstartswith(message, {json.dumps(f'[{control.id}] ')})",
                 f"\tcontains(message, {json.dumps(fixture.reason)})",
             ]
         lines.append("}")

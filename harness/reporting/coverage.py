@@ -6,11 +6,14 @@ denied and every allow fixture admitted on every iteration.
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from harness import paths
 from harness.model.catalog import FRAMEWORKS, Catalog, Control
 
 ENFORCED = "enforced"
@@ -56,6 +59,10 @@ class ControlCoverage:
     rationale: str
     published_id: str | None
     condition: str | None
+    # Share of the mutants on lines this control's fixtures evaluate that its fixture
+    # tests kill (harness mutate), per level; None without a matching mutation run.
+    mutation_rule: float | None = None
+    mutation_clause: float | None = None
 
     @property
     def symbol(self) -> str:
@@ -106,13 +113,44 @@ class Coverage:
 
 
 def compute_coverage(
-    catalog: Catalog, records: pd.DataFrame, planned: dict[str, int] | None = None
+    catalog: Catalog,
+    records: pd.DataFrame,
+    planned: dict[str, int] | None = None,
+    mutation: dict[str, dict[str, Any]] | None = None,
 ) -> Coverage:
     """planned: for a run that did not finish, how many fixtures each control was to
-    replay; a control that ran fewer, none wrongly, is incomplete rather than failing."""
+    replay; a control that ran fewer, none wrongly, is incomplete rather than failing.
+    mutation: per-control scores of a mutation run (mutation_scores)."""
     policy = records[records["mode"] == "policy"]
     groups = {cid: frame for cid, frame in policy.groupby("control", observed=True)}
-    return Coverage([_control_coverage(c, groups.get(c.id), planned) for c in catalog])
+    rows = [_control_coverage(c, groups.get(c.id), planned) for c in catalog]
+    if mutation:
+        rows = [_with_mutation(row, mutation.get(row.id)) for row in rows]
+    return Coverage(rows)
+
+
+def reference_mutation_file() -> Path:
+    return paths.project_root() / "results" / "reference" / "mutation" / "mutation.json"
+
+
+def mutation_scores(run_inputs: dict[str, str] | None) -> dict[str, dict[str, Any]] | None:
+    """The reference mutation run's per-control scores, when it was made with the same
+    policies, fixtures, catalog and config as the run (equal fingerprints); a score from
+    other policies would describe evidence the run did not have."""
+    path = reference_mutation_file()
+    if not run_inputs or not path.is_file():
+        return None
+    report = json.loads(path.read_text())
+    return report["controls"] if report.get("inputs") == run_inputs else None
+
+
+def _with_mutation(row: ControlCoverage, scores: dict[str, Any] | None) -> ControlCoverage:
+    if not scores:
+        return row
+    return ControlCoverage(
+        **{**asdict(row), "mutation_rule": scores["rule"]["score"],
+           "mutation_clause": scores["clause"]["score"]}
+    )  # fmt: skip
 
 
 def _control_coverage(

@@ -29,7 +29,12 @@ from harness.errors import HarnessError
 from harness.model import inputs
 from harness.model.catalog import Catalog, load_catalog
 from harness.model.config import load_config
-from harness.reporting.coverage import Coverage, compute_coverage
+from harness.reporting.coverage import (
+    Coverage,
+    compute_coverage,
+    mutation_scores,
+    reference_mutation_file,
+)
 from harness.reporting.report import (
     changed_verdicts,
     figure_combined,
@@ -40,6 +45,7 @@ from harness.reporting.report import (
     latency_by_control,
     markdown_frame,
     markdown_table,
+    mutation_text,
     psa_summary,
     save_figure,
     summary_lines,
@@ -95,7 +101,8 @@ class Evidence:
         catalog = catalog or load_catalog()
         runs = [load_run(d) for d in (run_dirs or reference_run_dirs())]
         runs.sort(key=lambda r: _target_rank(str(r.meta.get("target"))))
-        return cls(runs, catalog, compute_coverage(catalog, runs[0].records))
+        mutation = mutation_scores(runs[0].meta.get("inputs"))
+        return cls(runs, catalog, compute_coverage(catalog, runs[0].records, None, mutation))
 
 
 def _target_rank(target: str) -> int:
@@ -169,6 +176,8 @@ def sections(evidence: Evidence) -> dict[str, str]:
     fuzz_summary = reference_dir() / "fuzz" / "summary.json"
     if fuzz_summary.is_file():
         out["fuzz"] = fuzz_text(json.loads(fuzz_summary.read_text()))
+    if reference_mutation_file().is_file():
+        out["mutation"] = mutation_text(json.loads(reference_mutation_file().read_text()))
     return out
 
 
@@ -217,11 +226,11 @@ def stale_runs(evidence: Evidence) -> list[str]:
             problems.append(
                 f"{where}: policies/ or scenarios/ changed since its commit {commit['sha'][:7]}"
             )
-    fuzz = reference_dir() / "fuzz" / "summary.json"
-    if fuzz.is_file():
-        parts = inputs.changed(json.loads(fuzz.read_text()).get("inputs") or {}, today)
-        if parts:
-            problems.append(f"{fuzz}: made with other {', '.join(parts)} than today's")
+    for made in (reference_dir() / "fuzz" / "summary.json", reference_mutation_file()):
+        if made.is_file():
+            parts = inputs.changed(json.loads(made.read_text()).get("inputs") or {}, today)
+            if parts:
+                problems.append(f"{made}: made with other {', '.join(parts)} than today's")
     return problems
 
 

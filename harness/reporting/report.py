@@ -20,7 +20,13 @@ import pandas as pd
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from harness.model.catalog import FRAMEWORKS, Catalog, load_catalog
-from harness.reporting.coverage import THESIS_TOTALS, Coverage, compute_coverage
+from harness.reporting.coverage import (
+    THESIS_TOTALS,
+    ControlCoverage,
+    Coverage,
+    compute_coverage,
+    mutation_scores,
+)
 from harness.reporting.results import Run, load_run
 
 # The thesis's boxplots put 0.35 % of samples beyond each whisker (section 6.6).
@@ -92,6 +98,7 @@ def coverage_rows(coverage: Coverage, latency: pd.DataFrame, framework: str) -> 
                 c.thesis_verdict,
                 c.assessment,
                 c.symbol,
+                _fmt_mutation(c),
                 _fmt_ms(p50.get(c.id)),
                 _fmt_ms(p99.get(c.id)),
             ]
@@ -106,9 +113,18 @@ HEADERS = [
     "Impl. (thesis)",
     "Asses. (ours)",
     "Status (ours)",
+    "Mutants killed (rule / clause)",
     "p50 ms",
     "p99 ms",
 ]
+
+
+def _fmt_mutation(c: ControlCoverage) -> str:
+    if c.mutation_rule is None and c.mutation_clause is None:
+        return ""
+    return " / ".join(
+        "–" if v is None else f"{v:.0%}" for v in (c.mutation_rule, c.mutation_clause)
+    )
 
 
 def _fmt_ms(value: float | None) -> str:
@@ -125,6 +141,7 @@ def _total_row(coverage: Coverage, framework: str) -> list[str]:
         f"**{thesis[0]}/{thesis[1]}**",
         "",
         f"**{t['enforced']}/{t['total']}**",
+        "",
         "",
         "",
     ]
@@ -145,10 +162,10 @@ def latex_table(coverage: Coverage, latency: pd.DataFrame, framework: str) -> st
     ]
     t = coverage.totals()[framework]
     thesis = THESIS_TOTALS[framework]
-    total = rf" & \textbf{{Total}} & & \textbf{{{thesis[0]}/{thesis[1]}}} & & \textbf{{{t['enforced']}/{t['total']}}} & & \\"
+    total = rf" & \textbf{{Total}} & & \textbf{{{thesis[0]}/{thesis[1]}}} & & \textbf{{{t['enforced']}/{t['total']}}} & & & \\"
     return "\n".join(
         [
-            r"\begin{longtable}{llllllrr}",
+            r"\begin{longtable}{lllllllrr}",
             rf"\caption{{{label}: the thesis's verdict beside our computed status.}}\\",
             r"\toprule",
             " & ".join(_tex(h) for h in HEADERS) + r" \\",
@@ -532,7 +549,12 @@ def write_report(run_dir: Path, catalog: Catalog | None = None) -> Report:
     """Regenerate coverage.json, latency.csv, tables/ and figures/ from the run's records."""
     catalog = catalog or load_catalog()
     run = load_run(run_dir)
-    coverage = compute_coverage(catalog, run.records, planned_fixtures(run, catalog))
+    coverage = compute_coverage(
+        catalog,
+        run.records,
+        planned_fixtures(run, catalog),
+        mutation_scores(run.meta.get("inputs")),
+    )
     latency = latency_by_control(run)
     written: list[Path] = []
     cov_path = run.directory / COVERAGE_FILE
@@ -763,6 +785,41 @@ def fuzz_text(summary: dict[str, Any]) -> str:
         frame["mutations"] = frame["mutations"].map(" + ".join)
         text += "\n" + markdown_frame(frame[["control", "base", "mutations", "psa", "ours"]])
     return text
+
+
+def mutation_text(report: dict[str, Any]) -> str:
+    """A mutation run's mutation.json in words: what was killed at each level, and how
+    many survivors scenarios/mutants.yaml explains."""
+    mutants = pd.DataFrame(report["mutants"])
+    counts = report["counts"]
+    text = (
+        f"{len(mutants):,} mutants of the policy library, each run on the fixture tests "
+        f"with OPA {report['opa_version']}: {counts.get('killed', 0):,} killed, "
+        f"{counts.get('survived', 0):,} survived, {counts.get('stillborn', 0):,} stillborn "
+        f"(OPA refused to compile them), {counts.get('unexercised', 0):,} on lines no "
+        "control's fixtures evaluate.\n"
+    )
+    rows = []
+    for (level, operator), group in mutants.groupby(["level", "operator"], sort=False):
+        live = group[group["status"].isin(["killed", "survived"])]
+        survived = live[live["status"] == "survived"]
+        explained = int(survived.get("known_reason", pd.Series(dtype=str)).notna().sum())
+        rows.append(
+            {
+                "level": level,
+                "mutation": operator,
+                "mutants": len(live),
+                "killed": int((live["status"] == "killed").sum()),
+                "survived, explained": explained,
+                "survived, not explained": len(survived) - explained,
+            }
+        )
+    frame = pd.DataFrame(rows).sort_values(["level", "mutation"], key=_level_order)
+    return text + "\n" + markdown_frame(frame)
+
+
+def _level_order(column: pd.Series) -> pd.Series:
+    return column.map({"rule": 0, "clause": 1}).fillna(column) if column.name == "level" else column
 
 
 def markdown_frame(frame: pd.DataFrame, digits: int = 2) -> str:

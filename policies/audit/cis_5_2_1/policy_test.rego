@@ -23,6 +23,7 @@ test_allow_psa_everywhere if {
 test_deny_nothing if {
 	messages := cis_5_2_1.deny with input as data.fixtures["CIS-5.2.1/deny/nothing"]
 	some message in messages
+	startswith(message, "[CIS-5.2.1] ")
 	contains(message, "no active policy mechanism: no validating webhook or ValidatingAdmissionPolicy binding covers pods, and not every user namespace has a Pod Security Admission enforce label")
 }
 
@@ -30,6 +31,7 @@ test_deny_nothing if {
 test_deny_webhook_for_other_resources if {
 	messages := cis_5_2_1.deny with input as data.fixtures["CIS-5.2.1/deny/webhook-for-other-resources"]
 	some message in messages
+	startswith(message, "[CIS-5.2.1] ")
 	contains(message, "no active policy mechanism: no validating webhook or ValidatingAdmissionPolicy binding covers pods, and not every user namespace has a Pod Security Admission enforce label")
 }
 
@@ -37,6 +39,7 @@ test_deny_webhook_for_other_resources if {
 test_deny_psa_on_some_namespaces if {
 	messages := cis_5_2_1.deny with input as data.fixtures["CIS-5.2.1/deny/psa-on-some-namespaces"]
 	some message in messages
+	startswith(message, "[CIS-5.2.1] ")
 	contains(message, "no active policy mechanism: no validating webhook or ValidatingAdmissionPolicy binding covers pods, and not every user namespace has a Pod Security Admission enforce label")
 }
 
@@ -44,5 +47,6 @@ test_deny_psa_on_some_namespaces if {
 test_deny_psa_privileged if {
 	messages := cis_5_2_1.deny with input as data.fixtures["CIS-5.2.1/deny/psa-privileged"]
 	some message in messages
+	startswith(message, "[CIS-5.2.1] ")
 	contains(message, "no active policy mechanism: no validating webhook or ValidatingAdmissionPolicy binding covers pods, and not every user namespace has a Pod Security Admission enforce label")
 }

@@ -23,6 +23,7 @@ test_allow_canal if {
 test_deny_flannel_only if {
 	messages := cis_5_3_1.deny with input as data.fixtures["CIS-5.3.1/deny/flannel-only"]
 	some message in messages
+	startswith(message, "[CIS-5.3.1] ")
 	contains(message, "network plugin(s) flannel do not enforce NetworkPolicy")
 }
 
@@ -30,6 +31,7 @@ test_deny_flannel_only if {
 test_deny_kindnet if {
 	messages := cis_5_3_1.deny with input as data.fixtures["CIS-5.3.1/deny/kindnet"]
 	some message in messages
+	startswith(message, "[CIS-5.3.1] ")
 	contains(message, "network plugin(s) kindnet do not enforce NetworkPolicy")
 }
 
@@ -37,5 +39,6 @@ test_deny_kindnet if {
 test_deny_unknown_plugin if {
 	messages := cis_5_3_1.deny with input as data.fixtures["CIS-5.3.1/deny/unknown-plugin"]
 	some message in messages
+	startswith(message, "[CIS-5.3.1] ")
 	contains(message, "no known network plugin found; cannot tell whether NetworkPolicy is enforced")
 }

@@ -23,6 +23,7 @@ test_allow_no_subjects if {
 test_deny_cluster_admin_for_user if {
 	messages := cis_5_1_1.deny with input as data.fixtures["CIS-5.1.1/deny/cluster-admin-for-user"]
 	some message in messages
+	startswith(message, "[CIS-5.1.1] ")
 	contains(message, "binds cluster-admin to User alice, which is not in the allowlist")
 }
 
@@ -30,6 +31,7 @@ test_deny_cluster_admin_for_user if {
 test_deny_namespaced_cluster_admin if {
 	messages := cis_5_1_1.deny with input as data.fixtures["CIS-5.1.1/deny/namespaced-cluster-admin"]
 	some message in messages
+	startswith(message, "[CIS-5.1.1] ")
 	contains(message, "binds cluster-admin to ServiceAccount deployer, which is not in the allowlist")
 }
 
@@ -37,6 +39,7 @@ test_deny_namespaced_cluster_admin if {
 test_deny_one_subject_not_allowlisted if {
 	messages := cis_5_1_1.deny with input as data.fixtures["CIS-5.1.1/deny/one-subject-not-allowlisted"]
 	some message in messages
+	startswith(message, "[CIS-5.1.1] ")
 	contains(message, "binds cluster-admin to Group developers, which is not in the allowlist")
 }
 
@@ -44,5 +47,6 @@ test_deny_one_subject_not_allowlisted if {
 test_deny_forged_system_binding if {
 	messages := cis_5_1_1.deny with input as data.fixtures["CIS-5.1.1/deny/forged-system-binding"]
 	some message in messages
+	startswith(message, "[CIS-5.1.1] ")
 	contains(message, "binds cluster-admin to User mallory, which is not in the allowlist")
 }

@@ -18,6 +18,7 @@ test_allow_secret_writer_only if {
 test_deny_forged_system_name if {
 	messages := cis_5_1_2.deny with input as data.fixtures["CIS-5.1.2/deny/forged-system-name"]
 	some message in messages
+	startswith(message, "[CIS-5.1.2] ")
 	contains(message, "rules[0] grants get/list/watch on secrets")
 }
 
@@ -25,6 +26,7 @@ test_deny_forged_system_name if {
 test_deny_secret_reader if {
 	messages := cis_5_1_2.deny with input as data.fixtures["CIS-5.1.2/deny/secret-reader"]
 	some message in messages
+	startswith(message, "[CIS-5.1.2] ")
 	contains(message, "rules[0] grants get/list/watch on secrets")
 }
 
@@ -32,6 +34,7 @@ test_deny_secret_reader if {
 test_deny_all_resources if {
 	messages := cis_5_1_2.deny with input as data.fixtures["CIS-5.1.2/deny/all-resources"]
 	some message in messages
+	startswith(message, "[CIS-5.1.2] ")
 	contains(message, "rules[0] grants get/list/watch on secrets")
 }
 
@@ -39,6 +42,7 @@ test_deny_all_resources if {
 test_deny_watch_in_second_rule if {
 	messages := cis_5_1_2.deny with input as data.fixtures["CIS-5.1.2/deny/watch-in-second-rule"]
 	some message in messages
+	startswith(message, "[CIS-5.1.2] ")
 	contains(message, "rules[1] grants get/list/watch on secrets")
 }
 
@@ -46,6 +50,7 @@ test_deny_watch_in_second_rule if {
 test_deny_all_verbs_on_secrets if {
 	messages := cis_5_1_2.deny with input as data.fixtures["CIS-5.1.2/deny/all-verbs-on-secrets"]
 	some message in messages
+	startswith(message, "[CIS-5.1.2] ")
 	contains(message, "rules[0] grants get/list/watch on secrets")
 }
 

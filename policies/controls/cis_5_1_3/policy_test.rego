@@ -13,6 +13,7 @@ test_allow_named_everything if {
 test_deny_forged_system_name if {
 	messages := cis_5_1_3.deny with input as data.fixtures["CIS-5.1.3/deny/forged-system-name"]
 	some message in messages
+	startswith(message, "[CIS-5.1.3] ")
 	contains(message, "uses \"*\" in verbs")
 }
 
@@ -20,6 +21,7 @@ test_deny_forged_system_name if {
 test_deny_wildcard_verbs if {
 	messages := cis_5_1_3.deny with input as data.fixtures["CIS-5.1.3/deny/wildcard-verbs"]
 	some message in messages
+	startswith(message, "[CIS-5.1.3] ")
 	contains(message, "rules[0] uses \"*\" in verbs")
 }
 
@@ -27,6 +29,7 @@ test_deny_wildcard_verbs if {
 test_deny_wildcard_resources if {
 	messages := cis_5_1_3.deny with input as data.fixtures["CIS-5.1.3/deny/wildcard-resources"]
 	some message in messages
+	startswith(message, "[CIS-5.1.3] ")
 	contains(message, "rules[0] uses \"*\" in resources")
 }
 
@@ -34,6 +37,7 @@ test_deny_wildcard_resources if {
 test_deny_wildcard_groups if {
 	messages := cis_5_1_3.deny with input as data.fixtures["CIS-5.1.3/deny/wildcard-groups"]
 	some message in messages
+	startswith(message, "[CIS-5.1.3] ")
 	contains(message, "rules[0] uses \"*\" in apiGroups")
 }
 
@@ -41,6 +45,7 @@ test_deny_wildcard_groups if {
 test_deny_subresource_wildcard if {
 	messages := cis_5_1_3.deny with input as data.fixtures["CIS-5.1.3/deny/subresource-wildcard"]
 	some message in messages
+	startswith(message, "[CIS-5.1.3] ")
 	contains(message, "rules[0] uses \"*\" in resources")
 }
 
@@ -48,6 +53,7 @@ test_deny_subresource_wildcard if {
 test_deny_non_resource_url_wildcard if {
 	messages := cis_5_1_3.deny with input as data.fixtures["CIS-5.1.3/deny/non-resource-url-wildcard"]
 	some message in messages
+	startswith(message, "[CIS-5.1.3] ")
 	contains(message, "rules[0] uses \"*\" in nonResourceURLs")
 }
 
@@ -60,5 +66,6 @@ test_allow_bootstrap_role if {
 test_deny_bootstrap_label_other_content if {
 	messages := cis_5_1_3.deny with input as data.fixtures["CIS-5.1.3/deny/bootstrap-label-other-content"]
 	some message in messages
+	startswith(message, "[CIS-5.1.3] ")
 	contains(message, "uses \"*\" in resources")
 }

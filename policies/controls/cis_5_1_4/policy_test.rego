@@ -13,6 +13,7 @@ test_allow_pod_reader if {
 test_deny_forged_system_name if {
 	messages := cis_5_1_4.deny with input as data.fixtures["CIS-5.1.4/deny/forged-system-name"]
 	some message in messages
+	startswith(message, "[CIS-5.1.4] ")
 	contains(message, "rules[0] grants create on pods or pod-creating workloads")
 }
 
@@ -25,6 +26,7 @@ test_allow_creates_configmaps if {
 test_deny_pod_creator if {
 	messages := cis_5_1_4.deny with input as data.fixtures["CIS-5.1.4/deny/pod-creator"]
 	some message in messages
+	startswith(message, "[CIS-5.1.4] ")
 	contains(message, "rules[0] grants create on pods or pod-creating workloads")
 }
 
@@ -32,6 +34,7 @@ test_deny_pod_creator if {
 test_deny_deployment_creator if {
 	messages := cis_5_1_4.deny with input as data.fixtures["CIS-5.1.4/deny/deployment-creator"]
 	some message in messages
+	startswith(message, "[CIS-5.1.4] ")
 	contains(message, "rules[0] grants create on pods or pod-creating workloads")
 }
 
@@ -39,6 +42,7 @@ test_deny_deployment_creator if {
 test_deny_all_verbs_on_jobs if {
 	messages := cis_5_1_4.deny with input as data.fixtures["CIS-5.1.4/deny/all-verbs-on-jobs"]
 	some message in messages
+	startswith(message, "[CIS-5.1.4] ")
 	contains(message, "rules[0] grants create on pods or pod-creating workloads")
 }
 

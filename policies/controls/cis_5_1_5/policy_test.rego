@@ -18,6 +18,7 @@ test_allow_deployment_service_account if {
 test_deny_service_account_absent if {
 	messages := cis_5_1_5.deny with input as data.fixtures["CIS-5.1.5/deny/service-account-absent"]
 	some message in messages
+	startswith(message, "[CIS-5.1.5] ")
 	contains(message, "spec.serviceAccountName must name a dedicated service account, not default")
 }
 
@@ -25,6 +26,7 @@ test_deny_service_account_absent if {
 test_deny_explicit_default if {
 	messages := cis_5_1_5.deny with input as data.fixtures["CIS-5.1.5/deny/explicit-default"]
 	some message in messages
+	startswith(message, "[CIS-5.1.5] ")
 	contains(message, "spec.serviceAccountName must name a dedicated service account, not default")
 }
 
@@ -32,6 +34,7 @@ test_deny_explicit_default if {
 test_deny_empty_service_account if {
 	messages := cis_5_1_5.deny with input as data.fixtures["CIS-5.1.5/deny/empty-service-account"]
 	some message in messages
+	startswith(message, "[CIS-5.1.5] ")
 	contains(message, "spec.serviceAccountName must name a dedicated service account, not default")
 }
 
@@ -39,5 +42,6 @@ test_deny_empty_service_account if {
 test_deny_cronjob_default_account if {
 	messages := cis_5_1_5.deny with input as data.fixtures["CIS-5.1.5/deny/cronjob-default-account"]
 	some message in messages
+	startswith(message, "[CIS-5.1.5] ")
 	contains(message, "spec.jobTemplate.spec.template.spec.serviceAccountName must name a dedicated service account, not default")
 }

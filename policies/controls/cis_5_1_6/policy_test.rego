@@ -18,6 +18,7 @@ test_allow_deployment_automount_false if {
 test_deny_automount_absent if {
 	messages := cis_5_1_6.deny with input as data.fixtures["sa-token/deny/automount-absent"]
 	some message in messages
+	startswith(message, "[CIS-5.1.6] ")
 	contains(message, "spec.automountServiceAccountToken must be false")
 }
 
@@ -25,6 +26,7 @@ test_deny_automount_absent if {
 test_deny_automount_true if {
 	messages := cis_5_1_6.deny with input as data.fixtures["sa-token/deny/automount-true"]
 	some message in messages
+	startswith(message, "[CIS-5.1.6] ")
 	contains(message, "spec.automountServiceAccountToken must be false")
 }
 
@@ -32,6 +34,7 @@ test_deny_automount_true if {
 test_deny_cronjob_automount_absent if {
 	messages := cis_5_1_6.deny with input as data.fixtures["sa-token/deny/cronjob-automount-absent"]
 	some message in messages
+	startswith(message, "[CIS-5.1.6] ")
 	contains(message, "spec.jobTemplate.spec.template.spec.automountServiceAccountToken must be false")
 }
 
@@ -39,6 +42,7 @@ test_deny_cronjob_automount_absent if {
 test_deny_daemonset_automount_true if {
 	messages := cis_5_1_6.deny with input as data.fixtures["sa-token/deny/daemonset-automount-true"]
 	some message in messages
+	startswith(message, "[CIS-5.1.6] ")
 	contains(message, "spec.template.spec.automountServiceAccountToken must be false")
 }
 
@@ -46,5 +50,6 @@ test_deny_daemonset_automount_true if {
 test_deny_projected_token if {
 	messages := cis_5_1_6.deny with input as data.fixtures["sa-token/deny/projected-token"]
 	some message in messages
+	startswith(message, "[CIS-5.1.6] ")
 	contains(message, "spec.volumes[0] (token) projects a service account token")
 }

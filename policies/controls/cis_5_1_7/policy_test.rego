@@ -13,6 +13,7 @@ test_allow_developers_group if {
 test_deny_forged_system_name if {
 	messages := cis_5_1_7.deny with input as data.fixtures["CIS-5.1.7/deny/forged-system-name"]
 	some message in messages
+	startswith(message, "[CIS-5.1.7] ")
 	contains(message, "subjects[0] is the group system:masters")
 }
 
@@ -25,6 +26,7 @@ test_allow_no_subjects if {
 test_deny_masters_cluster_binding if {
 	messages := cis_5_1_7.deny with input as data.fixtures["CIS-5.1.7/deny/masters-cluster-binding"]
 	some message in messages
+	startswith(message, "[CIS-5.1.7] ")
 	contains(message, "subjects[0] is the group system:masters")
 }
 
@@ -32,6 +34,7 @@ test_deny_masters_cluster_binding if {
 test_deny_masters_role_binding if {
 	messages := cis_5_1_7.deny with input as data.fixtures["CIS-5.1.7/deny/masters-role-binding"]
 	some message in messages
+	startswith(message, "[CIS-5.1.7] ")
 	contains(message, "subjects[1] is the group system:masters")
 }
 
@@ -39,6 +42,7 @@ test_deny_masters_role_binding if {
 test_deny_masters_second_subject if {
 	messages := cis_5_1_7.deny with input as data.fixtures["CIS-5.1.7/deny/masters-second-subject"]
 	some message in messages
+	startswith(message, "[CIS-5.1.7] ")
 	contains(message, "subjects[1] is the group system:masters")
 }
 

@@ -13,6 +13,7 @@ test_allow_role_reader if {
 test_deny_forged_system_name if {
 	messages := cis_5_1_8.deny with input as data.fixtures["CIS-5.1.8/deny/forged-system-name"]
 	some message in messages
+	startswith(message, "[CIS-5.1.8] ")
 	contains(message, "rules[0] grants impersonate")
 }
 
@@ -25,6 +26,7 @@ test_allow_no_rbac_rules if {
 test_deny_bind_clusterroles if {
 	messages := cis_5_1_8.deny with input as data.fixtures["CIS-5.1.8/deny/bind-clusterroles"]
 	some message in messages
+	startswith(message, "[CIS-5.1.8] ")
 	contains(message, "rules[0] grants bind")
 }
 
@@ -32,6 +34,7 @@ test_deny_bind_clusterroles if {
 test_deny_escalate_roles if {
 	messages := cis_5_1_8.deny with input as data.fixtures["CIS-5.1.8/deny/escalate-roles"]
 	some message in messages
+	startswith(message, "[CIS-5.1.8] ")
 	contains(message, "rules[0] grants escalate")
 }
 
@@ -39,6 +42,7 @@ test_deny_escalate_roles if {
 test_deny_impersonate_users if {
 	messages := cis_5_1_8.deny with input as data.fixtures["CIS-5.1.8/deny/impersonate-users"]
 	some message in messages
+	startswith(message, "[CIS-5.1.8] ")
 	contains(message, "rules[0] grants impersonate")
 }
 
@@ -46,6 +50,7 @@ test_deny_impersonate_users if {
 test_deny_all_verbs_on_serviceaccounts if {
 	messages := cis_5_1_8.deny with input as data.fixtures["CIS-5.1.8/deny/all-verbs-on-serviceaccounts"]
 	some message in messages
+	startswith(message, "[CIS-5.1.8] ")
 	contains(message, "rules[0] grants impersonate")
 }
 

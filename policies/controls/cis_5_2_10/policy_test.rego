@@ -18,6 +18,7 @@ test_allow_deployment_drop_all_lowercase if {
 test_deny_capabilities_absent if {
 	messages := cis_5_2_10.deny with input as data.fixtures["CIS-5.2.10/deny/capabilities-absent"]
 	some message in messages
+	startswith(message, "[CIS-5.2.10] ")
 	contains(message, "securityContext.capabilities.drop must include ALL")
 }
 
@@ -25,6 +26,7 @@ test_deny_capabilities_absent if {
 test_deny_drops_only_net_raw if {
 	messages := cis_5_2_10.deny with input as data.fixtures["CIS-5.2.10/deny/drops-only-net-raw"]
 	some message in messages
+	startswith(message, "[CIS-5.2.10] ")
 	contains(message, "securityContext.capabilities.drop must include ALL")
 }
 
@@ -32,6 +34,7 @@ test_deny_drops_only_net_raw if {
 test_deny_init_keeps_capabilities if {
 	messages := cis_5_2_10.deny with input as data.fixtures["CIS-5.2.10/deny/init-keeps-capabilities"]
 	some message in messages
+	startswith(message, "[CIS-5.2.10] ")
 	contains(message, "securityContext.capabilities.drop must include ALL")
 }
 
@@ -39,6 +42,7 @@ test_deny_init_keeps_capabilities if {
 test_deny_job_keeps_capabilities if {
 	messages := cis_5_2_10.deny with input as data.fixtures["CIS-5.2.10/deny/job-keeps-capabilities"]
 	some message in messages
+	startswith(message, "[CIS-5.2.10] ")
 	contains(message, "securityContext.capabilities.drop must include ALL")
 }
 
@@ -46,5 +50,6 @@ test_deny_job_keeps_capabilities if {
 test_deny_cap_prefix_all if {
 	messages := cis_5_2_10.deny with input as data.fixtures["CIS-5.2.10/deny/cap-prefix-all"]
 	some message in messages
+	startswith(message, "[CIS-5.2.10] ")
 	contains(message, "securityContext.capabilities.drop must include ALL")
 }

@@ -18,6 +18,7 @@ test_allow_windows_without_host_process if {
 test_deny_pod_level_host_process if {
 	messages := cis_5_2_11.deny with input as data.fixtures["CIS-5.2.11/deny/pod-level-host-process"]
 	some message in messages
+	startswith(message, "[CIS-5.2.11] ")
 	contains(message, "spec.securityContext.windowsOptions.hostProcess must not be true")
 }
 
@@ -25,6 +26,7 @@ test_deny_pod_level_host_process if {
 test_deny_container_host_process if {
 	messages := cis_5_2_11.deny with input as data.fixtures["CIS-5.2.11/deny/container-host-process"]
 	some message in messages
+	startswith(message, "[CIS-5.2.11] ")
 	contains(message, "securityContext.windowsOptions.hostProcess must not be true")
 }
 
@@ -32,6 +34,7 @@ test_deny_container_host_process if {
 test_deny_init_host_process if {
 	messages := cis_5_2_11.deny with input as data.fixtures["CIS-5.2.11/deny/init-host-process"]
 	some message in messages
+	startswith(message, "[CIS-5.2.11] ")
 	contains(message, "securityContext.windowsOptions.hostProcess must not be true")
 }
 
@@ -39,5 +42,6 @@ test_deny_init_host_process if {
 test_deny_daemonset_host_process if {
 	messages := cis_5_2_11.deny with input as data.fixtures["CIS-5.2.11/deny/daemonset-host-process"]
 	some message in messages
+	startswith(message, "[CIS-5.2.11] ")
 	contains(message, "spec.template.spec.securityContext.windowsOptions.hostProcess must not be true")
 }

@@ -18,6 +18,7 @@ test_allow_deployment_config_map if {
 test_deny_host_path if {
 	messages := cis_5_2_12.deny with input as data.fixtures["CIS-5.2.12/deny/host-path"]
 	some message in messages
+	startswith(message, "[CIS-5.2.12] ")
 	contains(message, "spec.volumes[0] (logs) must not be a hostPath volume")
 }
 
@@ -25,6 +26,7 @@ test_deny_host_path if {
 test_deny_host_path_second_volume if {
 	messages := cis_5_2_12.deny with input as data.fixtures["CIS-5.2.12/deny/host-path-second-volume"]
 	some message in messages
+	startswith(message, "[CIS-5.2.12] ")
 	contains(message, "spec.volumes[1] (root) must not be a hostPath volume")
 }
 
@@ -32,5 +34,6 @@ test_deny_host_path_second_volume if {
 test_deny_daemonset_host_path if {
 	messages := cis_5_2_12.deny with input as data.fixtures["CIS-5.2.12/deny/daemonset-host-path"]
 	some message in messages
+	startswith(message, "[CIS-5.2.12] ")
 	contains(message, "spec.template.spec.volumes[0] (lib) must not be a hostPath volume")
 }

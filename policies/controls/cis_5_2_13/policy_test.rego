@@ -18,6 +18,7 @@ test_allow_host_port_zero if {
 test_deny_host_port if {
 	messages := cis_5_2_13.deny with input as data.fixtures["CIS-5.2.13/deny/host-port"]
 	some message in messages
+	startswith(message, "[CIS-5.2.13] ")
 	contains(message, "ports[0].hostPort must not be set (is 8080)")
 }
 
@@ -25,6 +26,7 @@ test_deny_host_port if {
 test_deny_init_host_port if {
 	messages := cis_5_2_13.deny with input as data.fixtures["CIS-5.2.13/deny/init-host-port"]
 	some message in messages
+	startswith(message, "[CIS-5.2.13] ")
 	contains(message, "ports[0].hostPort must not be set (is 9000)")
 }
 
@@ -32,6 +34,7 @@ test_deny_init_host_port if {
 test_deny_deployment_second_port if {
 	messages := cis_5_2_13.deny with input as data.fixtures["CIS-5.2.13/deny/deployment-second-port"]
 	some message in messages
+	startswith(message, "[CIS-5.2.13] ")
 	contains(message, "ports[1].hostPort must not be set (is 9090)")
 }
 
@@ -39,6 +42,7 @@ test_deny_deployment_second_port if {
 test_deny_host_network_container_port if {
 	messages := cis_5_2_13.deny with input as data.fixtures["CIS-5.2.13/deny/host-network-container-port"]
 	some message in messages
+	startswith(message, "[CIS-5.2.13] ")
 	contains(message, "ports[0]")
 }
 
@@ -46,5 +50,6 @@ test_deny_host_network_container_port if {
 test_deny_host_network_host_port_zero if {
 	messages := cis_5_2_13.deny with input as data.fixtures["CIS-5.2.13/deny/host-network-host-port-zero"]
 	some message in messages
+	startswith(message, "[CIS-5.2.13] ")
 	contains(message, "ports[0]")
 }

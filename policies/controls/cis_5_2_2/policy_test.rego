@@ -18,6 +18,7 @@ test_allow_privileged_false if {
 test_deny_privileged_true if {
 	messages := cis_5_2_2.deny with input as data.fixtures["CIS-5.2.2/deny/privileged-true"]
 	some message in messages
+	startswith(message, "[CIS-5.2.2] ")
 	contains(message, "securityContext.privileged must not be true")
 }
 
@@ -25,6 +26,7 @@ test_deny_privileged_true if {
 test_deny_init_privileged if {
 	messages := cis_5_2_2.deny with input as data.fixtures["CIS-5.2.2/deny/init-privileged"]
 	some message in messages
+	startswith(message, "[CIS-5.2.2] ")
 	contains(message, "securityContext.privileged must not be true")
 }
 
@@ -32,6 +34,7 @@ test_deny_init_privileged if {
 test_deny_daemonset_privileged if {
 	messages := cis_5_2_2.deny with input as data.fixtures["CIS-5.2.2/deny/daemonset-privileged"]
 	some message in messages
+	startswith(message, "[CIS-5.2.2] ")
 	contains(message, "securityContext.privileged must not be true")
 }
 
@@ -39,5 +42,6 @@ test_deny_daemonset_privileged if {
 test_deny_ephemeral_privileged if {
 	messages := cis_5_2_2.deny with input as data.fixtures["CIS-5.2.2/deny/ephemeral-privileged"]
 	some message in messages
+	startswith(message, "[CIS-5.2.2] ")
 	contains(message, "securityContext.privileged must not be true")
 }

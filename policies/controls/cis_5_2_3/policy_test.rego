@@ -18,6 +18,7 @@ test_allow_hostpid_false if {
 test_deny_hostpid_true if {
 	messages := cis_5_2_3.deny with input as data.fixtures["CIS-5.2.3/deny/hostpid-true"]
 	some message in messages
+	startswith(message, "[CIS-5.2.3] ")
 	contains(message, "spec.hostPID must not be true")
 }
 
@@ -25,6 +26,7 @@ test_deny_hostpid_true if {
 test_deny_deployment_hostpid if {
 	messages := cis_5_2_3.deny with input as data.fixtures["CIS-5.2.3/deny/deployment-hostpid"]
 	some message in messages
+	startswith(message, "[CIS-5.2.3] ")
 	contains(message, "spec.template.spec.hostPID must not be true")
 }
 
@@ -32,5 +34,6 @@ test_deny_deployment_hostpid if {
 test_deny_daemonset_hostpid if {
 	messages := cis_5_2_3.deny with input as data.fixtures["CIS-5.2.3/deny/daemonset-hostpid"]
 	some message in messages
+	startswith(message, "[CIS-5.2.3] ")
 	contains(message, "spec.template.spec.hostPID must not be true")
 }

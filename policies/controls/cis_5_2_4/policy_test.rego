@@ -18,6 +18,7 @@ test_allow_hostipc_false if {
 test_deny_hostipc_true if {
 	messages := cis_5_2_4.deny with input as data.fixtures["CIS-5.2.4/deny/hostipc-true"]
 	some message in messages
+	startswith(message, "[CIS-5.2.4] ")
 	contains(message, "spec.hostIPC must not be true")
 }
 
@@ -25,6 +26,7 @@ test_deny_hostipc_true if {
 test_deny_deployment_hostipc if {
 	messages := cis_5_2_4.deny with input as data.fixtures["CIS-5.2.4/deny/deployment-hostipc"]
 	some message in messages
+	startswith(message, "[CIS-5.2.4] ")
 	contains(message, "spec.template.spec.hostIPC must not be true")
 }
 
@@ -32,5 +34,6 @@ test_deny_deployment_hostipc if {
 test_deny_daemonset_hostipc if {
 	messages := cis_5_2_4.deny with input as data.fixtures["CIS-5.2.4/deny/daemonset-hostipc"]
 	some message in messages
+	startswith(message, "[CIS-5.2.4] ")
 	contains(message, "spec.template.spec.hostIPC must not be true")
 }

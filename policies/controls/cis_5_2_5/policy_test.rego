@@ -18,6 +18,7 @@ test_allow_hostnetwork_false if {
 test_deny_hostnetwork_true if {
 	messages := cis_5_2_5.deny with input as data.fixtures["CIS-5.2.5/deny/hostnetwork-true"]
 	some message in messages
+	startswith(message, "[CIS-5.2.5] ")
 	contains(message, "spec.hostNetwork must not be true")
 }
 
@@ -25,6 +26,7 @@ test_deny_hostnetwork_true if {
 test_deny_deployment_hostnetwork if {
 	messages := cis_5_2_5.deny with input as data.fixtures["CIS-5.2.5/deny/deployment-hostnetwork"]
 	some message in messages
+	startswith(message, "[CIS-5.2.5] ")
 	contains(message, "spec.template.spec.hostNetwork must not be true")
 }
 
@@ -32,5 +34,6 @@ test_deny_deployment_hostnetwork if {
 test_deny_daemonset_hostnetwork if {
 	messages := cis_5_2_5.deny with input as data.fixtures["CIS-5.2.5/deny/daemonset-hostnetwork"]
 	some message in messages
+	startswith(message, "[CIS-5.2.5] ")
 	contains(message, "spec.template.spec.hostNetwork must not be true")
 }

@@ -18,6 +18,7 @@ test_allow_statefulset_escalation_false if {
 test_deny_escalation_absent if {
 	messages := cis_5_2_6.deny with input as data.fixtures["CIS-5.2.6/deny/escalation-absent"]
 	some message in messages
+	startswith(message, "[CIS-5.2.6] ")
 	contains(message, "securityContext.allowPrivilegeEscalation must be false")
 }
 
@@ -25,6 +26,7 @@ test_deny_escalation_absent if {
 test_deny_escalation_true if {
 	messages := cis_5_2_6.deny with input as data.fixtures["CIS-5.2.6/deny/escalation-true"]
 	some message in messages
+	startswith(message, "[CIS-5.2.6] ")
 	contains(message, "securityContext.allowPrivilegeEscalation must be false")
 }
 
@@ -32,6 +34,7 @@ test_deny_escalation_true if {
 test_deny_init_escalation_absent if {
 	messages := cis_5_2_6.deny with input as data.fixtures["CIS-5.2.6/deny/init-escalation-absent"]
 	some message in messages
+	startswith(message, "[CIS-5.2.6] ")
 	contains(message, "securityContext.allowPrivilegeEscalation must be false")
 }
 
@@ -39,6 +42,7 @@ test_deny_init_escalation_absent if {
 test_deny_job_escalation_absent if {
 	messages := cis_5_2_6.deny with input as data.fixtures["CIS-5.2.6/deny/job-escalation-absent"]
 	some message in messages
+	startswith(message, "[CIS-5.2.6] ")
 	contains(message, "securityContext.allowPrivilegeEscalation must be false")
 }
 
@@ -46,5 +50,6 @@ test_deny_job_escalation_absent if {
 test_deny_ephemeral_escalation_absent if {
 	messages := cis_5_2_6.deny with input as data.fixtures["CIS-5.2.6/deny/ephemeral-escalation-absent"]
 	some message in messages
+	startswith(message, "[CIS-5.2.6] ")
 	contains(message, "securityContext.allowPrivilegeEscalation must be false")
 }

@@ -23,6 +23,7 @@ test_allow_cronjob_non_root_user if {
 test_deny_no_security_context if {
 	messages := cis_5_2_7.deny with input as data.fixtures["non-root/deny/no-security-context"]
 	some message in messages
+	startswith(message, "[CIS-5.2.7] ")
 	contains(message, "securityContext.runAsNonRoot must be true (on the container or the pod)")
 }
 
@@ -30,6 +31,7 @@ test_deny_no_security_context if {
 test_deny_run_as_non_root_false if {
 	messages := cis_5_2_7.deny with input as data.fixtures["non-root/deny/run-as-non-root-false"]
 	some message in messages
+	startswith(message, "[CIS-5.2.7] ")
 	contains(message, "securityContext.runAsNonRoot must be true (on the container or the pod)")
 }
 
@@ -37,6 +39,7 @@ test_deny_run_as_non_root_false if {
 test_deny_container_overrides_pod if {
 	messages := cis_5_2_7.deny with input as data.fixtures["non-root/deny/container-overrides-pod"]
 	some message in messages
+	startswith(message, "[CIS-5.2.7] ")
 	contains(message, "securityContext.runAsNonRoot must be true (on the container or the pod)")
 }
 
@@ -44,6 +47,7 @@ test_deny_container_overrides_pod if {
 test_deny_run_as_user_zero if {
 	messages := cis_5_2_7.deny with input as data.fixtures["non-root/deny/run-as-user-zero"]
 	some message in messages
+	startswith(message, "[CIS-5.2.7] ")
 	contains(message, "securityContext.runAsUser must not be 0")
 }
 
@@ -51,6 +55,7 @@ test_deny_run_as_user_zero if {
 test_deny_init_container_root if {
 	messages := cis_5_2_7.deny with input as data.fixtures["non-root/deny/init-container-root"]
 	some message in messages
+	startswith(message, "[CIS-5.2.7] ")
 	contains(message, "securityContext.runAsNonRoot must be true (on the container or the pod)")
 }
 
@@ -58,6 +63,7 @@ test_deny_init_container_root if {
 test_deny_deployment_root if {
 	messages := cis_5_2_7.deny with input as data.fixtures["non-root/deny/deployment-root"]
 	some message in messages
+	startswith(message, "[CIS-5.2.7] ")
 	contains(message, "securityContext.runAsNonRoot must be true (on the container or the pod)")
 }
 
@@ -65,6 +71,7 @@ test_deny_deployment_root if {
 test_deny_ephemeral_container_root if {
 	messages := cis_5_2_7.deny with input as data.fixtures["non-root/deny/ephemeral-container-root"]
 	some message in messages
+	startswith(message, "[CIS-5.2.7] ")
 	contains(message, "securityContext.runAsNonRoot must be true (on the container or the pod)")
 }
 
@@ -72,6 +79,7 @@ test_deny_ephemeral_container_root if {
 test_deny_replicationcontroller_root if {
 	messages := cis_5_2_7.deny with input as data.fixtures["non-root/deny/replicationcontroller-root"]
 	some message in messages
+	startswith(message, "[CIS-5.2.7] ")
 	contains(message, "securityContext.runAsNonRoot must be true (on the container or the pod)")
 }
 

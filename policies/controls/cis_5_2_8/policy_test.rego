@@ -18,6 +18,7 @@ test_allow_deployment_drop_all if {
 test_deny_no_capabilities if {
 	messages := cis_5_2_8.deny with input as data.fixtures["CIS-5.2.8/deny/no-capabilities"]
 	some message in messages
+	startswith(message, "[CIS-5.2.8] ")
 	contains(message, "securityContext.capabilities.drop must include NET_RAW or ALL")
 }
 
@@ -25,6 +26,7 @@ test_deny_no_capabilities if {
 test_deny_adds_net_raw if {
 	messages := cis_5_2_8.deny with input as data.fixtures["CIS-5.2.8/deny/adds-net-raw"]
 	some message in messages
+	startswith(message, "[CIS-5.2.8] ")
 	contains(message, "securityContext.capabilities.add must not include NET_RAW")
 }
 
@@ -32,6 +34,7 @@ test_deny_adds_net_raw if {
 test_deny_drops_other_capability if {
 	messages := cis_5_2_8.deny with input as data.fixtures["CIS-5.2.8/deny/drops-other-capability"]
 	some message in messages
+	startswith(message, "[CIS-5.2.8] ")
 	contains(message, "securityContext.capabilities.drop must include NET_RAW or ALL")
 }
 
@@ -39,6 +42,7 @@ test_deny_drops_other_capability if {
 test_deny_init_keeps_net_raw if {
 	messages := cis_5_2_8.deny with input as data.fixtures["CIS-5.2.8/deny/init-keeps-net-raw"]
 	some message in messages
+	startswith(message, "[CIS-5.2.8] ")
 	contains(message, "securityContext.capabilities.drop must include NET_RAW or ALL")
 }
 
@@ -46,6 +50,7 @@ test_deny_init_keeps_net_raw if {
 test_deny_cronjob_keeps_net_raw if {
 	messages := cis_5_2_8.deny with input as data.fixtures["CIS-5.2.8/deny/cronjob-keeps-net-raw"]
 	some message in messages
+	startswith(message, "[CIS-5.2.8] ")
 	contains(message, "securityContext.capabilities.drop must include NET_RAW or ALL")
 }
 
@@ -53,6 +58,7 @@ test_deny_cronjob_keeps_net_raw if {
 test_deny_cap_prefix_drop if {
 	messages := cis_5_2_8.deny with input as data.fixtures["CIS-5.2.8/deny/cap-prefix-drop"]
 	some message in messages
+	startswith(message, "[CIS-5.2.8] ")
 	contains(message, "securityContext.capabilities.drop must include NET_RAW or ALL")
 }
 

@@ -18,6 +18,7 @@ test_allow_adds_net_bind_service if {
 test_deny_adds_sys_admin if {
 	messages := cis_5_2_9.deny with input as data.fixtures["CIS-5.2.9/deny/adds-sys-admin"]
 	some message in messages
+	startswith(message, "[CIS-5.2.9] ")
 	contains(message, "securityContext.capabilities.add must not include SYS_ADMIN")
 }
 
@@ -25,6 +26,7 @@ test_deny_adds_sys_admin if {
 test_deny_init_adds_net_admin if {
 	messages := cis_5_2_9.deny with input as data.fixtures["CIS-5.2.9/deny/init-adds-net-admin"]
 	some message in messages
+	startswith(message, "[CIS-5.2.9] ")
 	contains(message, "securityContext.capabilities.add must not include NET_ADMIN")
 }
 
@@ -32,6 +34,7 @@ test_deny_init_adds_net_admin if {
 test_deny_deployment_adds_prefixed if {
 	messages := cis_5_2_9.deny with input as data.fixtures["CIS-5.2.9/deny/deployment-adds-prefixed"]
 	some message in messages
+	startswith(message, "[CIS-5.2.9] ")
 	contains(message, "securityContext.capabilities.add must not include SYS_TIME")
 }
 
@@ -39,6 +42,7 @@ test_deny_deployment_adds_prefixed if {
 test_deny_ephemeral_adds_sys_ptrace if {
 	messages := cis_5_2_9.deny with input as data.fixtures["CIS-5.2.9/deny/ephemeral-adds-sys-ptrace"]
 	some message in messages
+	startswith(message, "[CIS-5.2.9] ")
 	contains(message, "securityContext.capabilities.add must not include SYS_PTRACE")
 }
 
@@ -46,5 +50,6 @@ test_deny_ephemeral_adds_sys_ptrace if {
 test_deny_cap_prefix_add if {
 	messages := cis_5_2_9.deny with input as data.fixtures["CIS-5.2.9/deny/cap-prefix-add"]
 	some message in messages
+	startswith(message, "[CIS-5.2.9] ")
 	contains(message, "securityContext.capabilities.add must not include SYS_ADMIN")
 }

@@ -18,6 +18,7 @@ test_allow_deployment_with_policy if {
 test_deny_no_policy if {
 	messages := cis_5_3_2.deny with input as data.fixtures["network-policy/deny/no-policy"]
 	some message in messages
+	startswith(message, "[CIS-5.3.2] ")
 	contains(message, "namespace np-no-policy has no NetworkPolicy")
 }
 
@@ -25,6 +26,7 @@ test_deny_no_policy if {
 test_deny_only_quota if {
 	messages := cis_5_3_2.deny with input as data.fixtures["network-policy/deny/only-quota"]
 	some message in messages
+	startswith(message, "[CIS-5.3.2] ")
 	contains(message, "namespace np-only-quota has no NetworkPolicy")
 }
 
@@ -32,6 +34,7 @@ test_deny_only_quota if {
 test_deny_cronjob_no_policy if {
 	messages := cis_5_3_2.deny with input as data.fixtures["network-policy/deny/cronjob-no-policy"]
 	some message in messages
+	startswith(message, "[CIS-5.3.2] ")
 	contains(message, "namespace np-cronjob-no-policy has no NetworkPolicy")
 }
 
@@ -39,5 +42,6 @@ test_deny_cronjob_no_policy if {
 test_deny_policy_in_other_namespace if {
 	messages := cis_5_3_2.deny with input as data.fixtures["network-policy/deny/policy-in-other-namespace"]
 	some message in messages
+	startswith(message, "[CIS-5.3.2] ")
 	contains(message, "namespace np-other-target has no NetworkPolicy")
 }

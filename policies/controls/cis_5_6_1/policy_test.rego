@@ -18,6 +18,7 @@ test_allow_deployment_own_namespace if {
 test_deny_no_namespace if {
 	messages := cis_5_6_1.deny with input as data.fixtures["system-namespaces/deny/no-namespace"]
 	some message in messages
+	startswith(message, "[CIS-5.6.1] ")
 	contains(message, "namespace default is reserved; deploy workloads into a namespace of their own")
 }
 
@@ -25,6 +26,7 @@ test_deny_no_namespace if {
 test_deny_kube_system if {
 	messages := cis_5_6_1.deny with input as data.fixtures["system-namespaces/deny/kube-system"]
 	some message in messages
+	startswith(message, "[CIS-5.6.1] ")
 	contains(message, "namespace kube-system is reserved; deploy workloads into a namespace of their own")
 }
 
@@ -32,6 +34,7 @@ test_deny_kube_system if {
 test_deny_kube_public if {
 	messages := cis_5_6_1.deny with input as data.fixtures["system-namespaces/deny/kube-public"]
 	some message in messages
+	startswith(message, "[CIS-5.6.1] ")
 	contains(message, "namespace kube-public is reserved; deploy workloads into a namespace of their own")
 }
 
@@ -39,5 +42,6 @@ test_deny_kube_public if {
 test_deny_job_in_default if {
 	messages := cis_5_6_1.deny with input as data.fixtures["system-namespaces/deny/job-in-default"]
 	some message in messages
+	startswith(message, "[CIS-5.6.1] ")
 	contains(message, "namespace default is reserved; deploy workloads into a namespace of their own")
 }

@@ -18,6 +18,7 @@ test_allow_container_localhost if {
 test_deny_seccomp_absent if {
 	messages := cis_5_6_2.deny with input as data.fixtures["CIS-5.6.2/deny/seccomp-absent"]
 	some message in messages
+	startswith(message, "[CIS-5.6.2] ")
 	contains(message, "seccompProfile.type must be RuntimeDefault or Localhost (on the container or the pod)")
 }
 
@@ -25,6 +26,7 @@ test_deny_seccomp_absent if {
 test_deny_unconfined if {
 	messages := cis_5_6_2.deny with input as data.fixtures["CIS-5.6.2/deny/unconfined"]
 	some message in messages
+	startswith(message, "[CIS-5.6.2] ")
 	contains(message, "seccompProfile.type must be RuntimeDefault or Localhost (on the container or the pod)")
 }
 
@@ -32,6 +34,7 @@ test_deny_unconfined if {
 test_deny_container_overrides_unconfined if {
 	messages := cis_5_6_2.deny with input as data.fixtures["CIS-5.6.2/deny/container-overrides-unconfined"]
 	some message in messages
+	startswith(message, "[CIS-5.6.2] ")
 	contains(message, "seccompProfile.type must be RuntimeDefault or Localhost (on the container or the pod)")
 }
 
@@ -39,6 +42,7 @@ test_deny_container_overrides_unconfined if {
 test_deny_init_without_seccomp if {
 	messages := cis_5_6_2.deny with input as data.fixtures["CIS-5.6.2/deny/init-without-seccomp"]
 	some message in messages
+	startswith(message, "[CIS-5.6.2] ")
 	contains(message, "seccompProfile.type must be RuntimeDefault or Localhost (on the container or the pod)")
 }
 
@@ -46,5 +50,6 @@ test_deny_init_without_seccomp if {
 test_deny_deployment_without_seccomp if {
 	messages := cis_5_6_2.deny with input as data.fixtures["CIS-5.6.2/deny/deployment-without-seccomp"]
 	some message in messages
+	startswith(message, "[CIS-5.6.2] ")
 	contains(message, "seccompProfile.type must be RuntimeDefault or Localhost (on the container or the pod)")
 }

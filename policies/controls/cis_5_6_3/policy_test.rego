@@ -18,6 +18,7 @@ test_allow_container_security_contexts if {
 test_deny_no_security_context if {
 	messages := cis_5_6_3.deny with input as data.fixtures["CIS-5.6.3/deny/no-security-context"]
 	some message in messages
+	startswith(message, "[CIS-5.6.3] ")
 	contains(message, "needs a securityContext (neither the container nor the pod sets one)")
 }
 
@@ -25,6 +26,7 @@ test_deny_no_security_context if {
 test_deny_empty_security_contexts if {
 	messages := cis_5_6_3.deny with input as data.fixtures["CIS-5.6.3/deny/empty-security-contexts"]
 	some message in messages
+	startswith(message, "[CIS-5.6.3] ")
 	contains(message, "needs a securityContext (neither the container nor the pod sets one)")
 }
 
@@ -32,6 +34,7 @@ test_deny_empty_security_contexts if {
 test_deny_init_without_security_context if {
 	messages := cis_5_6_3.deny with input as data.fixtures["CIS-5.6.3/deny/init-without-security-context"]
 	some message in messages
+	startswith(message, "[CIS-5.6.3] ")
 	contains(message, "needs a securityContext (neither the container nor the pod sets one)")
 }
 
@@ -39,5 +42,6 @@ test_deny_init_without_security_context if {
 test_deny_job_without_security_context if {
 	messages := cis_5_6_3.deny with input as data.fixtures["CIS-5.6.3/deny/job-without-security-context"]
 	some message in messages
+	startswith(message, "[CIS-5.6.3] ")
 	contains(message, "needs a securityContext (neither the container nor the pod sets one)")
 }

@@ -18,6 +18,7 @@ test_allow_kube_public_is_not_default if {
 test_deny_no_namespace if {
 	messages := cis_5_6_4.deny with input as data.fixtures["CIS-5.6.4/deny/no-namespace"]
 	some message in messages
+	startswith(message, "[CIS-5.6.4] ")
 	contains(message, "namespace default is reserved; deploy workloads into a namespace of their own")
 }
 
@@ -25,6 +26,7 @@ test_deny_no_namespace if {
 test_deny_explicit_default if {
 	messages := cis_5_6_4.deny with input as data.fixtures["CIS-5.6.4/deny/explicit-default"]
 	some message in messages
+	startswith(message, "[CIS-5.6.4] ")
 	contains(message, "namespace default is reserved; deploy workloads into a namespace of their own")
 }
 
@@ -32,5 +34,6 @@ test_deny_explicit_default if {
 test_deny_deployment_in_default if {
 	messages := cis_5_6_4.deny with input as data.fixtures["CIS-5.6.4/deny/deployment-in-default"]
 	some message in messages
+	startswith(message, "[CIS-5.6.4] ")
 	contains(message, "namespace default is reserved; deploy workloads into a namespace of their own")
 }

@@ -18,6 +18,7 @@ test_allow_deployment_read_only_with_volume if {
 test_deny_no_security_context if {
 	messages := nsa_1_2.deny with input as data.fixtures["NSA-1.2/deny/no-security-context"]
 	some message in messages
+	startswith(message, "[NSA-1.2] ")
 	contains(message, "securityContext.readOnlyRootFilesystem must be true")
 }
 
@@ -25,6 +26,7 @@ test_deny_no_security_context if {
 test_deny_read_only_false if {
 	messages := nsa_1_2.deny with input as data.fixtures["NSA-1.2/deny/read-only-false"]
 	some message in messages
+	startswith(message, "[NSA-1.2] ")
 	contains(message, "securityContext.readOnlyRootFilesystem must be true")
 }
 
@@ -32,6 +34,7 @@ test_deny_read_only_false if {
 test_deny_init_container_writable if {
 	messages := nsa_1_2.deny with input as data.fixtures["NSA-1.2/deny/init-container-writable"]
 	some message in messages
+	startswith(message, "[NSA-1.2] ")
 	contains(message, "securityContext.readOnlyRootFilesystem must be true")
 }
 
@@ -39,6 +42,7 @@ test_deny_init_container_writable if {
 test_deny_statefulset_writable if {
 	messages := nsa_1_2.deny with input as data.fixtures["NSA-1.2/deny/statefulset-writable"]
 	some message in messages
+	startswith(message, "[NSA-1.2] ")
 	contains(message, "securityContext.readOnlyRootFilesystem must be true")
 }
 
@@ -46,5 +50,6 @@ test_deny_statefulset_writable if {
 test_deny_ephemeral_container_writable if {
 	messages := nsa_1_2.deny with input as data.fixtures["NSA-1.2/deny/ephemeral-container-writable"]
 	some message in messages
+	startswith(message, "[NSA-1.2] ")
 	contains(message, "securityContext.readOnlyRootFilesystem must be true")
 }

@@ -18,6 +18,7 @@ test_allow_docker_hub_short_names if {
 test_deny_untrusted_registry if {
 	messages := nsa_1_3.deny with input as data.fixtures["NSA-1.3/deny/untrusted-registry"]
 	some message in messages
+	startswith(message, "[NSA-1.3] ")
 	contains(message, "image quay.io/prometheus/node-exporter:v1.8.2 is from registry quay.io, which is not trusted")
 }
 
@@ -25,6 +26,7 @@ test_deny_untrusted_registry if {
 test_deny_lookalike_registry if {
 	messages := nsa_1_3.deny with input as data.fixtures["NSA-1.3/deny/lookalike-registry"]
 	some message in messages
+	startswith(message, "[NSA-1.3] ")
 	contains(message, "image registry.k8s.io.evil.example/pause:3.10 is from registry registry.k8s.io.evil.example, which is not trusted")
 }
 
@@ -32,6 +34,7 @@ test_deny_lookalike_registry if {
 test_deny_init_container_localhost if {
 	messages := nsa_1_3.deny with input as data.fixtures["NSA-1.3/deny/init-container-localhost"]
 	some message in messages
+	startswith(message, "[NSA-1.3] ")
 	contains(message, "image localhost:5000/tools/setup:1 is from registry localhost:5000, which is not trusted")
 }
 
@@ -39,6 +42,7 @@ test_deny_init_container_localhost if {
 test_deny_cronjob_ghcr if {
 	messages := nsa_1_3.deny with input as data.fixtures["NSA-1.3/deny/cronjob-ghcr"]
 	some message in messages
+	startswith(message, "[NSA-1.3] ")
 	contains(message, "image ghcr.io/example/report:2.0 is from registry ghcr.io, which is not trusted")
 }
 
@@ -46,6 +50,7 @@ test_deny_cronjob_ghcr if {
 test_deny_retired_k8s_gcr if {
 	messages := nsa_1_3.deny with input as data.fixtures["NSA-1.3/deny/retired-k8s-gcr"]
 	some message in messages
+	startswith(message, "[NSA-1.3] ")
 	contains(message, "image k8s.gcr.io/pause:3.2 is from registry k8s.gcr.io, which is not trusted")
 }
 
@@ -53,6 +58,7 @@ test_deny_retired_k8s_gcr if {
 test_deny_bare_localhost if {
 	messages := nsa_1_3.deny with input as data.fixtures["NSA-1.3/deny/bare-localhost"]
 	some message in messages
+	startswith(message, "[NSA-1.3] ")
 	contains(message, "image localhost/tools/setup:1 is from registry localhost, which is not trusted")
 }
 
@@ -60,6 +66,7 @@ test_deny_bare_localhost if {
 test_deny_ephemeral_container_untrusted if {
 	messages := nsa_1_3.deny with input as data.fixtures["NSA-1.3/deny/ephemeral-container-untrusted"]
 	some message in messages
+	startswith(message, "[NSA-1.3] ")
 	contains(message, "image quay.io/debug/toolbox:1 is from registry quay.io, which is not trusted")
 }
 
@@ -67,6 +74,7 @@ test_deny_ephemeral_container_untrusted if {
 test_deny_uppercase_first_component if {
 	messages := nsa_1_3.deny with input as data.fixtures["NSA-1.3/deny/uppercase-first-component"]
 	some message in messages
+	startswith(message, "[NSA-1.3] ")
 	contains(message, "image Evil/pause:3.10 is from registry Evil, which is not trusted")
 }
 
@@ -74,6 +82,7 @@ test_deny_uppercase_first_component if {
 test_deny_image_id if {
 	messages := nsa_1_3.deny with input as data.fixtures["NSA-1.3/deny/image-id"]
 	some message in messages
+	startswith(message, "[NSA-1.3] ")
 	contains(message, "image 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef is an image id, not a reference to a registry")
 }
 
@@ -81,6 +90,7 @@ test_deny_image_id if {
 test_deny_invalid_reference if {
 	messages := nsa_1_3.deny with input as data.fixtures["NSA-1.3/deny/invalid-reference"]
 	some message in messages
+	startswith(message, "[NSA-1.3] ")
 	contains(message, "image registry.k8s.io/Pause:3.10 has an upper-case repository name")
 }
 
@@ -88,6 +98,7 @@ test_deny_invalid_reference if {
 test_deny_image_volume_untrusted if {
 	messages := nsa_1_3.deny with input as data.fixtures["NSA-1.3/deny/image-volume-untrusted"]
 	some message in messages
+	startswith(message, "[NSA-1.3] ")
 	contains(message, "spec.volumes[0] (tools): image quay.io/tools/debug:1 is from registry quay.io, which is not trusted")
 }
 
@@ -99,4 +110,52 @@ test_allow_legacy_docker_hub_host if {
 # an image volume by digest from a trusted registry
 test_allow_image_volume_trusted if {
 	count(nsa_1_3.deny) == 0 with input as data.fixtures["NSA-1.3/allow/image-volume-trusted"]
+}
+
+# an upper-case repository without a tag (found by harness mutate)
+test_deny_upper_case_repository_untagged if {
+	messages := nsa_1_3.deny with input as data.fixtures["NSA-1.3/deny/upper-case-repository-untagged"]
+	some message in messages
+	startswith(message, "[NSA-1.3] ")
+	contains(message, "image registry.k8s.io/Pause has an upper-case repository name")
+}
+
+# two separators in a row ("..") in a path component (found by harness mutate)
+test_deny_malformed_path if {
+	messages := nsa_1_3.deny with input as data.fixtures["NSA-1.3/deny/malformed-path"]
+	some message in messages
+	startswith(message, "[NSA-1.3] ")
+	contains(message, "image registry.k8s.io/pause..x:3.10 is not a valid image reference")
+}
+
+# a tag must start with a letter, digit or underscore (found by harness mutate)
+test_deny_malformed_tag if {
+	messages := nsa_1_3.deny with input as data.fixtures["NSA-1.3/deny/malformed-tag"]
+	some message in messages
+	startswith(message, "[NSA-1.3] ")
+	contains(message, "image registry.k8s.io/pause:-3.10 is not a valid image reference")
+}
+
+# a well-formed name of 266 characters, which distribution refuses (found by harness mutate)
+test_deny_name_too_long if {
+	messages := nsa_1_3.deny with input as data.fixtures["NSA-1.3/deny/name-too-long"]
+	some message in messages
+	startswith(message, "[NSA-1.3] ")
+	contains(message, "has a name longer than 255 characters")
+}
+
+# an md5 digest is well formed but no runtime links md5 (found by harness mutate)
+test_deny_unknown_digest_algorithm if {
+	messages := nsa_1_3.deny with input as data.fixtures["NSA-1.3/deny/unknown-digest-algorithm"]
+	some message in messages
+	startswith(message, "[NSA-1.3] ")
+	contains(message, "image registry.k8s.io/pause@md5:0123456789abcdef0123456789abcdef has a digest of an unknown algorithm or the wrong length")
+}
+
+# a registry named by a bracketed IPv6 address and port (found by harness mutate)
+test_deny_ipv6_registry if {
+	messages := nsa_1_3.deny with input as data.fixtures["NSA-1.3/deny/ipv6-registry"]
+	some message in messages
+	startswith(message, "[NSA-1.3] ")
+	contains(message, "image [::1]:5000/tools/app:1 is from registry [::1]:5000, which is not trusted")
 }

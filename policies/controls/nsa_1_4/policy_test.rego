@@ -18,6 +18,7 @@ test_allow_restricted_deployment if {
 test_deny_baseline_only_pod if {
 	messages := nsa_1_4.deny with input as data.fixtures["NSA-1.4/deny/baseline-only-pod"]
 	some message in messages
+	startswith(message, "[NSA-1.4] ")
 	contains(message, "securityContext.runAsNonRoot must be true")
 }
 
@@ -25,6 +26,7 @@ test_deny_baseline_only_pod if {
 test_deny_privileged_container if {
 	messages := nsa_1_4.deny with input as data.fixtures["NSA-1.4/deny/privileged-container"]
 	some message in messages
+	startswith(message, "[NSA-1.4] ")
 	contains(message, "securityContext.privileged must not be true")
 }
 
@@ -32,6 +34,7 @@ test_deny_privileged_container if {
 test_deny_host_path_volume if {
 	messages := nsa_1_4.deny with input as data.fixtures["NSA-1.4/deny/host-path-volume"]
 	some message in messages
+	startswith(message, "[NSA-1.4] ")
 	contains(message, "spec.volumes[0] (host) uses volume type hostPath, which restricted does not allow")
 }
 
@@ -39,6 +42,7 @@ test_deny_host_path_volume if {
 test_deny_unsafe_sysctl if {
 	messages := nsa_1_4.deny with input as data.fixtures["NSA-1.4/deny/unsafe-sysctl"]
 	some message in messages
+	startswith(message, "[NSA-1.4] ")
 	contains(message, "sysctl net.core.somaxconn is not in the safe set")
 }
 
@@ -46,6 +50,7 @@ test_deny_unsafe_sysctl if {
 test_deny_selinux_user if {
 	messages := nsa_1_4.deny with input as data.fixtures["NSA-1.4/deny/selinux-user"]
 	some message in messages
+	startswith(message, "[NSA-1.4] ")
 	contains(message, "spec.securityContext.seLinuxOptions user must not be set")
 }
 
@@ -53,6 +58,7 @@ test_deny_selinux_user if {
 test_deny_apparmor_unconfined if {
 	messages := nsa_1_4.deny with input as data.fixtures["NSA-1.4/deny/apparmor-unconfined"]
 	some message in messages
+	startswith(message, "[NSA-1.4] ")
 	contains(message, "securityContext.appArmorProfile.type must be RuntimeDefault or Localhost")
 }
 
@@ -60,6 +66,7 @@ test_deny_apparmor_unconfined if {
 test_deny_init_adds_sys_admin if {
 	messages := nsa_1_4.deny with input as data.fixtures["NSA-1.4/deny/init-adds-sys-admin"]
 	some message in messages
+	startswith(message, "[NSA-1.4] ")
 	contains(message, "securityContext.capabilities.add must not include SYS_ADMIN")
 }
 
@@ -67,6 +74,7 @@ test_deny_init_adds_sys_admin if {
 test_deny_container_overrides_seccomp if {
 	messages := nsa_1_4.deny with input as data.fixtures["NSA-1.4/deny/container-overrides-seccomp"]
 	some message in messages
+	startswith(message, "[NSA-1.4] ")
 	contains(message, "securityContext.seccompProfile.type must be RuntimeDefault or Localhost")
 }
 
@@ -74,6 +82,7 @@ test_deny_container_overrides_seccomp if {
 test_deny_job_keeps_capabilities if {
 	messages := nsa_1_4.deny with input as data.fixtures["NSA-1.4/deny/job-keeps-capabilities"]
 	some message in messages
+	startswith(message, "[NSA-1.4] ")
 	contains(message, "securityContext.capabilities.drop must include ALL")
 }
 
@@ -81,6 +90,7 @@ test_deny_job_keeps_capabilities if {
 test_deny_nfs_volume if {
 	messages := nsa_1_4.deny with input as data.fixtures["NSA-1.4/deny/nfs-volume"]
 	some message in messages
+	startswith(message, "[NSA-1.4] ")
 	contains(message, "spec.volumes[0] (share) uses volume type nfs, which restricted does not allow")
 }
 
@@ -93,6 +103,7 @@ test_allow_windows_pod if {
 test_deny_host_network if {
 	messages := nsa_1_4.deny with input as data.fixtures["NSA-1.4/deny/host-network"]
 	some message in messages
+	startswith(message, "[NSA-1.4] ")
 	contains(message, "spec.hostNetwork must not be true")
 }
 
@@ -100,6 +111,7 @@ test_deny_host_network if {
 test_deny_host_port if {
 	messages := nsa_1_4.deny with input as data.fixtures["NSA-1.4/deny/host-port"]
 	some message in messages
+	startswith(message, "[NSA-1.4] ")
 	contains(message, "ports[0].hostPort must not be set (is 8443)")
 }
 
@@ -107,6 +119,7 @@ test_deny_host_port if {
 test_deny_windows_host_process if {
 	messages := nsa_1_4.deny with input as data.fixtures["NSA-1.4/deny/windows-host-process"]
 	some message in messages
+	startswith(message, "[NSA-1.4] ")
 	contains(message, "windowsOptions.hostProcess must not be true")
 }
 
@@ -114,6 +127,7 @@ test_deny_windows_host_process if {
 test_deny_pod_apparmor_unconfined if {
 	messages := nsa_1_4.deny with input as data.fixtures["NSA-1.4/deny/pod-apparmor-unconfined"]
 	some message in messages
+	startswith(message, "[NSA-1.4] ")
 	contains(message, "spec.securityContext.appArmorProfile.type must be RuntimeDefault or Localhost")
 }
 
@@ -121,6 +135,7 @@ test_deny_pod_apparmor_unconfined if {
 test_deny_selinux_container_type if {
 	messages := nsa_1_4.deny with input as data.fixtures["NSA-1.4/deny/selinux-container-type"]
 	some message in messages
+	startswith(message, "[NSA-1.4] ")
 	contains(message, "securityContext.seLinuxOptions type spc_t is not allowed")
 }
 
@@ -128,6 +143,7 @@ test_deny_selinux_container_type if {
 test_deny_proc_mount_unmasked if {
 	messages := nsa_1_4.deny with input as data.fixtures["NSA-1.4/deny/proc-mount-unmasked"]
 	some message in messages
+	startswith(message, "[NSA-1.4] ")
 	contains(message, "securityContext.procMount must be Default")
 }
 
@@ -135,6 +151,7 @@ test_deny_proc_mount_unmasked if {
 test_deny_cronjob_apparmor_annotation if {
 	messages := nsa_1_4.deny with input as data.fixtures["NSA-1.4/deny/cronjob-apparmor-annotation"]
 	some message in messages
+	startswith(message, "[NSA-1.4] ")
 	contains(message, "annotation container.apparmor.security.beta.kubernetes.io/app must be runtime/default or localhost/<profile>")
 }
 
@@ -142,6 +159,7 @@ test_deny_cronjob_apparmor_annotation if {
 test_deny_ephemeral_container_escalates if {
 	messages := nsa_1_4.deny with input as data.fixtures["NSA-1.4/deny/ephemeral-container-escalates"]
 	some message in messages
+	startswith(message, "[NSA-1.4] ")
 	contains(message, "securityContext.allowPrivilegeEscalation must be false")
 }
 
@@ -149,6 +167,7 @@ test_deny_ephemeral_container_escalates if {
 test_deny_pod_run_as_non_root_false if {
 	messages := nsa_1_4.deny with input as data.fixtures["NSA-1.4/deny/pod-run-as-non-root-false"]
 	some message in messages
+	startswith(message, "[NSA-1.4] ")
 	contains(message, "spec.securityContext.runAsNonRoot must not be false")
 }
 
@@ -156,6 +175,7 @@ test_deny_pod_run_as_non_root_false if {
 test_deny_pod_run_as_user_zero if {
 	messages := nsa_1_4.deny with input as data.fixtures["NSA-1.4/deny/pod-run-as-user-zero"]
 	some message in messages
+	startswith(message, "[NSA-1.4] ")
 	contains(message, "spec.securityContext.runAsUser must not be 0")
 }
 
@@ -163,6 +183,7 @@ test_deny_pod_run_as_user_zero if {
 test_deny_pod_seccomp_unconfined if {
 	messages := nsa_1_4.deny with input as data.fixtures["NSA-1.4/deny/pod-seccomp-unconfined"]
 	some message in messages
+	startswith(message, "[NSA-1.4] ")
 	contains(message, "spec.securityContext.seccompProfile.type must be RuntimeDefault or Localhost")
 }
 
@@ -170,6 +191,7 @@ test_deny_pod_seccomp_unconfined if {
 test_deny_probe_host if {
 	messages := nsa_1_4.deny with input as data.fixtures["NSA-1.4/deny/probe-host"]
 	some message in messages
+	startswith(message, "[NSA-1.4] ")
 	contains(message, "livenessProbe.httpGet.host must not be set (is 10.0.0.1)")
 }
 
@@ -177,6 +199,7 @@ test_deny_probe_host if {
 test_deny_lifecycle_host if {
 	messages := nsa_1_4.deny with input as data.fixtures["NSA-1.4/deny/lifecycle-host"]
 	some message in messages
+	startswith(message, "[NSA-1.4] ")
 	contains(message, "lifecycle.preStop.tcpSocket.host must not be set (is localhost)")
 }
 
@@ -184,6 +207,7 @@ test_deny_lifecycle_host if {
 test_deny_drop_all_lowercase if {
 	messages := nsa_1_4.deny with input as data.fixtures["NSA-1.4/deny/drop-all-lowercase"]
 	some message in messages
+	startswith(message, "[NSA-1.4] ")
 	contains(message, "securityContext.capabilities.drop must include ALL")
 }
 
@@ -191,6 +215,7 @@ test_deny_drop_all_lowercase if {
 test_deny_add_net_bind_lowercase if {
 	messages := nsa_1_4.deny with input as data.fixtures["NSA-1.4/deny/add-net-bind-lowercase"]
 	some message in messages
+	startswith(message, "[NSA-1.4] ")
 	contains(message, "securityContext.capabilities.add must not include net_bind_service")
 }
 
@@ -198,6 +223,7 @@ test_deny_add_net_bind_lowercase if {
 test_deny_user_namespace_proc_mount if {
 	messages := nsa_1_4.deny with input as data.fixtures["NSA-1.4/deny/user-namespace-proc-mount"]
 	some message in messages
+	startswith(message, "[NSA-1.4] ")
 	contains(message, "securityContext.procMount must be Default")
 }
 
@@ -220,6 +246,7 @@ test_allow_apparmor_empty_annotation if {
 test_deny_container_run_as_non_root_false if {
 	messages := nsa_1_4.deny with input as data.fixtures["NSA-1.4/deny/container-run-as-non-root-false"]
 	some message in messages
+	startswith(message, "[NSA-1.4] ")
 	contains(message, "securityContext.runAsNonRoot must not be false")
 }
 
@@ -227,10 +254,19 @@ test_deny_container_run_as_non_root_false if {
 test_deny_container_run_as_user_zero if {
 	messages := nsa_1_4.deny with input as data.fixtures["NSA-1.4/deny/container-run-as-user-zero"]
 	some message in messages
+	startswith(message, "[NSA-1.4] ")
 	contains(message, "securityContext.runAsUser must not be 0")
 }
 
 # the older AppArmor annotations with runtime/default and a localhost profile
 test_allow_apparmor_annotations if {
 	count(nsa_1_4.deny) == 0 with input as data.fixtures["NSA-1.4/allow/apparmor-annotations"]
+}
+
+# restricted in every other way, with no seccompProfile anywhere (found by harness mutate)
+test_deny_seccomp_unset if {
+	messages := nsa_1_4.deny with input as data.fixtures["NSA-1.4/deny/seccomp-unset"]
+	some message in messages
+	startswith(message, "[NSA-1.4] ")
+	contains(message, "seccompProfile.type must be RuntimeDefault or Localhost (on the container or the pod)")
 }

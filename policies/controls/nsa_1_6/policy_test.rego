@@ -23,6 +23,7 @@ test_allow_deployment_localhost_seccomp if {
 test_deny_no_hardening if {
 	messages := nsa_1_6.deny with input as data.fixtures["NSA-1.6/deny/no-hardening"]
 	some message in messages
+	startswith(message, "[NSA-1.6] ")
 	contains(message, "needs a sandbox runtimeClassName")
 }
 
@@ -30,6 +31,7 @@ test_deny_no_hardening if {
 test_deny_runc_runtime_class if {
 	messages := nsa_1_6.deny with input as data.fixtures["NSA-1.6/deny/runc-runtime-class"]
 	some message in messages
+	startswith(message, "[NSA-1.6] ")
 	contains(message, "needs a sandbox runtimeClassName")
 }
 
@@ -37,6 +39,7 @@ test_deny_runc_runtime_class if {
 test_deny_gvisor_but_unconfined if {
 	messages := nsa_1_6.deny with input as data.fixtures["NSA-1.6/deny/gvisor-but-unconfined"]
 	some message in messages
+	startswith(message, "[NSA-1.6] ")
 	contains(message, "seccompProfile.type Unconfined is never allowed")
 }
 
@@ -44,6 +47,7 @@ test_deny_gvisor_but_unconfined if {
 test_deny_init_container_unconfined if {
 	messages := nsa_1_6.deny with input as data.fixtures["NSA-1.6/deny/init-container-unconfined"]
 	some message in messages
+	startswith(message, "[NSA-1.6] ")
 	contains(message, "seccompProfile.type Unconfined is never allowed")
 }
 
@@ -51,6 +55,7 @@ test_deny_init_container_unconfined if {
 test_deny_daemonset_no_hardening if {
 	messages := nsa_1_6.deny with input as data.fixtures["NSA-1.6/deny/daemonset-no-hardening"]
 	some message in messages
+	startswith(message, "[NSA-1.6] ")
 	contains(message, "needs a sandbox runtimeClassName")
 }
 
@@ -58,5 +63,6 @@ test_deny_daemonset_no_hardening if {
 test_deny_pod_unconfined_containers_override if {
 	messages := nsa_1_6.deny with input as data.fixtures["NSA-1.6/deny/pod-unconfined-containers-override"]
 	some message in messages
+	startswith(message, "[NSA-1.6] ")
 	contains(message, "spec.securityContext.seccompProfile.type Unconfined is never allowed")
 }

@@ -19,10 +19,21 @@ test_allow_selected_by_expression if {
 	count(nsa_2_2.deny) == 0 with input as data.fixtures["NSA-2.2/allow/selected-by-expression"]
 }
 
+# selected for ingress by NotIn and for egress by DoesNotExist (found by harness mutate)
+test_allow_selector_operators if {
+	count(nsa_2_2.deny) == 0 with input as data.fixtures["NSA-2.2/allow/selector-operators"]
+}
+
+# a policy without policyTypes or egress rules isolates ingress only, another egress (found by harness mutate)
+test_allow_ingress_only_policy_types_unset if {
+	count(nsa_2_2.deny) == 0 with input as data.fixtures["NSA-2.2/allow/ingress-only-policy-types-unset"]
+}
+
 # namespace without any NetworkPolicy
 test_deny_no_policy if {
 	messages := nsa_2_2.deny with input as data.fixtures["NSA-2.2/deny/no-policy"]
 	some message in messages
+	startswith(message, "[NSA-2.2] ")
 	contains(message, "selects this pod for Ingress (a default deny)")
 }
 
@@ -30,6 +41,7 @@ test_deny_no_policy if {
 test_deny_selects_other_pods if {
 	messages := nsa_2_2.deny with input as data.fixtures["NSA-2.2/deny/selects-other-pods"]
 	some message in messages
+	startswith(message, "[NSA-2.2] ")
 	contains(message, "selects this pod for Ingress (a default deny)")
 }
 
@@ -37,6 +49,7 @@ test_deny_selects_other_pods if {
 test_deny_allows_all_ingress if {
 	messages := nsa_2_2.deny with input as data.fixtures["NSA-2.2/deny/allows-all-ingress"]
 	some message in messages
+	startswith(message, "[NSA-2.2] ")
 	contains(message, "NetworkPolicy dd-allows-all-ingress/open allows all Ingress traffic of this pod (ingress[0] has no peers and no ports)")
 }
 
@@ -44,6 +57,7 @@ test_deny_allows_all_ingress if {
 test_deny_ingress_only if {
 	messages := nsa_2_2.deny with input as data.fixtures["NSA-2.2/deny/ingress-only"]
 	some message in messages
+	startswith(message, "[NSA-2.2] ")
 	contains(message, "no NetworkPolicy in namespace dd-ingress-only selects this pod for Egress (a default deny)")
 }
 
@@ -51,6 +65,7 @@ test_deny_ingress_only if {
 test_deny_not_in_excludes if {
 	messages := nsa_2_2.deny with input as data.fixtures["NSA-2.2/deny/not-in-excludes"]
 	some message in messages
+	startswith(message, "[NSA-2.2] ")
 	contains(message, "selects this pod for Ingress (a default deny)")
 }
 
@@ -63,6 +78,7 @@ test_allow_implied_policy_types if {
 test_deny_does_not_exist_excludes if {
 	messages := nsa_2_2.deny with input as data.fixtures["NSA-2.2/deny/does-not-exist-excludes"]
 	some message in messages
+	startswith(message, "[NSA-2.2] ")
 	contains(message, "selects this pod for Ingress (a default deny)")
 }
 
@@ -70,5 +86,6 @@ test_deny_does_not_exist_excludes if {
 test_deny_cronjob_selects_other_pods if {
 	messages := nsa_2_2.deny with input as data.fixtures["NSA-2.2/deny/cronjob-selects-other-pods"]
 	some message in messages
+	startswith(message, "[NSA-2.2] ")
 	contains(message, "selects this pod for Ingress (a default deny)")
 }

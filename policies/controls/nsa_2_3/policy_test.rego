@@ -18,6 +18,7 @@ test_allow_quota_and_limitrange if {
 test_deny_no_quota if {
 	messages := nsa_2_3.deny with input as data.fixtures["NSA-2.3/deny/no-quota"]
 	some message in messages
+	startswith(message, "[NSA-2.3] ")
 	contains(message, "namespace rq-no-quota has no ResourceQuota")
 }
 
@@ -25,6 +26,7 @@ test_deny_no_quota if {
 test_deny_quota_without_limits if {
 	messages := nsa_2_3.deny with input as data.fixtures["NSA-2.3/deny/quota-without-limits"]
 	some message in messages
+	startswith(message, "[NSA-2.3] ")
 	contains(message, "resources.limits.cpu must be set to more than zero")
 }
 
@@ -32,6 +34,7 @@ test_deny_quota_without_limits if {
 test_deny_limitrange_cpu_only if {
 	messages := nsa_2_3.deny with input as data.fixtures["NSA-2.3/deny/limitrange-cpu-only"]
 	some message in messages
+	startswith(message, "[NSA-2.3] ")
 	contains(message, "resources.limits.memory must be set to more than zero (no pod-level limit or LimitRange default in namespace rq-limitrange-cpu-only supplies one)")
 }
 
@@ -39,6 +42,7 @@ test_deny_limitrange_cpu_only if {
 test_deny_init_without_limits if {
 	messages := nsa_2_3.deny with input as data.fixtures["NSA-2.3/deny/init-without-limits"]
 	some message in messages
+	startswith(message, "[NSA-2.3] ")
 	contains(message, "resources.limits.cpu must be set to more than zero")
 }
 
@@ -46,6 +50,7 @@ test_deny_init_without_limits if {
 test_deny_statefulset_without_limits if {
 	messages := nsa_2_3.deny with input as data.fixtures["NSA-2.3/deny/statefulset-without-limits"]
 	some message in messages
+	startswith(message, "[NSA-2.3] ")
 	contains(message, "resources.limits.cpu must be set to more than zero")
 }
 
@@ -53,6 +58,7 @@ test_deny_statefulset_without_limits if {
 test_deny_zero_limits if {
 	messages := nsa_2_3.deny with input as data.fixtures["NSA-2.3/deny/zero-limits"]
 	some message in messages
+	startswith(message, "[NSA-2.3] ")
 	contains(message, "resources.limits.cpu must be set to more than zero")
 }
 

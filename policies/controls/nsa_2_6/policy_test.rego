@@ -18,6 +18,7 @@ test_allow_deployment_strict_namespace if {
 test_deny_no_peer_authentication if {
 	messages := nsa_2_6.deny with input as data.fixtures["NSA-2.6/deny/no-peer-authentication"]
 	some message in messages
+	startswith(message, "[NSA-2.6] ")
 	contains(message, "has no namespace-wide PeerAuthentication with mtls.mode STRICT")
 }
 
@@ -25,6 +26,7 @@ test_deny_no_peer_authentication if {
 test_deny_permissive if {
 	messages := nsa_2_6.deny with input as data.fixtures["NSA-2.6/deny/permissive"]
 	some message in messages
+	startswith(message, "[NSA-2.6] ")
 	contains(message, "has no namespace-wide PeerAuthentication with mtls.mode STRICT")
 }
 
@@ -32,6 +34,7 @@ test_deny_permissive if {
 test_deny_strict_for_one_workload if {
 	messages := nsa_2_6.deny with input as data.fixtures["NSA-2.6/deny/strict-for-one-workload"]
 	some message in messages
+	startswith(message, "[NSA-2.6] ")
 	contains(message, "has no namespace-wide PeerAuthentication with mtls.mode STRICT")
 }
 
@@ -39,6 +42,7 @@ test_deny_strict_for_one_workload if {
 test_deny_cronjob_no_peer_authentication if {
 	messages := nsa_2_6.deny with input as data.fixtures["NSA-2.6/deny/cronjob-no-peer-authentication"]
 	some message in messages
+	startswith(message, "[NSA-2.6] ")
 	contains(message, "has no namespace-wide PeerAuthentication with mtls.mode STRICT")
 }
 
@@ -46,6 +50,7 @@ test_deny_cronjob_no_peer_authentication if {
 test_deny_namespace_not_injected if {
 	messages := nsa_2_6.deny with input as data.fixtures["NSA-2.6/deny/namespace-not-injected"]
 	some message in messages
+	startswith(message, "[NSA-2.6] ")
 	contains(message, "the pod gets no Istio sidecar (neither the namespace (istio-injection=enabled or istio.io/rev) nor the pod (sidecar.istio.io/inject=true) enables injection)")
 }
 
@@ -53,6 +58,7 @@ test_deny_namespace_not_injected if {
 test_deny_pod_opts_out if {
 	messages := nsa_2_6.deny with input as data.fixtures["NSA-2.6/deny/pod-opts-out"]
 	some message in messages
+	startswith(message, "[NSA-2.6] ")
 	contains(message, "the pod gets no Istio sidecar (sidecar.istio.io/inject is false)")
 }
 
@@ -60,6 +66,7 @@ test_deny_pod_opts_out if {
 test_deny_annotation_opts_out if {
 	messages := nsa_2_6.deny with input as data.fixtures["NSA-2.6/deny/annotation-opts-out"]
 	some message in messages
+	startswith(message, "[NSA-2.6] ")
 	contains(message, "the pod gets no Istio sidecar (sidecar.istio.io/inject is false)")
 }
 
@@ -67,6 +74,7 @@ test_deny_annotation_opts_out if {
 test_deny_workload_permissive if {
 	messages := nsa_2_6.deny with input as data.fixtures["NSA-2.6/deny/workload-permissive"]
 	some message in messages
+	startswith(message, "[NSA-2.6] ")
 	contains(message, "PeerAuthentication mtls-workload-permissive/web-permissive selects this pod and sets mtls mode PERMISSIVE")
 }
 
@@ -74,6 +82,7 @@ test_deny_workload_permissive if {
 test_deny_port_disabled if {
 	messages := nsa_2_6.deny with input as data.fixtures["NSA-2.6/deny/port-disabled"]
 	some message in messages
+	startswith(message, "[NSA-2.6] ")
 	contains(message, "PeerAuthentication mtls-port-disabled/web-port selects this pod and sets mtls mode DISABLE")
 }
 
@@ -91,6 +100,7 @@ test_allow_pod_opts_in if {
 test_deny_namespace_disabled if {
 	messages := nsa_2_6.deny with input as data.fixtures["NSA-2.6/deny/namespace-disabled"]
 	some message in messages
+	startswith(message, "[NSA-2.6] ")
 	contains(message, "the pod gets no Istio sidecar (namespace label istio-injection is disabled)")
 }
 
@@ -98,5 +108,6 @@ test_deny_namespace_disabled if {
 test_deny_host_network if {
 	messages := nsa_2_6.deny with input as data.fixtures["NSA-2.6/deny/host-network"]
 	some message in messages
+	startswith(message, "[NSA-2.6] ")
 	contains(message, "the pod gets no Istio sidecar (it runs on the host network)")
 }

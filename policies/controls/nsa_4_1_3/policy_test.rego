@@ -18,6 +18,7 @@ test_allow_container_audit_profile if {
 test_deny_no_seccomp if {
 	messages := nsa_4_1_3.deny with input as data.fixtures["NSA-4.1.3/deny/no-seccomp"]
 	some message in messages
+	startswith(message, "[NSA-4.1.3] ")
 	contains(message, "seccompProfile must be type Localhost with a localhostProfile (an audit profile)")
 }
 
@@ -25,6 +26,7 @@ test_deny_no_seccomp if {
 test_deny_runtime_default if {
 	messages := nsa_4_1_3.deny with input as data.fixtures["NSA-4.1.3/deny/runtime-default"]
 	some message in messages
+	startswith(message, "[NSA-4.1.3] ")
 	contains(message, "seccompProfile must be type Localhost with a localhostProfile (an audit profile)")
 }
 
@@ -32,6 +34,7 @@ test_deny_runtime_default if {
 test_deny_container_overrides_profile if {
 	messages := nsa_4_1_3.deny with input as data.fixtures["NSA-4.1.3/deny/container-overrides-profile"]
 	some message in messages
+	startswith(message, "[NSA-4.1.3] ")
 	contains(message, "seccompProfile must be type Localhost with a localhostProfile (an audit profile)")
 }
 
@@ -39,6 +42,7 @@ test_deny_container_overrides_profile if {
 test_deny_init_runtime_default if {
 	messages := nsa_4_1_3.deny with input as data.fixtures["NSA-4.1.3/deny/init-runtime-default"]
 	some message in messages
+	startswith(message, "[NSA-4.1.3] ")
 	contains(message, "seccompProfile must be type Localhost with a localhostProfile (an audit profile)")
 }
 
@@ -46,5 +50,6 @@ test_deny_init_runtime_default if {
 test_deny_cronjob_no_seccomp if {
 	messages := nsa_4_1_3.deny with input as data.fixtures["NSA-4.1.3/deny/cronjob-no-seccomp"]
 	some message in messages
+	startswith(message, "[NSA-4.1.3] ")
 	contains(message, "seccompProfile must be type Localhost with a localhostProfile (an audit profile)")
 }

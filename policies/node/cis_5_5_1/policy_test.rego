@@ -18,6 +18,7 @@ test_allow_kubeadm_plus_image_policy if {
 test_deny_kubeadm_defaults if {
 	messages := cis_5_5_1.deny with input as data.fixtures["CIS-5.5.1/deny/kubeadm-defaults"]
 	some message in messages
+	startswith(message, "[CIS-5.5.1] ")
 	contains(message, "--enable-admission-plugins must include ImagePolicyWebhook")
 }
 
@@ -25,6 +26,7 @@ test_deny_kubeadm_defaults if {
 test_deny_plugin_without_config if {
 	messages := cis_5_5_1.deny with input as data.fixtures["CIS-5.5.1/deny/plugin-without-config"]
 	some message in messages
+	startswith(message, "[CIS-5.5.1] ")
 	contains(message, "--admission-control-config-file must be set")
 }
 
@@ -32,6 +34,7 @@ test_deny_plugin_without_config if {
 test_deny_apiserver_manifest_missing if {
 	messages := cis_5_5_1.deny with input as data.fixtures["CIS-5.5.1/deny/apiserver-manifest-missing"]
 	some message in messages
+	startswith(message, "[CIS-5.5.1] ")
 	contains(message, "manifest missing or unreadable")
 }
 
@@ -39,5 +42,6 @@ test_deny_apiserver_manifest_missing if {
 test_deny_config_without_plugin if {
 	messages := cis_5_5_1.deny with input as data.fixtures["CIS-5.5.1/deny/config-without-plugin"]
 	some message in messages
+	startswith(message, "[CIS-5.5.1] ")
 	contains(message, "--enable-admission-plugins must include ImagePolicyWebhook")
 }

@@ -18,6 +18,7 @@ test_allow_stricter_kubeconfig_mode if {
 test_deny_kubeadm_defaults if {
 	messages := nsa_2_4.deny with input as data.fixtures["NSA-2.4/deny/kubeadm-defaults"]
 	some message in messages
+	startswith(message, "[NSA-2.4] ")
 	contains(message, "--anonymous-auth must be false (is unset)")
 }
 
@@ -25,6 +26,7 @@ test_deny_kubeadm_defaults if {
 test_deny_insecure_port if {
 	messages := nsa_2_4.deny with input as data.fixtures["NSA-2.4/deny/insecure-port"]
 	some message in messages
+	startswith(message, "[NSA-2.4] ")
 	contains(message, "--insecure-port must be 0 or unset")
 }
 
@@ -32,6 +34,7 @@ test_deny_insecure_port if {
 test_deny_etcd_over_http if {
 	messages := nsa_2_4.deny with input as data.fixtures["NSA-2.4/deny/etcd-over-http"]
 	some message in messages
+	startswith(message, "[NSA-2.4] ")
 	contains(message, "--etcd-servers must use https (http://127.0.0.1:2379)")
 }
 
@@ -39,6 +42,7 @@ test_deny_etcd_over_http if {
 test_deny_etcd_without_client_auth if {
 	messages := nsa_2_4.deny with input as data.fixtures["NSA-2.4/deny/etcd-without-client-auth"]
 	some message in messages
+	startswith(message, "[NSA-2.4] ")
 	contains(message, "--client-cert-auth must be true (is false)")
 }
 
@@ -46,6 +50,7 @@ test_deny_etcd_without_client_auth if {
 test_deny_static_token_file if {
 	messages := nsa_2_4.deny with input as data.fixtures["NSA-2.4/deny/static-token-file"]
 	some message in messages
+	startswith(message, "[NSA-2.4] ")
 	contains(message, "--token-auth-file must not be set (static tokens)")
 }
 
@@ -53,6 +58,7 @@ test_deny_static_token_file if {
 test_deny_no_serving_certificate if {
 	messages := nsa_2_4.deny with input as data.fixtures["NSA-2.4/deny/no-serving-certificate"]
 	some message in messages
+	startswith(message, "[NSA-2.4] ")
 	contains(message, "--tls-cert-file must be set")
 }
 
@@ -60,6 +66,7 @@ test_deny_no_serving_certificate if {
 test_deny_user_kubeconfig_world_readable if {
 	messages := nsa_2_4.deny with input as data.fixtures["NSA-2.4/deny/user-kubeconfig-world-readable"]
 	some message in messages
+	startswith(message, "[NSA-2.4] ")
 	contains(message, "mode 0644 gives access beyond its owner, must be 600 or stricter")
 }
 
@@ -67,6 +74,7 @@ test_deny_user_kubeconfig_world_readable if {
 test_deny_admin_conf_owned_by_user if {
 	messages := nsa_2_4.deny with input as data.fixtures["NSA-2.4/deny/admin-conf-owned-by-user"]
 	some message in messages
+	startswith(message, "[NSA-2.4] ")
 	contains(message, "owned by uid 1000, must be owned by root (uid 0)")
 }
 
@@ -74,6 +82,7 @@ test_deny_admin_conf_owned_by_user if {
 test_deny_user_kubeconfig_owned_by_other if {
 	messages := nsa_2_4.deny with input as data.fixtures["NSA-2.4/deny/user-kubeconfig-owned-by-other"]
 	some message in messages
+	startswith(message, "[NSA-2.4] ")
 	contains(message, "owned by uid 1001, must be owned by alice (uid 1000)")
 }
 
@@ -81,6 +90,7 @@ test_deny_user_kubeconfig_owned_by_other if {
 test_deny_etcd_without_serving_cert if {
 	messages := nsa_2_4.deny with input as data.fixtures["NSA-2.4/deny/etcd-without-serving-cert"]
 	some message in messages
+	startswith(message, "[NSA-2.4] ")
 	contains(message, "--cert-file must be set")
 }
 
@@ -88,6 +98,7 @@ test_deny_etcd_without_serving_cert if {
 test_deny_always_allow if {
 	messages := nsa_2_4.deny with input as data.fixtures["NSA-2.4/deny/always-allow"]
 	some message in messages
+	startswith(message, "[NSA-2.4] ")
 	contains(message, "--authorization-mode must include RBAC")
 }
 
@@ -95,6 +106,7 @@ test_deny_always_allow if {
 test_deny_dangling_kubeconfig_link if {
 	messages := nsa_2_4.deny with input as data.fixtures["NSA-2.4/deny/dangling-kubeconfig-link"]
 	some message in messages
+	startswith(message, "[NSA-2.4] ")
 	contains(message, "cannot be inspected (No such file or directory)")
 }
 
@@ -102,5 +114,6 @@ test_deny_dangling_kubeconfig_link if {
 test_deny_etcd_manifest_missing if {
 	messages := nsa_2_4.deny with input as data.fixtures["NSA-2.4/deny/etcd-manifest-missing"]
 	some message in messages
+	startswith(message, "[NSA-2.4] ")
 	contains(message, "manifest missing or unreadable")
 }

@@ -18,6 +18,7 @@ test_allow_kubeadm_plus_encryption if {
 test_deny_kubeadm_defaults if {
 	messages := nsa_2_7.deny with input as data.fixtures["NSA-2.7/deny/kubeadm-defaults"]
 	some message in messages
+	startswith(message, "[NSA-2.7] ")
 	contains(message, "--encryption-provider-config must be set")
 }
 
@@ -25,6 +26,7 @@ test_deny_kubeadm_defaults if {
 test_deny_encryption_unset if {
 	messages := nsa_2_7.deny with input as data.fixtures["NSA-2.7/deny/encryption-unset"]
 	some message in messages
+	startswith(message, "[NSA-2.7] ")
 	contains(message, "--encryption-provider-config must be set")
 }
 
@@ -32,6 +34,7 @@ test_deny_encryption_unset if {
 test_deny_encryption_empty if {
 	messages := nsa_2_7.deny with input as data.fixtures["NSA-2.7/deny/encryption-empty"]
 	some message in messages
+	startswith(message, "[NSA-2.7] ")
 	contains(message, "--encryption-provider-config must be set")
 }
 
@@ -39,5 +42,6 @@ test_deny_encryption_empty if {
 test_deny_apiserver_manifest_missing if {
 	messages := nsa_2_7.deny with input as data.fixtures["NSA-2.7/deny/apiserver-manifest-missing"]
 	some message in messages
+	startswith(message, "[NSA-2.7] ")
 	contains(message, "manifest missing or unreadable")
 }

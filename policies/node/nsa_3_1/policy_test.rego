@@ -18,6 +18,7 @@ test_allow_kubeadm_plus_anonymous_off if {
 test_deny_kubeadm_defaults if {
 	messages := nsa_3_1.deny with input as data.fixtures["NSA-3.1/deny/kubeadm-defaults"]
 	some message in messages
+	startswith(message, "[NSA-3.1] ")
 	contains(message, "--anonymous-auth must be false (is unset)")
 }
 
@@ -25,6 +26,7 @@ test_deny_kubeadm_defaults if {
 test_deny_anonymous_auth_true if {
 	messages := nsa_3_1.deny with input as data.fixtures["NSA-3.1/deny/anonymous-auth-true"]
 	some message in messages
+	startswith(message, "[NSA-3.1] ")
 	contains(message, "--anonymous-auth must be false (is true)")
 }
 
@@ -32,6 +34,7 @@ test_deny_anonymous_auth_true if {
 test_deny_apiserver_manifest_missing if {
 	messages := nsa_3_1.deny with input as data.fixtures["NSA-3.1/deny/apiserver-manifest-missing"]
 	some message in messages
+	startswith(message, "[NSA-3.1] ")
 	contains(message, "manifest missing or unreadable")
 }
 
@@ -39,5 +42,6 @@ test_deny_apiserver_manifest_missing if {
 test_deny_apiserver_manifest_corrupt if {
 	messages := nsa_3_1.deny with input as data.fixtures["NSA-3.1/deny/apiserver-manifest-corrupt"]
 	some message in messages
+	startswith(message, "[NSA-3.1] ")
 	contains(message, "manifest missing or unreadable")
 }

@@ -18,6 +18,7 @@ test_allow_rbac_first if {
 test_deny_always_allow if {
 	messages := nsa_3_2.deny with input as data.fixtures["NSA-3.2/deny/always-allow"]
 	some message in messages
+	startswith(message, "[NSA-3.2] ")
 	contains(message, "--authorization-mode must not include AlwaysAllow")
 }
 
@@ -25,6 +26,7 @@ test_deny_always_allow if {
 test_deny_rbac_with_always_allow if {
 	messages := nsa_3_2.deny with input as data.fixtures["NSA-3.2/deny/rbac-with-always-allow"]
 	some message in messages
+	startswith(message, "[NSA-3.2] ")
 	contains(message, "--authorization-mode must not include AlwaysAllow")
 }
 
@@ -32,6 +34,7 @@ test_deny_rbac_with_always_allow if {
 test_deny_authorization_mode_unset if {
 	messages := nsa_3_2.deny with input as data.fixtures["NSA-3.2/deny/authorization-mode-unset"]
 	some message in messages
+	startswith(message, "[NSA-3.2] ")
 	contains(message, "--authorization-mode must include RBAC")
 }
 
@@ -39,5 +42,6 @@ test_deny_authorization_mode_unset if {
 test_deny_apiserver_manifest_missing if {
 	messages := nsa_3_2.deny with input as data.fixtures["NSA-3.2/deny/apiserver-manifest-missing"]
 	some message in messages
+	startswith(message, "[NSA-3.2] ")
 	contains(message, "manifest missing or unreadable")
 }

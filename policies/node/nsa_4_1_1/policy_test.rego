@@ -18,6 +18,7 @@ test_allow_audit_webhook if {
 test_deny_kubeadm_defaults if {
 	messages := nsa_4_1_1.deny with input as data.fixtures["NSA-4.1.1/deny/kubeadm-defaults"]
 	some message in messages
+	startswith(message, "[NSA-4.1.1] ")
 	contains(message, "--audit-policy-file must be set")
 }
 
@@ -25,6 +26,7 @@ test_deny_kubeadm_defaults if {
 test_deny_policy_without_backend if {
 	messages := nsa_4_1_1.deny with input as data.fixtures["NSA-4.1.1/deny/policy-without-backend"]
 	some message in messages
+	startswith(message, "[NSA-4.1.1] ")
 	contains(message, "audit events go nowhere: set --audit-log-path or --audit-webhook-config-file")
 }
 
@@ -32,6 +34,7 @@ test_deny_policy_without_backend if {
 test_deny_log_path_without_policy if {
 	messages := nsa_4_1_1.deny with input as data.fixtures["NSA-4.1.1/deny/log-path-without-policy"]
 	some message in messages
+	startswith(message, "[NSA-4.1.1] ")
 	contains(message, "--audit-policy-file must be set")
 }
 
@@ -39,5 +42,6 @@ test_deny_log_path_without_policy if {
 test_deny_apiserver_manifest_missing if {
 	messages := nsa_4_1_1.deny with input as data.fixtures["NSA-4.1.1/deny/apiserver-manifest-missing"]
 	some message in messages
+	startswith(message, "[NSA-4.1.1] ")
 	contains(message, "manifest missing or unreadable")
 }
