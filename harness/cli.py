@@ -742,11 +742,12 @@ def cmd_mutate(args: argparse.Namespace) -> int:
         print(json.dumps(report.to_json(), indent=2))
         return EXIT_FINDINGS if failing else EXIT_OK
     table = Table(title=f"mutants per control ({path})")
-    for col in ("Control", "rule: killed/mutants", "clause: killed/mutants"):
+    for col in ("Control", "rule: killed/unexplained", "clause: killed/unexplained"):
         table.add_column(col)
     for control_id, row in report.per_control().items():
+        cells = (row[lv] for lv in mutate.LEVELS)
         table.add_row(
-            control_id, *(f"{row[lv]['killed']}/{row[lv]['mutants']}" for lv in mutate.LEVELS)
+            control_id, *(f"{c['killed']}/{c['mutants'] - c['explained']}" for c in cells)
         )
     out.print(table)
     for o in unexplained:

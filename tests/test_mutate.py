@@ -130,3 +130,28 @@ def test_the_mutate_command_fails_on_an_unexplained_rule_survivor(tmp_path):
         for m in survivors
     )
     assert report["controls"]["CIS-5.2.2"]["rule"]["score"] < 1
+
+
+def test_scores_reach_the_tables_only_from_a_matching_mutation_run(monkeypatch, tmp_path, catalog):
+    import pandas as pd
+
+    from harness.reporting import coverage as cov
+    from harness.reporting.report import markdown_table
+
+    path = tmp_path / "mutation.json"
+    score = {"rule": {"score": 1.0}, "clause": {"score": 0.5}}
+    path.write_text(json.dumps({"inputs": {"policies": "a"}, "controls": {"NSA-1.1": score}}))
+    monkeypatch.setattr(cov, "reference_mutation_file", lambda: path)
+    assert cov.mutation_scores({"policies": "b"}) is None  # made with other policies
+    scores = cov.mutation_scores({"policies": "a"})
+    records = pd.DataFrame(
+        {"mode": [], "control": [], "fixture": [], "expected": [], "correct": []}
+    )
+    coverage = cov.compute_coverage(catalog, records, None, scores)
+    row = next(c for c in coverage.controls if c.id == "NSA-1.1")
+    assert (row.mutation_rule, row.mutation_clause) == (1.0, 0.5)
+    latency = pd.DataFrame({"control": [], "p50_ms": [], "p99_ms": []})
+    line = next(
+        x for x in markdown_table(coverage, latency, "nsa").splitlines() if "| NSA-1.1 " in x
+    )
+    assert "100% / 50%" in line

@@ -77,8 +77,8 @@ class Mutant:
 @dataclass
 class Outcome:
     mutant: Mutant
-    status: str  # killed | survived | stillborn | unexercised
-    controls: list[str] = field(default_factory=list)  # whose tests evaluate the line
+    status: str  # killed | survived | stillborn | unexercised (no control reaches it)
+    controls: list[str] = field(default_factory=list)  # whose deny reaches its rule
     killed_for: list[str] = field(default_factory=list)
     error: str = ""
     known_reason: str = ""
@@ -333,24 +333,7 @@ class MutationReport:
     commit: dict[str, Any] = field(default_factory=dict)
 
     def per_control(self) -> dict[str, dict[str, Any]]:
-        """Mutants, killed and score per control and level (stillborn ones left out)."""
-        table: dict[str, dict[str, Any]] = {}
-        for control in self.controls:
-            row: dict[str, Any] = {}
-            for level in LEVELS:
-                mine = [
-                    o for o in self.outcomes
-                    if o.mutant.level == level and control.id in o.controls
-                    and o.status in ("killed", "survived")
-                ]  # fmt: skip
-                killed = sum(1 for o in mine if control.id in o.killed_for)
-                row[level] = {
-                    "mutants": len(mine),
-                    "killed": killed,
-                    "score": round(killed / len(mine), 4) if mine else None,
-                }
-            table[control.id] = row
-        return table
+        return control_scores([o.to_json() for o in self.outcomes], [c.id for c in self.controls])
 
     def survivors(self, explained: bool | None = None) -> list[Outcome]:
         found = [o for o in self.outcomes if o.status == "survived"]
@@ -370,6 +353,35 @@ class MutationReport:
             "controls": self.per_control(),
             "mutants": [o.to_json() for o in self.outcomes],
         }
+
+
+def control_scores(mutants: list[dict[str, Any]], control_ids: list[str]) -> dict[str, Any]:
+    """Per control and level, over the mutants that belong to it (stillborn ones left
+    out): how many the fixture tests kill, how many scenarios/mutants.yaml explains, and
+    the score, killed over those not explained: would a broken rule on this control's
+    path go unnoticed by the evidence? killed_by_own_fixtures says how many of the kills
+    the control's own fixtures make (shared code is often pinned by another control's)."""
+    table: dict[str, Any] = {}
+    for cid in control_ids:
+        row = {}
+        for level in LEVELS:
+            mine = [
+                m for m in mutants
+                if m["level"] == level and cid in m["controls"]
+                and m["status"] in ("killed", "survived")
+            ]  # fmt: skip
+            killed = sum(m["status"] == "killed" for m in mine)
+            explained = sum(m["status"] == "survived" and bool(m.get("known_reason")) for m in mine)
+            counted = len(mine) - explained
+            row[level] = {
+                "mutants": len(mine),
+                "killed": killed,
+                "explained": explained,
+                "killed_by_own_fixtures": sum(cid in m["killed_for"] for m in mine),
+                "score": round(killed / counted, 4) if counted else None,
+            }
+        table[cid] = row
+    return table
 
 
 def known_survivors(path: Path | None = None) -> dict[tuple[str, str, str, str], str]:

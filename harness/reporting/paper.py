@@ -176,8 +176,12 @@ def sections(evidence: Evidence) -> dict[str, str]:
     fuzz_summary = reference_dir() / "fuzz" / "summary.json"
     if fuzz_summary.is_file():
         out["fuzz"] = fuzz_text(json.loads(fuzz_summary.read_text()))
-    if reference_mutation_file().is_file():
-        out["mutation"] = mutation_text(json.loads(reference_mutation_file().read_text()))
+    mutation = reference_mutation_file()
+    out["mutation"] = (
+        mutation_text(json.loads(mutation.read_text()))
+        if mutation.is_file()
+        else f"No mutation run in {mutation.parent} (python -m harness mutate --out it).\n"
+    )
     return out
 
 

@@ -796,8 +796,8 @@ def mutation_text(report: dict[str, Any]) -> str:
         f"{len(mutants):,} mutants of the policy library, each run on the fixture tests "
         f"with OPA {report['opa_version']}: {counts.get('killed', 0):,} killed, "
         f"{counts.get('survived', 0):,} survived, {counts.get('stillborn', 0):,} stillborn "
-        f"(OPA refused to compile them), {counts.get('unexercised', 0):,} on lines no "
-        "control's fixtures evaluate.\n"
+        f"(OPA refused to compile them), {counts.get('unexercised', 0):,} in rules no "
+        "control's deny reaches.\n"
     )
     rows = []
     for (level, operator), group in mutants.groupby(["level", "operator"], sort=False):
