@@ -741,8 +741,8 @@ def cmd_mutate(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps(report.to_json(), indent=2))
         return EXIT_FINDINGS if failing else EXIT_OK
-    table = Table(title=f"mutants per control ({path})")
-    for col in ("Control", "rule: killed/unexplained", "clause: killed/unexplained"):
+    table = Table(title=f"mutants per control, counted: not explained in mutants.yaml ({path})")
+    for col in ("Control", "rule: killed/counted", "clause: killed/counted"):
         table.add_column(col)
     for control_id, row in report.per_control().items():
         cells = (row[lv] for lv in mutate.LEVELS)

@@ -59,8 +59,9 @@ class ControlCoverage:
     rationale: str
     published_id: str | None
     condition: str | None
-    # Share of the mutants on lines this control's fixtures evaluate that its fixture
-    # tests kill (harness mutate), per level; None without a matching mutation run.
+    # Share of the mutants in rules this control's deny reaches that the fixture tests
+    # kill, among those scenarios/mutants.yaml does not explain (harness mutate), per
+    # level; None without a mutation run made with the same inputs.
     mutation_rule: float | None = None
     mutation_clause: float | None = None
 
