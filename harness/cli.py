@@ -736,6 +736,10 @@ def cmd_mutate(args: argparse.Namespace) -> int:
             controls, fixture_set, load_config(), args.level, args.workers, advance
         )
     path = mutate.write(report, folder)
+    if not report.complete:
+        ran = sum(o.status != "unexercised" for o in report.outcomes)
+        err.print(f"interrupted after {ran} mutants; what they gave is in {path}", markup=False)
+        return EXIT_INTERRUPTED
     unexplained = report.survivors(explained=False)
     failing = [o for o in unexplained if args.strict or o.mutant.level == mutate.RULE]
     if args.format == "json":

@@ -155,3 +155,21 @@ def test_scores_reach_the_tables_only_from_a_matching_mutation_run(monkeypatch, 
         x for x in markdown_table(coverage, latency, "nsa").splitlines() if "| NSA-1.1 " in x
     )
     assert "100% / 50%" in line
+
+
+def test_an_interrupted_mutation_run_keeps_what_it_measured(catalog, fixture_set, tmp_path):
+    """Ctrl-C (here raised by the progress callback, as a signal would be) stops the
+    workers; the mutants already run are kept and the report says it is partial."""
+    require_tool("opa")
+
+    def interrupt_at_three(done: int, total: int) -> None:
+        if done == 3:
+            raise KeyboardInterrupt
+
+    report = mutate.run_mutation(
+        [catalog.get("CIS-5.2.2")], fixture_set, load_config(), "rule", 2, interrupt_at_three
+    )
+    ran = [o for o in report.outcomes if o.status != "unexercised"]
+    assert not report.complete and 3 <= len(ran) < 20
+    saved = json.loads(mutate.write(report, tmp_path).read_text())
+    assert saved["complete"] is False and len(saved["mutants"]) == len(report.outcomes)

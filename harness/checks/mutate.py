@@ -331,6 +331,7 @@ class MutationReport:
     opa_version: str
     inputs: dict[str, str] = field(default_factory=dict)  # fingerprint of what it ran
     commit: dict[str, Any] = field(default_factory=dict)
+    complete: bool = True  # False: interrupted, the outcomes so far
 
     def per_control(self) -> dict[str, dict[str, Any]]:
         return control_scores([o.to_json() for o in self.outcomes], [c.id for c in self.controls])
@@ -349,6 +350,7 @@ class MutationReport:
             "opa_version": self.opa_version,
             "inputs": self.inputs,
             "commit": self.commit,
+            "complete": self.complete,
             "counts": counts,
             "controls": self.per_control(),
             "mutants": [o.to_json() for o in self.outcomes],
@@ -435,22 +437,15 @@ def run_mutation(
         copies = [Path(tmp) / f"policies-{i}" for i in range(max(1, workers))]
         for copy in copies:
             shutil.copytree(root, copy)
-        done = [0]
-        lock = threading.Lock()
-
-        def work(index: int) -> list[Outcome]:
-            copy, results = copies[index], []
-            for mutant in reached[index :: len(copies)]:
-                results.append(_run_one(opa, copy, data, mutant, owners[mutant], controls))
-                with lock:
-                    done[0] += 1
-                    if progress:
-                        progress(done[0], len(reached))
-            return results
-
-        with ThreadPoolExecutor(max_workers=len(copies)) as pool:
-            for results in pool.map(work, range(len(copies))):
-                outcomes.extend(results)
+        finished: list[Outcome] = []
+        complete = _run_all(
+            reached,
+            copies,
+            lambda copy, m: _run_one(opa, copy, data, m, owners[m], controls),
+            finished,
+            progress,
+        )
+        outcomes.extend(finished)
     for outcome in outcomes:
         if outcome.status == "survived":
             outcome.known_reason = known.get(outcome.mutant.key, "")
@@ -461,8 +456,47 @@ def run_mutation(
     from harness.reporting.results import commit
 
     return MutationReport(
-        outcomes, controls, tools.get_tool("opa").version, inputs.digest(config), commit()
-    )
+        outcomes, controls, tools.get_tool("opa").version, inputs.digest(config), commit(),
+        complete,
+    )  # fmt: skip
+
+
+def _run_all(
+    reached: list[Mutant],
+    copies: list[Path],
+    run_one: Callable[[Path, Mutant], Outcome],
+    finished: list[Outcome],
+    progress: Callable[[int, int], None] | None,
+) -> bool:
+    """Each copy of the library runs its share of the mutants; finished grows as they
+    end. On Ctrl-C (or an interrupt raised by progress) the workers stop after the
+    mutant in hand, whose answer is dropped (its opa test got the signal too), and
+    False says the outcomes are partial."""
+    lock, stop = threading.Lock(), threading.Event()
+
+    def work(index: int) -> None:
+        for mutant in reached[index :: len(copies)]:
+            if stop.is_set():
+                return
+            outcome = run_one(copies[index], mutant)
+            if stop.is_set():
+                return
+            with lock:
+                finished.append(outcome)
+                if progress:
+                    progress(len(finished), len(reached))
+
+    pool = ThreadPoolExecutor(max_workers=len(copies))
+    futures = [pool.submit(work, i) for i in range(len(copies))]
+    try:
+        for future in futures:
+            future.result()
+    except KeyboardInterrupt:
+        stop.set()
+        pool.shutdown(wait=True)
+        return False
+    pool.shutdown()
+    return True
 
 
 def write(report: MutationReport, folder: Path) -> Path:

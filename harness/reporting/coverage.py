@@ -142,7 +142,9 @@ def mutation_scores(run_inputs: dict[str, str] | None) -> dict[str, dict[str, An
     if not run_inputs or not path.is_file():
         return None
     report = json.loads(path.read_text())
-    return report["controls"] if report.get("inputs") == run_inputs else None
+    if report.get("complete") is False or report.get("inputs") != run_inputs:
+        return None
+    return report["controls"]
 
 
 def _with_mutation(row: ControlCoverage, scores: dict[str, Any] | None) -> ControlCoverage:
