@@ -221,7 +221,11 @@ class RunWriter:
             partial = self.directory / PARTIAL_DIR
             partial.mkdir(exist_ok=True)
             frame = records_frame(recorder, self.meta, start=self.flushed)
-            frame.to_parquet(partial / f"part-{self.chunks:05d}.parquet", index=False)
+            # Written aside and renamed: a run killed mid-write leaves no half a chunk
+            # under a name the reader takes (os.replace is atomic on one filesystem).
+            part = partial / f"part-{self.chunks:05d}.parquet"
+            frame.to_parquet(part.with_suffix(".tmp"), index=False)
+            os.replace(part.with_suffix(".tmp"), part)
             self.chunks += 1
             self.flushed += pending
             _write_json(self.directory / DECISIONS_FILE, recorder.decisions)
@@ -233,11 +237,19 @@ class RunWriter:
 
 
 def _write_json(path: Path, value: Any) -> None:
-    path.write_text(json.dumps(value, indent=1) + "\n")
+    _replace_text(path, json.dumps(value, indent=1) + "\n")
 
 
 def _write_meta(directory: Path, meta: dict[str, Any]) -> None:
-    (directory / RUN_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    _replace_text(directory / RUN_FILE, json.dumps(meta, indent=2, sort_keys=True) + "\n")
+
+
+def _replace_text(path: Path, text: str) -> None:
+    """Written aside and renamed, so a run killed mid-write leaves the previous whole
+    file, never half of a new one."""
+    aside = path.with_name(path.name + ".tmp")
+    aside.write_text(text)
+    os.replace(aside, path)
 
 
 def records_frame(recorder: Recorder, meta: dict[str, Any], start: int = 0) -> pd.DataFrame:
