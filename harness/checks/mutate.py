@@ -24,7 +24,6 @@ are listed, with the reason, in scenarios/mutants.yaml.
 from __future__ import annotations
 
 import base64
-import dataclasses
 import json
 import re
 import shutil
@@ -38,10 +37,12 @@ from pathlib import Path
 from typing import Any
 
 from harness import paths
+from harness.checks.regotests import opa_test_answer, test_data, test_package
 from harness.errors import HarnessError
 from harness.infra import tools
 from harness.model.catalog import Control
 from harness.model.fixtures import FixtureSet
+from harness.model.policies import load_modules
 from harness.model.yamlfile import read_yaml
 
 RULE, CLAUSE = "rule", "clause"
@@ -51,6 +52,7 @@ SKIPPED_FILES = ("rbac_defaults.rego",)  # generated data, checked against kube-
 COMPARISONS = {"==": "!=", "!=": "==", "<": ">=", ">=": "<", ">": "<=", "<=": ">"}
 UNMUTATED_CALLS = {"assign", "eq"}  # := and =: binding a variable, not a condition
 KNOWN_SURVIVORS = "mutants.yaml"
+Rule = tuple[str, str]  # (package, rule name)
 
 
 @dataclass(frozen=True)
@@ -63,7 +65,7 @@ class Mutant:
     mutated: str
     start: int  # byte span in the file that `mutated` replaces
     end: int
-    rule: tuple[str, str] = ("", "")  # (package, rule name) the change sits in
+    rule: Rule  # the rule the change sits in
 
     @property
     def key(self) -> tuple[str, str, str, str]:
@@ -96,9 +98,6 @@ class Outcome:
 # ---------------------------------------------------------------- generating mutants
 
 
-Rule = tuple[str, str]  # (package, rule name)
-
-
 def parse(opa: Path, path: Path) -> dict[str, Any]:
     """OPA's AST of one module, with locations."""
     result = subprocess.run(
@@ -118,12 +117,9 @@ def mutants_of(module: dict[str, Any], path: Path, rel: str) -> list[Mutant]:
     package = package_of(module)
     found: list[Mutant] = []
     for rule in module.get("rules", []):
-        name = rule_name(rule)
+        owner = (package, rule_name(rule))
         for branch in _branches(rule):
-            found.extend(
-                dataclasses.replace(m, rule=(package, name))
-                for m in _mutate_branch(branch, source, offsets, rel)
-            )
+            found.extend(_mutate_branch(branch, source, offsets, rel, owner))
     return sorted(set(found), key=lambda m: (m.start, m.level, m.operator, m.mutated))
 
 
@@ -200,13 +196,14 @@ def _branches(rule: dict[str, Any]) -> Iterator[dict[str, Any]]:
 
 
 def _mutate_branch(
-    rule: dict[str, Any], source: bytes, offsets: list[int], rel: str
+    rule: dict[str, Any], source: bytes, offsets: list[int], rel: str, owner: Rule
 ) -> Iterator[Mutant]:
     body = rule.get("body") or []
 
     def make(level: str, operator: str, loc: dict, mutated: str) -> Mutant:
         start, text = _span(loc, offsets)
-        return Mutant(rel, loc["row"], level, operator, text, mutated, start, start + len(text))
+        end = start + len(text)
+        return Mutant(rel, loc["row"], level, operator, text, mutated, start, end, owner)
 
     if body and body[0].get("generated"):
         yield from _constant_mutants(rule.get("head", {}).get("value"), make)
@@ -294,9 +291,7 @@ def _span(loc: dict[str, Any], offsets: list[int]) -> tuple[int, str]:
 def all_mutants(opa: Path, root: Path) -> tuple[list[Mutant], dict[Rule, set[Rule]]]:
     """Every mutant of the library, and the rule reference graph of all its modules."""
     found, modules = [], []
-    for path in sorted(root.rglob("*.rego")):
-        if path.name.endswith("_test.rego"):
-            continue
+    for path in (m.path for m in load_modules(root)):  # tests left out
         module = parse(opa, path)
         modules.append(module)
         if path.name not in SKIPPED_FILES:
@@ -307,21 +302,12 @@ def all_mutants(opa: Path, root: Path) -> tuple[list[Mutant], dict[Rule, set[Rul
 # ---------------------------------------------------------------- running them
 
 
-def test_package(control: Control) -> str:
-    return f"data.{control.package_root}.{control.policy}_test"
-
-
 def control_regex(controls: list[Control]) -> str:
     return "^(" + "|".join(re.escape(test_package(c)) for c in controls) + r")\."
 
 
 def _opa_test(opa: Path, root: Path, data: Path, run: str) -> Any:
-    args = [str(opa), "test", str(root), str(data), "--run", run, "--format", "json"]
-    result = subprocess.run(args, capture_output=True, text=True, timeout=300)
-    try:
-        return json.loads(result.stdout)
-    except ValueError:
-        return (result.stderr.strip() or result.stdout.strip() or "no output").splitlines()[0]
+    return opa_test_answer(opa, root, data, ["--run", run, "--format", "json"])
 
 
 @dataclass
@@ -414,8 +400,6 @@ def run_mutation(
     root: Path | None = None,
 ) -> MutationReport:
     """Every mutant of the library that the controls' fixture tests reach, run on OPA."""
-    from harness.checks.regotests import test_data
-
     opa = tools.require("opa")
     root = root or paths.policies_dir()
     known = known_survivors()

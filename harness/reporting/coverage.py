@@ -7,7 +7,7 @@ denied and every allow fixture admitted on every iteration.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -150,10 +150,9 @@ def mutation_scores(run_inputs: dict[str, str] | None) -> dict[str, dict[str, An
 def _with_mutation(row: ControlCoverage, scores: dict[str, Any] | None) -> ControlCoverage:
     if not scores:
         return row
-    return ControlCoverage(
-        **{**asdict(row), "mutation_rule": scores["rule"]["score"],
-           "mutation_clause": scores["clause"]["score"]}
-    )  # fmt: skip
+    return replace(
+        row, mutation_rule=scores["rule"]["score"], mutation_clause=scores["clause"]["score"]
+    )
 
 
 def _control_coverage(

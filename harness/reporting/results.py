@@ -10,6 +10,7 @@ import platform
 import shutil
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -221,11 +222,10 @@ class RunWriter:
             partial = self.directory / PARTIAL_DIR
             partial.mkdir(exist_ok=True)
             frame = records_frame(recorder, self.meta, start=self.flushed)
-            # Written aside and renamed: a run killed mid-write leaves no half a chunk
-            # under a name the reader takes (os.replace is atomic on one filesystem).
-            part = partial / f"part-{self.chunks:05d}.parquet"
-            frame.to_parquet(part.with_suffix(".tmp"), index=False)
-            os.replace(part.with_suffix(".tmp"), part)
+            _write_aside(
+                partial / f"part-{self.chunks:05d}.parquet",
+                lambda aside: frame.to_parquet(aside, index=False),
+            )
             self.chunks += 1
             self.flushed += pending
             _write_json(self.directory / DECISIONS_FILE, recorder.decisions)
@@ -237,18 +237,21 @@ class RunWriter:
 
 
 def _write_json(path: Path, value: Any) -> None:
-    _replace_text(path, json.dumps(value, indent=1) + "\n")
+    text = json.dumps(value, indent=1) + "\n"
+    _write_aside(path, lambda aside: aside.write_text(text))
 
 
 def _write_meta(directory: Path, meta: dict[str, Any]) -> None:
-    _replace_text(directory / RUN_FILE, json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    text = json.dumps(meta, indent=2, sort_keys=True) + "\n"
+    _write_aside(directory / RUN_FILE, lambda aside: aside.write_text(text))
 
 
-def _replace_text(path: Path, text: str) -> None:
-    """Written aside and renamed, so a run killed mid-write leaves the previous whole
-    file, never half of a new one."""
+def _write_aside(path: Path, write: Callable[[Path], Any]) -> None:
+    """Written under another name and renamed (atomic on one filesystem), so a run
+    killed mid-write leaves the previous whole file, never half of a new one under a
+    name the reader takes."""
     aside = path.with_name(path.name + ".tmp")
-    aside.write_text(text)
+    write(aside)
     os.replace(aside, path)
 
 
