@@ -100,8 +100,17 @@ def test_a_survivor_is_explained_only_by_its_own_entry(tmp_path):
     )
     known = mutate.known_survivors(path)
     assert known == {("lib/a.rego", "condition dropped", "x", "true"): "why"}
+    path.write_text(
+        "survivors:\n- {files: [c/a.rego, c/b.rego], operator: condition dropped, original: x, "
+        "mutated: 'true', reason: both}\n"
+    )
+    known = mutate.known_survivors(path)
+    assert set(known) == {
+        ("c/a.rego", "condition dropped", "x", "true"),
+        ("c/b.rego", "condition dropped", "x", "true"),
+    }
     path.write_text("survivors:\n- {file: lib/a.rego}\n")
-    with pytest.raises(HarnessError, match="needs file, operator, original, mutated and reason"):
+    with pytest.raises(HarnessError, match=r"needs file \(or files\), operator, original, mutated"):
         mutate.known_survivors(path)
 
 

@@ -380,12 +380,18 @@ def known_survivors(path: Path | None = None) -> dict[tuple[str, str, str, str],
     entries = read_yaml(path, "mutants file") or {}
     known = {}
     for i, entry in enumerate(entries.get("survivors") or []):
+        # `files` lists every control package that repeats the same mutation (each
+        # control's `applies` guard), so one reason is written once.
         try:
-            key = (entry["file"], entry["operator"], entry["original"], entry["mutated"])
-            known[key] = entry["reason"]
+            files = entry["files"] if "files" in entry else [entry["file"]]
+            for file in files:
+                known[(file, entry["operator"], entry["original"], entry["mutated"])] = entry[
+                    "reason"
+                ]
         except (KeyError, TypeError):
             raise HarnessError(
-                f"{path}: survivors[{i}] needs file, operator, original, mutated and reason"
+                f"{path}: survivors[{i}] needs file (or files), operator, original, mutated"
+                " and reason"
             ) from None
     return known
 
