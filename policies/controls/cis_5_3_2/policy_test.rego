@@ -45,3 +45,8 @@ test_deny_policy_in_other_namespace if {
 	startswith(message, "[CIS-5.3.2] ")
 	contains(message, "namespace np-other-target has no NetworkPolicy")
 }
+
+# a Role in a namespace without any NetworkPolicy; the control is about pods, so an object that runs nothing passes
+test_allow_role_without_network_policy if {
+	count(cis_5_3_2.deny) == 0 with input as data.fixtures["network-policy/allow/role-without-network-policy"]
+}

@@ -270,3 +270,44 @@ test_deny_seccomp_unset if {
 	startswith(message, "[NSA-1.4] ")
 	contains(message, "seccompProfile.type must be RuntimeDefault or Localhost (on the container or the pod)")
 }
+
+# every sysctl in restricted's safe set (v1.37), so that none can drop out of it unnoticed
+test_allow_every_safe_sysctl if {
+	count(nsa_1_4.deny) == 0 with input as data.fixtures["NSA-1.4/allow/every-safe-sysctl"]
+}
+
+# a volume of every type restricted allows
+test_allow_every_restricted_volume_type if {
+	count(nsa_1_4.deny) == 0 with input as data.fixtures["NSA-1.4/allow/every-restricted-volume-type"]
+}
+
+# each SELinux type PSA allows, and a pod-level level without a type
+test_allow_selinux_allowed_types if {
+	count(nsa_1_4.deny) == 0 with input as data.fixtures["NSA-1.4/allow/selinux-allowed-types"]
+}
+
+# allowed values spelled out (AppArmor RuntimeDefault and Localhost, procMount Default, empty probe and hook hosts) and an annotation that is not AppArmor's
+test_allow_explicit_defaults if {
+	count(nsa_1_4.deny) == 0 with input as data.fixtures["NSA-1.4/allow/explicit-defaults"]
+}
+
+# with hostUsers false, runAsNonRoot false on pod and container and runAsUser 0 on the container are allowed (PSS since v1.35)
+test_allow_user_namespace_container_root if {
+	count(nsa_1_4.deny) == 0 with input as data.fixtures["NSA-1.4/allow/user-namespace-container-root"]
+}
+
+# a readiness probe aimed at another host
+test_deny_readiness_probe_host if {
+	messages := nsa_1_4.deny with input as data.fixtures["NSA-1.4/deny/readiness-probe-host"]
+	some message in messages
+	startswith(message, "[NSA-1.4] ")
+	contains(message, "readinessProbe.tcpSocket.host must not be set (is 10.0.0.1)")
+}
+
+# a startup probe aimed at another host
+test_deny_startup_probe_host if {
+	messages := nsa_1_4.deny with input as data.fixtures["NSA-1.4/deny/startup-probe-host"]
+	some message in messages
+	startswith(message, "[NSA-1.4] ")
+	contains(message, "startupProbe.httpGet.host must not be set (is 10.0.0.1)")
+}

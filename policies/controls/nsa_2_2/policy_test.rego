@@ -89,3 +89,8 @@ test_deny_cronjob_selects_other_pods if {
 	startswith(message, "[NSA-2.2] ")
 	contains(message, "selects this pod for Ingress (a default deny)")
 }
+
+# a Role in a namespace without a default-deny NetworkPolicy; the control is about pods, so an object that runs nothing passes
+test_allow_role_without_default_deny if {
+	count(nsa_2_2.deny) == 0 with input as data.fixtures["NSA-2.2/allow/role-without-default-deny"]
+}

@@ -71,3 +71,8 @@ test_allow_pod_level_limits if {
 test_allow_numeric_limits if {
 	count(nsa_2_3.deny) == 0 with input as data.fixtures["NSA-2.3/allow/numeric-limits"]
 }
+
+# a Role in a namespace without a ResourceQuota; the control is about pods, so an object that runs nothing passes
+test_allow_role_without_quota if {
+	count(nsa_2_3.deny) == 0 with input as data.fixtures["NSA-2.3/allow/role-without-quota"]
+}

@@ -111,3 +111,8 @@ test_deny_host_network if {
 	startswith(message, "[NSA-2.6] ")
 	contains(message, "the pod gets no Istio sidecar (it runs on the host network)")
 }
+
+# a Role in a namespace without a STRICT PeerAuthentication or sidecar injection; the control is about pods, so an object that runs nothing passes
+test_allow_role_without_mtls if {
+	count(nsa_2_6.deny) == 0 with input as data.fixtures["NSA-2.6/allow/role-without-mtls"]
+}
