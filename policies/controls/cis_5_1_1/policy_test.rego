@@ -50,3 +50,8 @@ test_deny_forged_system_binding if {
 	startswith(message, "[CIS-5.1.1] ")
 	contains(message, "binds cluster-admin to User mallory, which is not in the allowlist")
 }
+
+# binds a namespaced Role that happens to be named cluster-admin, which is not the ClusterRole
+test_allow_role_named_cluster_admin if {
+	count(cis_5_1_1.deny) == 0 with input as data.fixtures["CIS-5.1.1/allow/role-named-cluster-admin"]
+}

@@ -68,3 +68,8 @@ test_allow_bootstrap_namespaced_role if {
 test_allow_bootstrap_aggregated_role if {
 	count(cis_5_1_2.deny) == 0 with input as data.fixtures["CIS-5.1.2/allow/bootstrap-aggregated-role"]
 }
+
+# reads a custom resource called secrets in another API group, not core Secrets
+test_allow_secrets_of_another_group if {
+	count(cis_5_1_2.deny) == 0 with input as data.fixtures["CIS-5.1.2/allow/secrets-of-another-group"]
+}

@@ -69,3 +69,8 @@ test_deny_bootstrap_label_other_content if {
 	startswith(message, "[CIS-5.1.3] ")
 	contains(message, "uses \"*\" in resources")
 }
+
+# named non-resource URLs without a wildcard
+test_allow_plain_non_resource_url if {
+	count(cis_5_1_3.deny) == 0 with input as data.fixtures["CIS-5.1.3/allow/plain-non-resource-url"]
+}

@@ -50,3 +50,43 @@ test_deny_all_verbs_on_jobs if {
 test_allow_bootstrap_role if {
 	count(cis_5_1_4.deny) == 0 with input as data.fixtures["CIS-5.1.4/allow/bootstrap-role"]
 }
+
+# create on ReplicaSets only, so that no pod-creating kind can drop out of the check unnoticed
+test_deny_replicaset_creator if {
+	messages := cis_5_1_4.deny with input as data.fixtures["CIS-5.1.4/deny/replicaset-creator"]
+	some message in messages
+	startswith(message, "[CIS-5.1.4] ")
+	contains(message, "rules[0] grants create on pods or pod-creating workloads")
+}
+
+# create on StatefulSets only, so that no pod-creating kind can drop out of the check unnoticed
+test_deny_statefulset_creator if {
+	messages := cis_5_1_4.deny with input as data.fixtures["CIS-5.1.4/deny/statefulset-creator"]
+	some message in messages
+	startswith(message, "[CIS-5.1.4] ")
+	contains(message, "rules[0] grants create on pods or pod-creating workloads")
+}
+
+# create on DaemonSets only, so that no pod-creating kind can drop out of the check unnoticed
+test_deny_daemonset_creator if {
+	messages := cis_5_1_4.deny with input as data.fixtures["CIS-5.1.4/deny/daemonset-creator"]
+	some message in messages
+	startswith(message, "[CIS-5.1.4] ")
+	contains(message, "rules[0] grants create on pods or pod-creating workloads")
+}
+
+# create on CronJobs only, so that no pod-creating kind can drop out of the check unnoticed
+test_deny_cronjob_creator if {
+	messages := cis_5_1_4.deny with input as data.fixtures["CIS-5.1.4/deny/cronjob-creator"]
+	some message in messages
+	startswith(message, "[CIS-5.1.4] ")
+	contains(message, "rules[0] grants create on pods or pod-creating workloads")
+}
+
+# create on ReplicationControllers only, so that no pod-creating kind can drop out of the check unnoticed
+test_deny_replicationcontroller_creator if {
+	messages := cis_5_1_4.deny with input as data.fixtures["CIS-5.1.4/deny/replicationcontroller-creator"]
+	some message in messages
+	startswith(message, "[CIS-5.1.4] ")
+	contains(message, "rules[0] grants create on pods or pod-creating workloads")
+}

@@ -53,3 +53,8 @@ test_deny_projected_token if {
 	startswith(message, "[CIS-5.1.6] ")
 	contains(message, "spec.volumes[0] (token) projects a service account token")
 }
+
+# automount off and a projected volume with no service account token in it
+test_allow_projected_config_only if {
+	count(cis_5_1_6.deny) == 0 with input as data.fixtures["sa-token/allow/projected-config-only"]
+}

@@ -50,3 +50,8 @@ test_deny_masters_second_subject if {
 test_allow_bootstrap_binding if {
 	count(cis_5_1_7.deny) == 0 with input as data.fixtures["CIS-5.1.7/allow/bootstrap-binding"]
 }
+
+# a user whose name is system:masters is not the group, so the binding grants nothing beyond view
+test_allow_user_named_system_masters if {
+	count(cis_5_1_7.deny) == 0 with input as data.fixtures["CIS-5.1.7/allow/user-named-system-masters"]
+}

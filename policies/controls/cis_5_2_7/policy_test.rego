@@ -87,3 +87,11 @@ test_deny_replicationcontroller_root if {
 test_allow_replicationcontroller_non_root if {
 	count(cis_5_2_7.deny) == 0 with input as data.fixtures["non-root/allow/replicationcontroller-non-root"]
 }
+
+# a ReplicaSet created directly is reviewed like the other workloads
+test_deny_replicaset_root if {
+	messages := cis_5_2_7.deny with input as data.fixtures["non-root/deny/replicaset-root"]
+	some message in messages
+	startswith(message, "[CIS-5.2.7] ")
+	contains(message, "securityContext.runAsNonRoot must be true (on the container or the pod)")
+}

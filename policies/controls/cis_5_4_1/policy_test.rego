@@ -37,3 +37,8 @@ test_deny_deployment_secret_env if {
 	startswith(message, "[CIS-5.4.1] ")
 	contains(message, "env[1] (TOKEN) takes secret api as an environment variable; mount it as a file")
 }
+
+# environment from a ConfigMap, by key and whole, is not a secret
+test_allow_config_map_environment if {
+	count(cis_5_4_1.deny) == 0 with input as data.fixtures["CIS-5.4.1/allow/config-map-environment"]
+}

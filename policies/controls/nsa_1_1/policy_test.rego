@@ -87,3 +87,11 @@ test_deny_replicationcontroller_root if {
 test_allow_replicationcontroller_non_root if {
 	count(nsa_1_1.deny) == 0 with input as data.fixtures["non-root/allow/replicationcontroller-non-root"]
 }
+
+# a ReplicaSet created directly is reviewed like the other workloads
+test_deny_replicaset_root if {
+	messages := nsa_1_1.deny with input as data.fixtures["non-root/deny/replicaset-root"]
+	some message in messages
+	startswith(message, "[NSA-1.1] ")
+	contains(message, "securityContext.runAsNonRoot must be true (on the container or the pod)")
+}

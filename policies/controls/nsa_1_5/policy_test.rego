@@ -53,3 +53,8 @@ test_deny_projected_token if {
 	startswith(message, "[NSA-1.5] ")
 	contains(message, "spec.volumes[0] (token) projects a service account token")
 }
+
+# automount off and a projected volume with no service account token in it
+test_allow_projected_config_only if {
+	count(nsa_1_5.deny) == 0 with input as data.fixtures["sa-token/allow/projected-config-only"]
+}

@@ -94,3 +94,19 @@ test_deny_cronjob_selects_other_pods if {
 test_allow_role_without_default_deny if {
 	count(nsa_2_2.deny) == 0 with input as data.fixtures["NSA-2.2/allow/role-without-default-deny"]
 }
+
+# the only default deny selects by In on a label the pod does not have, so it selects nothing here
+test_deny_in_on_missing_key if {
+	messages := nsa_2_2.deny with input as data.fixtures["NSA-2.2/deny/in-on-missing-key"]
+	some message in messages
+	startswith(message, "[NSA-2.2] ")
+	contains(message, "no NetworkPolicy in namespace dd-in-on-missing-key selects this pod for Ingress (a default deny)")
+}
+
+# the only default deny selects by Exists on a label the pod does not have, so it selects nothing here
+test_deny_exists_on_missing_key if {
+	messages := nsa_2_2.deny with input as data.fixtures["NSA-2.2/deny/exists-on-missing-key"]
+	some message in messages
+	startswith(message, "[NSA-2.2] ")
+	contains(message, "no NetworkPolicy in namespace dd-exists-on-missing-key selects this pod for Ingress (a default deny)")
+}

@@ -76,3 +76,8 @@ test_allow_numeric_limits if {
 test_allow_role_without_quota if {
 	count(nsa_2_3.deny) == 0 with input as data.fixtures["NSA-2.3/allow/role-without-quota"]
 }
+
+# a debug container joins a bounded pod; ephemeral containers cannot set resources, so their lack of limits is not held against the pod
+test_allow_debug_container_without_limits if {
+	count(nsa_2_3.deny) == 0 with input as data.fixtures["NSA-2.3/allow/debug-container-without-limits"]
+}

@@ -53,3 +53,11 @@ test_deny_cronjob_no_seccomp if {
 	startswith(message, "[NSA-4.1.3] ")
 	contains(message, "seccompProfile must be type Localhost with a localhostProfile (an audit profile)")
 }
+
+# type Localhost with an empty localhostProfile, which kube-apiserver accepts but names no profile
+test_deny_empty_localhost_profile if {
+	messages := nsa_4_1_3.deny with input as data.fixtures["NSA-4.1.3/deny/empty-localhost-profile"]
+	some message in messages
+	startswith(message, "[NSA-4.1.3] ")
+	contains(message, "seccompProfile must be type Localhost with a localhostProfile (an audit profile)")
+}
