@@ -99,7 +99,7 @@ def test_a_survivor_is_explained_only_by_its_own_entry(tmp_path):
         "mutated: 'true', reason: why}\n"
     )
     known = mutate.known_survivors(path)
-    assert known == {("lib/a.rego", "condition dropped", "x", "true"): "why"}
+    assert known == {("lib/a.rego", "condition dropped", "x", "true"): [(None, "why")]}
     path.write_text(
         "survivors:\n- {files: [c/a.rego, c/b.rego], operator: condition dropped, original: x, "
         "mutated: 'true', reason: both}\n"
@@ -109,6 +109,17 @@ def test_a_survivor_is_explained_only_by_its_own_entry(tmp_path):
         ("c/a.rego", "condition dropped", "x", "true"),
         ("c/b.rego", "condition dropped", "x", "true"),
     }
+    path.write_text(
+        "survivors:\n- {file: lib/a.rego, rule: scan, operator: comparison turned around, "
+        "original: '==', mutated: '!=', reason: scanner}\n"
+    )
+    known = mutate.known_survivors(path)
+    at = dict(file="lib/a.rego", row=1, level="clause", operator="comparison turned around")
+    flip = dict(original="==", mutated="!=", start=0, end=2)
+    assert (
+        mutate.reason_for(known, mutate.Mutant(**at, **flip, rule=("lib.a", "scan"))) == "scanner"
+    )
+    assert mutate.reason_for(known, mutate.Mutant(**at, **flip, rule=("lib.a", "other"))) == ""
     path.write_text("survivors:\n- {file: lib/a.rego}\n")
     with pytest.raises(HarnessError, match=r"needs file \(or files\), operator, original, mutated"):
         mutate.known_survivors(path)

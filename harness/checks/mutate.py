@@ -372,28 +372,40 @@ def control_scores(mutants: list[dict[str, Any]], control_ids: list[str]) -> dic
     return table
 
 
-def known_survivors(path: Path | None = None) -> dict[tuple[str, str, str, str], str]:
-    """scenarios/mutants.yaml: survivors that no fixture can kill, each with its reason."""
+Known = dict[tuple[str, str, str, str], list[tuple[str | None, str]]]
+
+
+def known_survivors(path: Path | None = None) -> Known:
+    """scenarios/mutants.yaml: survivors that no fixture can kill, each with its reason,
+    by mutant key; an entry that names a `rule` explains only mutants inside that rule
+    (a comparison such as `==` appears in many rules of one file)."""
     path = path or paths.scenarios_dir() / KNOWN_SURVIVORS
     if not path.is_file():
         return {}
     entries = read_yaml(path, "mutants file") or {}
-    known = {}
+    known: Known = {}
     for i, entry in enumerate(entries.get("survivors") or []):
         # `files` lists every control package that repeats the same mutation (each
         # control's `applies` guard), so one reason is written once.
         try:
             files = entry["files"] if "files" in entry else [entry["file"]]
             for file in files:
-                known[(file, entry["operator"], entry["original"], entry["mutated"])] = entry[
-                    "reason"
-                ]
+                key = (file, entry["operator"], entry["original"], entry["mutated"])
+                known.setdefault(key, []).append((entry.get("rule"), entry["reason"]))
         except (KeyError, TypeError):
             raise HarnessError(
                 f"{path}: survivors[{i}] needs file (or files), operator, original, mutated"
                 " and reason"
             ) from None
     return known
+
+
+def reason_for(known: Known, mutant: Mutant) -> str:
+    """The reason mutants.yaml gives for a surviving mutant, or "" when none does."""
+    for rule, reason in known.get(mutant.key, []):
+        if rule is None or rule == mutant.rule[1]:
+            return reason
+    return ""
 
 
 def run_mutation(
@@ -438,7 +450,7 @@ def run_mutation(
         outcomes.extend(finished)
     for outcome in outcomes:
         if outcome.status == "survived":
-            outcome.known_reason = known.get(outcome.mutant.key, "")
+            outcome.known_reason = reason_for(known, outcome.mutant)
     outcomes.sort(
         key=lambda o: (o.mutant.file, o.mutant.start, o.mutant.operator, o.mutant.mutated)
     )
