@@ -90,6 +90,7 @@ def test_one_control_is_mutated_and_a_broken_rule_is_killed(catalog, fixture_set
     assert scores["rule"]["mutants"] >= scores["rule"]["killed"] > 0
     for o in report.survivors():
         assert o.mutant.row > 0 and o.mutant.original and o.mutant.mutated
+        assert o.to_json()["rule"] == o.mutant.rule[1]  # what an entry's `rule` names
 
 
 def test_a_survivor_is_explained_only_by_its_own_entry(tmp_path):

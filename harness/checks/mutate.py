@@ -87,7 +87,9 @@ class Outcome:
 
     def to_json(self) -> dict[str, Any]:
         out = {k: v for k, v in asdict(self.mutant).items() if k not in ("start", "end", "rule")}
-        out.update(status=self.status, controls=self.controls, killed_for=self.killed_for)
+        # The rule's name, as a mutants.yaml entry's `rule` names it.
+        out.update(rule=self.mutant.rule[1], status=self.status, controls=self.controls)
+        out.update(killed_for=self.killed_for)
         if self.error:
             out["error"] = self.error
         if self.known_reason:
