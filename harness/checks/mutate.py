@@ -87,9 +87,12 @@ class Outcome:
 
     def to_json(self) -> dict[str, Any]:
         out = {k: v for k, v in asdict(self.mutant).items() if k not in ("start", "end", "rule")}
-        # The rule's name, as a mutants.yaml entry's `rule` names it.
-        out.update(rule=self.mutant.rule[1], status=self.status, controls=self.controls)
-        out.update(killed_for=self.killed_for)
+        out.update(  # rule: the name a mutants.yaml entry's `rule` matches
+            rule=self.mutant.rule[1],
+            status=self.status,
+            controls=self.controls,
+            killed_for=self.killed_for,
+        )
         if self.error:
             out["error"] = self.error
         if self.known_reason:
@@ -374,13 +377,13 @@ def control_scores(mutants: list[dict[str, Any]], control_ids: list[str]) -> dic
     return table
 
 
-Known = dict[tuple[str, str, str, str], list[tuple[str | None, str]]]
+Known = dict[tuple[str, str, str, str], list[tuple[frozenset[str] | None, str]]]
 
 
 def known_survivors(path: Path | None = None) -> Known:
     """scenarios/mutants.yaml: survivors that no fixture can kill, each with its reason,
-    by mutant key; an entry that names a `rule` explains only mutants inside that rule
-    (a comparison such as `==` appears in many rules of one file)."""
+    by mutant key; an entry that names a `rule` (or a list of them) explains only mutants
+    inside those rules (a comparison such as `==` appears in many rules of one file)."""
     path = path or paths.scenarios_dir() / KNOWN_SURVIVORS
     if not path.is_file():
         return {}
@@ -393,7 +396,7 @@ def known_survivors(path: Path | None = None) -> Known:
             files = entry["files"] if "files" in entry else [entry["file"]]
             for file in files:
                 key = (file, entry["operator"], entry["original"], entry["mutated"])
-                known.setdefault(key, []).append((entry.get("rule"), entry["reason"]))
+                known.setdefault(key, []).append((_rules(entry.get("rule")), entry["reason"]))
         except (KeyError, TypeError):
             raise HarnessError(
                 f"{path}: survivors[{i}] needs file (or files), operator, original, mutated"
@@ -402,10 +405,16 @@ def known_survivors(path: Path | None = None) -> Known:
     return known
 
 
+def _rules(rule: str | list[str] | None) -> frozenset[str] | None:
+    if rule is None:
+        return None
+    return frozenset([rule] if isinstance(rule, str) else rule)
+
+
 def reason_for(known: Known, mutant: Mutant) -> str:
     """The reason mutants.yaml gives for a surviving mutant, or "" when none does."""
-    for rule, reason in known.get(mutant.key, []):
-        if rule is None or rule == mutant.rule[1]:
+    for rules, reason in known.get(mutant.key, []):
+        if rules is None or mutant.rule[1] in rules:
             return reason
     return ""
 
