@@ -169,15 +169,36 @@ def test_a_deny_case_names_its_reason(tmp_path):
         load_folder("demo", tmp_path)
 
 
-def test_a_denial_for_another_reason_is_not_a_correct_decision():
+def test_a_denial_counts_only_with_exactly_the_violations_its_suite_names():
+    """privileged-container names its reason and, in `also`, allowPrivilegeEscalation
+    (privileged implies it); a third message, or a missing one, is a wrong decision."""
     fixture = next(f for f in UNIQUE if f.id == "NSA-1.4/deny/privileged-container")
-    assert fixture.decided_right(
-        False, ["[NSA-1.4] Pod x: securityContext.privileged must not be true"]
-    )
-    assert not fixture.decided_right(
-        False, ["[NSA-1.4] Pod x: securityContext.allowPrivilegeEscalation must be false"]
-    )
+    privileged = "[NSA-1.4] Pod x: securityContext.privileged must not be true"
+    escalation = "[NSA-1.4] Pod x: securityContext.allowPrivilegeEscalation must be false"
+    extra = "[NSA-1.4] Pod x: spec.hostNetwork must not be true"
+    assert fixture.decided_right(False, [privileged, escalation])
+    assert not fixture.decided_right(False, [escalation])
+    assert not fixture.decided_right(False, [privileged])
+    assert not fixture.decided_right(False, [privileged, escalation, extra])
     assert not fixture.decided_right(True, [])
+
+
+def test_also_is_a_list_of_texts_on_deny_cases_only(tmp_path):
+    folder = tmp_path / "demo"
+    for expect in ("allow", "deny"):
+        (folder / expect).mkdir(parents=True)
+        (folder / expect / "a.yaml").write_text(
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: a}\nspec: {containers: []}\n"
+        )
+    suite = folder / "suite.yaml"
+    suite.write_text(
+        "cases:\n- file: allow/a.yaml\n  also: [x]\n- file: deny/a.yaml\n  reason: y\n"
+    )
+    with pytest.raises(HarnessError, match=r"allow/a.yaml: an allow case has no other violations"):
+        load_folder("demo", tmp_path)
+    suite.write_text("cases:\n- file: allow/a.yaml\n- file: deny/a.yaml\n  reason: y\n  also: z\n")
+    with pytest.raises(HarnessError, match=r"deny/a.yaml: also is a list of message texts"):
+        load_folder("demo", tmp_path)
 
 
 def test_every_deny_fixture_is_denied_for_its_reason(catalog, fixture_set, embedded):

@@ -16,6 +16,7 @@ import pytest
 import regopy
 
 from harness import paths
+from harness.model.manifests import load_documents
 from harness.model.policies import PolicySet, RegoModule
 from harness.targets.embedded import EmbeddedTarget
 from harness.targets.wasm import WasmTarget
@@ -58,6 +59,16 @@ EXTRA = [
     "0123456789ABCDEF" * 4,
     "0123456789abcdef" * 4 + ":1",
     "quay.io/" + "a" * 260,
+    "quay.io/" + "a" * 255,
+    "quay.io/" + "a" * 256,
+    "a" * 247,
+    "a" * 248,
+    "docker.io/" + "a" * 247,
+    "index.docker.io/" + "a" * 248,
+    "docker.io/library/" + "a" * 247,
+    "localhost/" + "a" * 255 + ":1",
+    "Evil/" + "a" * 256,
+    "a_b.com/" + "a" * 250,
     "quay.io/" + "a" * 246,
     "quay.io/" + "a" * 247 + ":" + "t" * 128,
     "nginx@",
@@ -127,10 +138,17 @@ out contains concat("|", [format_int(i, 10), verdict(ref)]) if some i, ref in in
 """
 
 
+def fixture_images() -> set[str]:
+    """Every image NSA-1.3's fixtures pull: each verdict they expect rests on the parser."""
+    folder = paths.fixtures_dir() / "NSA-1.3"
+    docs = (d for f in sorted(folder.glob("*/*.yaml")) for d in load_documents(f))
+    return {c["image"] for d in docs for c in d.body.get("spec", {}).get("containers", [])}
+
+
 def corpus() -> list[str]:
-    """Every combination of the parts above, and the odd cases."""
+    """Every combination of the parts above, the odd cases and the fixtures' images."""
     combos = ("".join(p) for p in itertools.product(HOSTS, PATHS, TAGS, DIGESTS))
-    return sorted(set(combos) | set(EXTRA))
+    return sorted(set(combos) | set(EXTRA) | fixture_images())
 
 
 @pytest.fixture(scope="module")

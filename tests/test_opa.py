@@ -3,8 +3,10 @@ with the embedded engine, and a server that dies mid-run."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -13,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from harness import paths
+from harness.checks import regotests
 from harness.checks.regotests import run_opa_test, sync
 from harness.errors import TargetError
 from harness.model.catalog import load_catalog
@@ -36,6 +40,27 @@ def test_rego_unit_tests_pass_with_full_line_coverage(opa_binary, catalog):
 def test_generated_rego_tests_match_the_fixtures(catalog, fixture_set):
     stale = sync(catalog, fixture_set, write=False)
     assert stale == [], "run: python -m harness policy-test --sync"
+
+
+def test_a_generated_deny_test_fails_on_a_message_its_suite_does_not_list(
+    opa_binary, catalog, fixture_set, tmp_path
+):
+    """NSA-1.4's privileged-container is also denied for allowPrivilegeEscalation, which its
+    suite lists; with that `also` dropped, its generated test must fail on OPA."""
+    control = catalog.get("NSA-1.4")
+    fixtures = [
+        dataclasses.replace(f, also=()) if f.id == "NSA-1.4/deny/privileged-container" else f
+        for f in fixture_set.by_control[control.id]
+    ]
+    root = tmp_path / "policies"
+    shutil.copytree(paths.policies_dir(), root)
+    regotests.test_file(control, root).write_text(regotests.render_tests(control, fixtures))
+    data = tmp_path / "data.json"
+    data.write_text(json.dumps(regotests.test_data(fixture_set)))
+    run = regotests.test_package(control)
+    answer = regotests.opa_test_answer(opa_binary, root, data, ["--run", run, "--format", "json"])
+    failed = {r["name"] for r in answer if r.get("fail") or r.get("error")}
+    assert failed == {"test_deny_privileged_container"}
 
 
 def test_engines_agree_on_every_fixture(opa_target, embedded, wasm_target, catalog, fixture_set):

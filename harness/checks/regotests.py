@@ -52,12 +52,19 @@ def render_tests(control: Control, fixtures: list[Fixture]) -> str:
         lines += ["", f"# {fixture.note}" if fixture.note else "#", f"test_{name} if {{"]
         if fixture.expect == "allow":
             lines.append(f'\tcount({pkg}.deny) == 0 with input as data.fixtures["{fixture.id}"]')
-        else:  # denied for its reason, not only denied
+        else:  # denied for its reasons, and for nothing else
             lines += [
                 f'\tmessages := {pkg}.deny with input as data.fixtures["{fixture.id}"]',
-                "\tsome message in messages",
-                f"\tstartswith(message, {json.dumps(f'[{control.id}] ')})",
-                f"\tcontains(message, {json.dumps(fixture.reason)})",
+                f"\twanted := {json.dumps(list(fixture.wanted))}",
+                "\tevery text in wanted {",
+                "\t\tsome message in messages",
+                "\t\tcontains(message, text)",
+                "\t}",
+                "\tevery message in messages {",
+                f"\t\tstartswith(message, {json.dumps(f'[{control.id}] ')})",
+                "\t\tsome text in wanted",
+                "\t\tcontains(message, text)",
+                "\t}",
             ]
         lines.append("}")
     return "\n".join(lines) + "\n"

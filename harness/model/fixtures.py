@@ -25,7 +25,7 @@ from harness.model.yamlfile import read_yaml
 
 EXPECTATIONS = ("allow", "deny")
 COVERAGE_TAGS = {"absent", "explicit", "init", "ephemeral", "override", "template"}
-_CASE_KEYS = {"file", "note", "reason", "covers", "operation", "subresource"}
+_CASE_KEYS = {"file", "note", "reason", "also", "covers", "operation", "subresource"}
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,15 @@ class Fixture:
     # denial counts as correct only with that message, so a broken check cannot hide
     # behind another violation the fixture also has.
     reason: str | None = None
+    # Other violations a deny fixture has on purpose, each as text of its message. Every
+    # message must be the reason's or one of these, so a check that starts to fire where
+    # it should not (an extra message) fails the fixture too.
+    also: tuple[str, ...] = ()
+
+    @property
+    def wanted(self) -> tuple[str, ...]:
+        """Texts each of which some deny message must contain (reason first)."""
+        return (self.reason, *self.also) if self.reason else self.also
 
     @property
     def id(self) -> str:
@@ -50,11 +59,19 @@ class Fixture:
         return f"{self.folder}/{self.expect}/{self.path.stem}"
 
     def decided_right(self, allowed: bool, messages: Iterable[str]) -> bool:
-        """Admitted if an allow fixture; denied, with its reason among the messages, if a
-        deny fixture."""
+        """Admitted if an allow fixture; if a deny fixture, denied with its reason (and its
+        `also` violations) among the messages and no message besides them."""
         if self.expect == "allow":
             return allowed
-        return not allowed and (self.reason is None or any(self.reason in m for m in messages))
+        if allowed:
+            return False
+        messages = list(messages)
+        wanted = self.wanted
+        if not wanted:
+            return True
+        return all(any(w in m for m in messages) for w in wanted) and all(
+            any(w in m for w in wanted) for m in messages
+        )
 
     @property
     def namespace(self) -> str:
@@ -144,6 +161,11 @@ def _load_case(folder: Path, name: str, suite_file: Path, case: Any) -> Fixture:
         )
     if expect == "allow" and reason is not None:
         raise HarnessError(f"{suite_file}: {rel}: an allow case has no reason")
+    also = case.get("also") or []
+    if expect == "allow" and also:
+        raise HarnessError(f"{suite_file}: {rel}: an allow case has no other violations (also)")
+    if not (isinstance(also, list) and all(isinstance(a, str) and a for a in also)):
+        raise HarnessError(f"{suite_file}: {rel}: also is a list of message texts")
     docs = load_documents(path)
     subjects = [d for d in docs if d.kind not in STATE]
     if len(subjects) != 1:
@@ -161,6 +183,7 @@ def _load_case(folder: Path, name: str, suite_file: Path, case: Any) -> Fixture:
         operation=case.get("operation", "CREATE"),
         subresource=case.get("subresource"),
         reason=reason,
+        also=tuple(also),
     )
 
 

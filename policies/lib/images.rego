@@ -191,8 +191,17 @@ repository(rest) := substring(rest, 0, indexof(rest, ":")) if indexof(rest, ":")
 
 repository(rest) := rest if indexof(rest, ":") < 0
 
-# The name (without tag and digest) is at most 255 characters.
-name_of(ref) := concat("/", parts(ref).components)
+# The repository path, which distribution (v0.6) limits to 255 characters: the name
+# without its registry host (when the first component reads as one), with Docker Hub's
+# "library/" in front of a one-component name.
+path_of(image) := concat("", ["library/", parts(rest).components[0]]) if {
+	[host, rest] := split_domain(image)
+	host == "docker.io"
+	not contains(rest, "/")
+} else := concat("/", array.slice(components, 1, count(components))) if {
+	components := parts(concat("/", split_domain(image))).components
+	domain(components[0])
+} else := concat("/", parts(concat("/", split_domain(image))).components)
 
 # Why an image string is not a reference the runtime would pull; undefined when it is.
 invalid(image) := "is not a string" if {
@@ -206,8 +215,8 @@ invalid(image) := "is not a string" if {
 	lower(repository(rest)) != repository(rest)
 } else := "is not a valid image reference" if {
 	not well_formed(concat("/", split_domain(image)))
-} else := "has a name longer than 255 characters" if {
-	count(name_of(concat("/", split_domain(image)))) > 255
+} else := "has a repository path longer than 255 characters" if {
+	count(path_of(image)) > 255
 } else := "has a digest of an unknown algorithm or the wrong length" if {
 	contains(image, "@")
 	not known_digest(split(image, "@")[1])

@@ -29,7 +29,11 @@ test_invalid_references if {
 	images.invalid("a//b") == "is not a valid image reference"
 	images.invalid("-a") == "is not a valid image reference"
 	images.invalid(concat("", ["nginx@sha256:", concat("", [x | some _ in numbers.range(1, 40); x := "0"])])) == "has a digest of an unknown algorithm or the wrong length"
-	images.invalid(concat("/", ["quay.io", concat("", [x | some _ in numbers.range(1, 256); x := "a"])])) == "has a name longer than 255 characters"
+	images.invalid(concat("/", ["quay.io", concat("", [x | some _ in numbers.range(1, 256); x := "a"])])) == "has a repository path longer than 255 characters"
+	not images.invalid(concat("/", ["quay.io", concat("", [x | some _ in numbers.range(1, 255); x := "a"])]))
+	images.invalid(concat("", [x | some _ in numbers.range(1, 248); x := "a"])) == "has a repository path longer than 255 characters"
+	# a first component that is no host name stays part of the path
+	images.invalid(concat("/", ["a_b.com", concat("", [x | some _ in numbers.range(1, 250); x := "a"])])) == "has a repository path longer than 255 characters"
 }
 
 # The grammar's pieces one by one (tests/test_images.py compares thousands of spellings

@@ -22,31 +22,119 @@ test_allow_psa_everywhere if {
 # no webhook, no admission policy, no labels
 test_deny_nothing if {
 	messages := cis_5_2_1.deny with input as data.fixtures["CIS-5.2.1/deny/nothing"]
-	some message in messages
-	startswith(message, "[CIS-5.2.1] ")
-	contains(message, "no active policy mechanism: no validating webhook or ValidatingAdmissionPolicy binding covers pods, and not every user namespace has a Pod Security Admission enforce label")
+	wanted := ["no active policy mechanism: no validating webhook or ValidatingAdmissionPolicy binding covers pods, and not every user namespace has a Pod Security Admission enforce label"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[CIS-5.2.1] ")
+		some text in wanted
+		contains(message, text)
+	}
 }
 
 # a webhook that only sees configmaps
 test_deny_webhook_for_other_resources if {
 	messages := cis_5_2_1.deny with input as data.fixtures["CIS-5.2.1/deny/webhook-for-other-resources"]
-	some message in messages
-	startswith(message, "[CIS-5.2.1] ")
-	contains(message, "no active policy mechanism: no validating webhook or ValidatingAdmissionPolicy binding covers pods, and not every user namespace has a Pod Security Admission enforce label")
+	wanted := ["no active policy mechanism: no validating webhook or ValidatingAdmissionPolicy binding covers pods, and not every user namespace has a Pod Security Admission enforce label"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[CIS-5.2.1] ")
+		some text in wanted
+		contains(message, text)
+	}
 }
 
 # one user namespace left without an enforce label
 test_deny_psa_on_some_namespaces if {
 	messages := cis_5_2_1.deny with input as data.fixtures["CIS-5.2.1/deny/psa-on-some-namespaces"]
-	some message in messages
-	startswith(message, "[CIS-5.2.1] ")
-	contains(message, "no active policy mechanism: no validating webhook or ValidatingAdmissionPolicy binding covers pods, and not every user namespace has a Pod Security Admission enforce label")
+	wanted := ["no active policy mechanism: no validating webhook or ValidatingAdmissionPolicy binding covers pods, and not every user namespace has a Pod Security Admission enforce label"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[CIS-5.2.1] ")
+		some text in wanted
+		contains(message, text)
+	}
 }
 
 # an enforce label set to privileged enforces nothing
 test_deny_psa_privileged if {
 	messages := cis_5_2_1.deny with input as data.fixtures["CIS-5.2.1/deny/psa-privileged"]
-	some message in messages
-	startswith(message, "[CIS-5.2.1] ")
-	contains(message, "no active policy mechanism: no validating webhook or ValidatingAdmissionPolicy binding covers pods, and not every user namespace has a Pod Security Admission enforce label")
+	wanted := ["no active policy mechanism: no validating webhook or ValidatingAdmissionPolicy binding covers pods, and not every user namespace has a Pod Security Admission enforce label"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[CIS-5.2.1] ")
+		some text in wanted
+		contains(message, text)
+	}
+}
+
+# a webhook that sees pods only when they are deleted (found by harness mutate)
+test_deny_webhook_for_deletes_only if {
+	messages := cis_5_2_1.deny with input as data.fixtures["CIS-5.2.1/deny/webhook-for-deletes-only"]
+	wanted := ["no active policy mechanism: no validating webhook or ValidatingAdmissionPolicy binding covers pods, and not every user namespace has a Pod Security Admission enforce label"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[CIS-5.2.1] ")
+		some text in wanted
+		contains(message, text)
+	}
+}
+
+# a pod policy whose binding names another policy, so nothing binds it (found by harness mutate)
+test_deny_binding_for_other_policy if {
+	messages := cis_5_2_1.deny with input as data.fixtures["CIS-5.2.1/deny/binding-for-other-policy"]
+	wanted := ["no active policy mechanism: no validating webhook or ValidatingAdmissionPolicy binding covers pods, and not every user namespace has a Pod Security Admission enforce label"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[CIS-5.2.1] ")
+		some text in wanted
+		contains(message, text)
+	}
+}
+
+# a bound ValidatingAdmissionPolicy that matches configmaps only (found by harness mutate)
+test_deny_admission_policy_for_other_resources if {
+	messages := cis_5_2_1.deny with input as data.fixtures["CIS-5.2.1/deny/admission-policy-for-other-resources"]
+	wanted := ["no active policy mechanism: no validating webhook or ValidatingAdmissionPolicy binding covers pods, and not every user namespace has a Pod Security Admission enforce label"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[CIS-5.2.1] ")
+		some text in wanted
+		contains(message, text)
+	}
+}
+
+# no user namespace yet: no label enforces anything on the first one created (found by harness mutate)
+test_deny_only_system_namespaces if {
+	messages := cis_5_2_1.deny with input as data.fixtures["CIS-5.2.1/deny/only-system-namespaces"]
+	wanted := ["no active policy mechanism: no validating webhook or ValidatingAdmissionPolicy binding covers pods, and not every user namespace has a Pod Security Admission enforce label"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[CIS-5.2.1] ")
+		some text in wanted
+		contains(message, text)
+	}
 }

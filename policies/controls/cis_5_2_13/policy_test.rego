@@ -17,39 +17,89 @@ test_allow_host_port_zero if {
 # hostPort 8080
 test_deny_host_port if {
 	messages := cis_5_2_13.deny with input as data.fixtures["CIS-5.2.13/deny/host-port"]
-	some message in messages
-	startswith(message, "[CIS-5.2.13] ")
-	contains(message, "ports[0].hostPort must not be set (is 8080)")
+	wanted := ["ports[0].hostPort must not be set (is 8080)"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[CIS-5.2.13] ")
+		some text in wanted
+		contains(message, text)
+	}
 }
 
 # only the init container binds a host port
 test_deny_init_host_port if {
 	messages := cis_5_2_13.deny with input as data.fixtures["CIS-5.2.13/deny/init-host-port"]
-	some message in messages
-	startswith(message, "[CIS-5.2.13] ")
-	contains(message, "ports[0].hostPort must not be set (is 9000)")
+	wanted := ["ports[0].hostPort must not be set (is 9000)"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[CIS-5.2.13] ")
+		some text in wanted
+		contains(message, text)
+	}
 }
 
 # the second port of a Deployment's container
 test_deny_deployment_second_port if {
 	messages := cis_5_2_13.deny with input as data.fixtures["CIS-5.2.13/deny/deployment-second-port"]
-	some message in messages
-	startswith(message, "[CIS-5.2.13] ")
-	contains(message, "ports[1].hostPort must not be set (is 9090)")
+	wanted := ["ports[1].hostPort must not be set (is 9090)"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[CIS-5.2.13] ")
+		some text in wanted
+		contains(message, text)
+	}
 }
 
 # on the host network a containerPort is a host port (the API server defaults hostPort to it); found by harness fuzz
 test_deny_host_network_container_port if {
 	messages := cis_5_2_13.deny with input as data.fixtures["CIS-5.2.13/deny/host-network-container-port"]
-	some message in messages
-	startswith(message, "[CIS-5.2.13] ")
-	contains(message, "ports[0]")
+	wanted := ["ports[0]"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[CIS-5.2.13] ")
+		some text in wanted
+		contains(message, text)
+	}
 }
 
 # hostPort 0 on the host network is defaulted to containerPort too; found by harness fuzz
 test_deny_host_network_host_port_zero if {
 	messages := cis_5_2_13.deny with input as data.fixtures["CIS-5.2.13/deny/host-network-host-port-zero"]
-	some message in messages
-	startswith(message, "[CIS-5.2.13] ")
-	contains(message, "ports[0]")
+	wanted := ["ports[0]"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[CIS-5.2.13] ")
+		some text in wanted
+		contains(message, text)
+	}
+}
+
+# on the host network with hostPort spelled out: one finding, not a second for the default (found by harness mutate)
+test_deny_host_network_explicit_host_port if {
+	messages := cis_5_2_13.deny with input as data.fixtures["CIS-5.2.13/deny/host-network-explicit-host-port"]
+	wanted := ["ports[0].hostPort must not be set (is 8080)"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[CIS-5.2.13] ")
+		some text in wanted
+		contains(message, text)
+	}
 }

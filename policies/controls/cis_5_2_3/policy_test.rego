@@ -17,23 +17,44 @@ test_allow_hostpid_false if {
 # hostPID true on a Pod
 test_deny_hostpid_true if {
 	messages := cis_5_2_3.deny with input as data.fixtures["CIS-5.2.3/deny/hostpid-true"]
-	some message in messages
-	startswith(message, "[CIS-5.2.3] ")
-	contains(message, "spec.hostPID must not be true")
+	wanted := ["spec.hostPID must not be true"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[CIS-5.2.3] ")
+		some text in wanted
+		contains(message, text)
+	}
 }
 
 # hostPID true in a Deployment template
 test_deny_deployment_hostpid if {
 	messages := cis_5_2_3.deny with input as data.fixtures["CIS-5.2.3/deny/deployment-hostpid"]
-	some message in messages
-	startswith(message, "[CIS-5.2.3] ")
-	contains(message, "spec.template.spec.hostPID must not be true")
+	wanted := ["spec.template.spec.hostPID must not be true"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[CIS-5.2.3] ")
+		some text in wanted
+		contains(message, text)
+	}
 }
 
 # hostPID true in a DaemonSet template, with an init container
 test_deny_daemonset_hostpid if {
 	messages := cis_5_2_3.deny with input as data.fixtures["CIS-5.2.3/deny/daemonset-hostpid"]
-	some message in messages
-	startswith(message, "[CIS-5.2.3] ")
-	contains(message, "spec.template.spec.hostPID must not be true")
+	wanted := ["spec.template.spec.hostPID must not be true"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[CIS-5.2.3] ")
+		some text in wanted
+		contains(message, text)
+	}
 }

@@ -17,23 +17,44 @@ test_allow_hostipc_false if {
 # hostIPC true on a Pod
 test_deny_hostipc_true if {
 	messages := cis_5_2_4.deny with input as data.fixtures["CIS-5.2.4/deny/hostipc-true"]
-	some message in messages
-	startswith(message, "[CIS-5.2.4] ")
-	contains(message, "spec.hostIPC must not be true")
+	wanted := ["spec.hostIPC must not be true"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[CIS-5.2.4] ")
+		some text in wanted
+		contains(message, text)
+	}
 }
 
 # hostIPC true in a Deployment template
 test_deny_deployment_hostipc if {
 	messages := cis_5_2_4.deny with input as data.fixtures["CIS-5.2.4/deny/deployment-hostipc"]
-	some message in messages
-	startswith(message, "[CIS-5.2.4] ")
-	contains(message, "spec.template.spec.hostIPC must not be true")
+	wanted := ["spec.template.spec.hostIPC must not be true"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[CIS-5.2.4] ")
+		some text in wanted
+		contains(message, text)
+	}
 }
 
 # hostIPC true in a DaemonSet template, with an init container
 test_deny_daemonset_hostipc if {
 	messages := cis_5_2_4.deny with input as data.fixtures["CIS-5.2.4/deny/daemonset-hostipc"]
-	some message in messages
-	startswith(message, "[CIS-5.2.4] ")
-	contains(message, "spec.template.spec.hostIPC must not be true")
+	wanted := ["spec.template.spec.hostIPC must not be true"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[CIS-5.2.4] ")
+		some text in wanted
+		contains(message, text)
+	}
 }

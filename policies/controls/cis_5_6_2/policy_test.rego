@@ -17,39 +17,74 @@ test_allow_container_localhost if {
 # no seccomp profile
 test_deny_seccomp_absent if {
 	messages := cis_5_6_2.deny with input as data.fixtures["CIS-5.6.2/deny/seccomp-absent"]
-	some message in messages
-	startswith(message, "[CIS-5.6.2] ")
-	contains(message, "seccompProfile.type must be RuntimeDefault or Localhost (on the container or the pod)")
+	wanted := ["seccompProfile.type must be RuntimeDefault or Localhost (on the container or the pod)"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[CIS-5.6.2] ")
+		some text in wanted
+		contains(message, text)
+	}
 }
 
 # Unconfined on the pod
 test_deny_unconfined if {
 	messages := cis_5_6_2.deny with input as data.fixtures["CIS-5.6.2/deny/unconfined"]
-	some message in messages
-	startswith(message, "[CIS-5.6.2] ")
-	contains(message, "seccompProfile.type must be RuntimeDefault or Localhost (on the container or the pod)")
+	wanted := ["seccompProfile.type must be RuntimeDefault or Localhost (on the container or the pod)"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[CIS-5.6.2] ")
+		some text in wanted
+		contains(message, text)
+	}
 }
 
 # pod RuntimeDefault, container Unconfined
 test_deny_container_overrides_unconfined if {
 	messages := cis_5_6_2.deny with input as data.fixtures["CIS-5.6.2/deny/container-overrides-unconfined"]
-	some message in messages
-	startswith(message, "[CIS-5.6.2] ")
-	contains(message, "seccompProfile.type must be RuntimeDefault or Localhost (on the container or the pod)")
+	wanted := ["seccompProfile.type must be RuntimeDefault or Localhost (on the container or the pod)"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[CIS-5.6.2] ")
+		some text in wanted
+		contains(message, text)
+	}
 }
 
 # only the init container has no profile
 test_deny_init_without_seccomp if {
 	messages := cis_5_6_2.deny with input as data.fixtures["CIS-5.6.2/deny/init-without-seccomp"]
-	some message in messages
-	startswith(message, "[CIS-5.6.2] ")
-	contains(message, "seccompProfile.type must be RuntimeDefault or Localhost (on the container or the pod)")
+	wanted := ["seccompProfile.type must be RuntimeDefault or Localhost (on the container or the pod)"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[CIS-5.6.2] ")
+		some text in wanted
+		contains(message, text)
+	}
 }
 
 # Deployment template without a profile
 test_deny_deployment_without_seccomp if {
 	messages := cis_5_6_2.deny with input as data.fixtures["CIS-5.6.2/deny/deployment-without-seccomp"]
-	some message in messages
-	startswith(message, "[CIS-5.6.2] ")
-	contains(message, "seccompProfile.type must be RuntimeDefault or Localhost (on the container or the pod)")
+	wanted := ["seccompProfile.type must be RuntimeDefault or Localhost (on the container or the pod)"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[CIS-5.6.2] ")
+		some text in wanted
+		contains(message, text)
+	}
 }

@@ -17,39 +17,74 @@ test_allow_deployment_read_only_with_volume if {
 # readOnlyRootFilesystem absent
 test_deny_no_security_context if {
 	messages := nsa_1_2.deny with input as data.fixtures["NSA-1.2/deny/no-security-context"]
-	some message in messages
-	startswith(message, "[NSA-1.2] ")
-	contains(message, "securityContext.readOnlyRootFilesystem must be true")
+	wanted := ["securityContext.readOnlyRootFilesystem must be true"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-1.2] ")
+		some text in wanted
+		contains(message, text)
+	}
 }
 
 # readOnlyRootFilesystem false
 test_deny_read_only_false if {
 	messages := nsa_1_2.deny with input as data.fixtures["NSA-1.2/deny/read-only-false"]
-	some message in messages
-	startswith(message, "[NSA-1.2] ")
-	contains(message, "securityContext.readOnlyRootFilesystem must be true")
+	wanted := ["securityContext.readOnlyRootFilesystem must be true"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-1.2] ")
+		some text in wanted
+		contains(message, text)
+	}
 }
 
 # only the init container has a writable root
 test_deny_init_container_writable if {
 	messages := nsa_1_2.deny with input as data.fixtures["NSA-1.2/deny/init-container-writable"]
-	some message in messages
-	startswith(message, "[NSA-1.2] ")
-	contains(message, "securityContext.readOnlyRootFilesystem must be true")
+	wanted := ["securityContext.readOnlyRootFilesystem must be true"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-1.2] ")
+		some text in wanted
+		contains(message, text)
+	}
 }
 
 # StatefulSet template with a writable root
 test_deny_statefulset_writable if {
 	messages := nsa_1_2.deny with input as data.fixtures["NSA-1.2/deny/statefulset-writable"]
-	some message in messages
-	startswith(message, "[NSA-1.2] ")
-	contains(message, "securityContext.readOnlyRootFilesystem must be true")
+	wanted := ["securityContext.readOnlyRootFilesystem must be true"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-1.2] ")
+		some text in wanted
+		contains(message, text)
+	}
 }
 
 # a debug container with a writable root
 test_deny_ephemeral_container_writable if {
 	messages := nsa_1_2.deny with input as data.fixtures["NSA-1.2/deny/ephemeral-container-writable"]
-	some message in messages
-	startswith(message, "[NSA-1.2] ")
-	contains(message, "securityContext.readOnlyRootFilesystem must be true")
+	wanted := ["securityContext.readOnlyRootFilesystem must be true"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-1.2] ")
+		some text in wanted
+		contains(message, text)
+	}
 }

@@ -17,89 +17,166 @@ test_allow_docker_hub_short_names if {
 # image from quay.io
 test_deny_untrusted_registry if {
 	messages := nsa_1_3.deny with input as data.fixtures["NSA-1.3/deny/untrusted-registry"]
-	some message in messages
-	startswith(message, "[NSA-1.3] ")
-	contains(message, "image quay.io/prometheus/node-exporter:v1.8.2 is from registry quay.io, which is not trusted")
+	wanted := ["image quay.io/prometheus/node-exporter:v1.8.2 is from registry quay.io, which is not trusted"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-1.3] ")
+		some text in wanted
+		contains(message, text)
+	}
 }
 
 # registry.k8s.io.evil.example is not registry.k8s.io (no prefix match)
 test_deny_lookalike_registry if {
 	messages := nsa_1_3.deny with input as data.fixtures["NSA-1.3/deny/lookalike-registry"]
-	some message in messages
-	startswith(message, "[NSA-1.3] ")
-	contains(message, "image registry.k8s.io.evil.example/pause:3.10 is from registry registry.k8s.io.evil.example, which is not trusted")
+	wanted := ["image registry.k8s.io.evil.example/pause:3.10 is from registry registry.k8s.io.evil.example, which is not trusted"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-1.3] ")
+		some text in wanted
+		contains(message, text)
+	}
 }
 
 # init container pulls from localhost:5000
 test_deny_init_container_localhost if {
 	messages := nsa_1_3.deny with input as data.fixtures["NSA-1.3/deny/init-container-localhost"]
-	some message in messages
-	startswith(message, "[NSA-1.3] ")
-	contains(message, "image localhost:5000/tools/setup:1 is from registry localhost:5000, which is not trusted")
+	wanted := ["image localhost:5000/tools/setup:1 is from registry localhost:5000, which is not trusted"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-1.3] ")
+		some text in wanted
+		contains(message, text)
+	}
 }
 
 # CronJob template with a ghcr.io image
 test_deny_cronjob_ghcr if {
 	messages := nsa_1_3.deny with input as data.fixtures["NSA-1.3/deny/cronjob-ghcr"]
-	some message in messages
-	startswith(message, "[NSA-1.3] ")
-	contains(message, "image ghcr.io/example/report:2.0 is from registry ghcr.io, which is not trusted")
+	wanted := ["image ghcr.io/example/report:2.0 is from registry ghcr.io, which is not trusted"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-1.3] ")
+		some text in wanted
+		contains(message, text)
+	}
 }
 
 # k8s.gcr.io (the thesis's default) is not in today's trusted set
 test_deny_retired_k8s_gcr if {
 	messages := nsa_1_3.deny with input as data.fixtures["NSA-1.3/deny/retired-k8s-gcr"]
-	some message in messages
-	startswith(message, "[NSA-1.3] ")
-	contains(message, "image k8s.gcr.io/pause:3.2 is from registry k8s.gcr.io, which is not trusted")
+	wanted := ["image k8s.gcr.io/pause:3.2 is from registry k8s.gcr.io, which is not trusted"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-1.3] ")
+		some text in wanted
+		contains(message, text)
+	}
 }
 
 # localhost/... is a local registry, not Docker Hub
 test_deny_bare_localhost if {
 	messages := nsa_1_3.deny with input as data.fixtures["NSA-1.3/deny/bare-localhost"]
-	some message in messages
-	startswith(message, "[NSA-1.3] ")
-	contains(message, "image localhost/tools/setup:1 is from registry localhost, which is not trusted")
+	wanted := ["image localhost/tools/setup:1 is from registry localhost, which is not trusted"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-1.3] ")
+		some text in wanted
+		contains(message, text)
+	}
 }
 
 # a debug container from an untrusted registry
 test_deny_ephemeral_container_untrusted if {
 	messages := nsa_1_3.deny with input as data.fixtures["NSA-1.3/deny/ephemeral-container-untrusted"]
-	some message in messages
-	startswith(message, "[NSA-1.3] ")
-	contains(message, "image quay.io/debug/toolbox:1 is from registry quay.io, which is not trusted")
+	wanted := ["image quay.io/debug/toolbox:1 is from registry quay.io, which is not trusted"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-1.3] ")
+		some text in wanted
+		contains(message, text)
+	}
 }
 
 # Evil/pause: an upper-case first component is a registry host (Evil), not Docker Hub
 test_deny_uppercase_first_component if {
 	messages := nsa_1_3.deny with input as data.fixtures["NSA-1.3/deny/uppercase-first-component"]
-	some message in messages
-	startswith(message, "[NSA-1.3] ")
-	contains(message, "image Evil/pause:3.10 is from registry Evil, which is not trusted")
+	wanted := ["image Evil/pause:3.10 is from registry Evil, which is not trusted"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-1.3] ")
+		some text in wanted
+		contains(message, text)
+	}
 }
 
 # a bare 64-hex image id names a local image that no registry vouches for
 test_deny_image_id if {
 	messages := nsa_1_3.deny with input as data.fixtures["NSA-1.3/deny/image-id"]
-	some message in messages
-	startswith(message, "[NSA-1.3] ")
-	contains(message, "image 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef is an image id, not a reference to a registry")
+	wanted := ["image 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef is an image id, not a reference to a registry"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-1.3] ")
+		some text in wanted
+		contains(message, text)
+	}
 }
 
 # an upper-case repository path is not a reference the runtime pulls
 test_deny_invalid_reference if {
 	messages := nsa_1_3.deny with input as data.fixtures["NSA-1.3/deny/invalid-reference"]
-	some message in messages
-	startswith(message, "[NSA-1.3] ")
-	contains(message, "image registry.k8s.io/Pause:3.10 has an upper-case repository name")
+	wanted := ["image registry.k8s.io/Pause:3.10 has an upper-case repository name"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-1.3] ")
+		some text in wanted
+		contains(message, text)
+	}
 }
 
 # an image volume pulled from an untrusted registry
 test_deny_image_volume_untrusted if {
 	messages := nsa_1_3.deny with input as data.fixtures["NSA-1.3/deny/image-volume-untrusted"]
-	some message in messages
-	startswith(message, "[NSA-1.3] ")
-	contains(message, "spec.volumes[0] (tools): image quay.io/tools/debug:1 is from registry quay.io, which is not trusted")
+	wanted := ["spec.volumes[0] (tools): image quay.io/tools/debug:1 is from registry quay.io, which is not trusted"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-1.3] ")
+		some text in wanted
+		contains(message, text)
+	}
 }
 
 # index.docker.io is Docker Hub's legacy name, normalised to docker.io
@@ -115,47 +192,544 @@ test_allow_image_volume_trusted if {
 # an upper-case repository without a tag (found by harness mutate)
 test_deny_upper_case_repository_untagged if {
 	messages := nsa_1_3.deny with input as data.fixtures["NSA-1.3/deny/upper-case-repository-untagged"]
-	some message in messages
-	startswith(message, "[NSA-1.3] ")
-	contains(message, "image registry.k8s.io/Pause has an upper-case repository name")
+	wanted := ["image registry.k8s.io/Pause has an upper-case repository name"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-1.3] ")
+		some text in wanted
+		contains(message, text)
+	}
 }
 
 # two separators in a row ("..") in a path component (found by harness mutate)
 test_deny_malformed_path if {
 	messages := nsa_1_3.deny with input as data.fixtures["NSA-1.3/deny/malformed-path"]
-	some message in messages
-	startswith(message, "[NSA-1.3] ")
-	contains(message, "image registry.k8s.io/pause..x:3.10 is not a valid image reference")
+	wanted := ["image registry.k8s.io/pause..x:3.10 is not a valid image reference"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-1.3] ")
+		some text in wanted
+		contains(message, text)
+	}
 }
 
 # a tag must start with a letter, digit or underscore (found by harness mutate)
 test_deny_malformed_tag if {
 	messages := nsa_1_3.deny with input as data.fixtures["NSA-1.3/deny/malformed-tag"]
-	some message in messages
-	startswith(message, "[NSA-1.3] ")
-	contains(message, "image registry.k8s.io/pause:-3.10 is not a valid image reference")
+	wanted := ["image registry.k8s.io/pause:-3.10 is not a valid image reference"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-1.3] ")
+		some text in wanted
+		contains(message, text)
+	}
 }
 
-# a well-formed name of 266 characters, which distribution refuses (found by harness mutate)
+# a repository path of 256 characters, which distribution refuses (the registry host does not count)
 test_deny_name_too_long if {
 	messages := nsa_1_3.deny with input as data.fixtures["NSA-1.3/deny/name-too-long"]
-	some message in messages
-	startswith(message, "[NSA-1.3] ")
-	contains(message, "has a name longer than 255 characters")
+	wanted := ["has a repository path longer than 255 characters"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-1.3] ")
+		some text in wanted
+		contains(message, text)
+	}
+}
+
+# a Docker Hub name of 248 characters is the path library/ and 248 characters, 256 in all
+test_deny_hub_path_too_long if {
+	messages := nsa_1_3.deny with input as data.fixtures["NSA-1.3/deny/hub-path-too-long"]
+	wanted := ["has a repository path longer than 255 characters"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-1.3] ")
+		some text in wanted
+		contains(message, text)
+	}
+}
+
+# a name of 266 characters whose repository path (after registry.k8s.io/) is 250, which distribution v0.6 accepts
+test_allow_long_name_short_path if {
+	count(nsa_1_3.deny) == 0 with input as data.fixtures["NSA-1.3/allow/long-name-short-path"]
+}
+
+# a Docker Hub name of 247 characters, library/ included exactly 255
+test_allow_hub_path_of_255 if {
+	count(nsa_1_3.deny) == 0 with input as data.fixtures["NSA-1.3/allow/hub-path-of-255"]
 }
 
 # an md5 digest is well formed but no runtime links md5 (found by harness mutate)
 test_deny_unknown_digest_algorithm if {
 	messages := nsa_1_3.deny with input as data.fixtures["NSA-1.3/deny/unknown-digest-algorithm"]
-	some message in messages
-	startswith(message, "[NSA-1.3] ")
-	contains(message, "image registry.k8s.io/pause@md5:0123456789abcdef0123456789abcdef has a digest of an unknown algorithm or the wrong length")
+	wanted := ["image registry.k8s.io/pause@md5:0123456789abcdef0123456789abcdef has a digest of an unknown algorithm or the wrong length"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-1.3] ")
+		some text in wanted
+		contains(message, text)
+	}
 }
 
 # a registry named by a bracketed IPv6 address and port (found by harness mutate)
 test_deny_ipv6_registry if {
 	messages := nsa_1_3.deny with input as data.fixtures["NSA-1.3/deny/ipv6-registry"]
-	some message in messages
-	startswith(message, "[NSA-1.3] ")
-	contains(message, "image [::1]:5000/tools/app:1 is from registry [::1]:5000, which is not trusted")
+	wanted := ["image [::1]:5000/tools/app:1 is from registry [::1]:5000, which is not trusted"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-1.3] ")
+		some text in wanted
+		contains(message, text)
+	}
+}
+
+# a path component must start with a letter or digit (distribution refuses it too; found by harness mutate)
+test_deny_malformed_path_starts_with_dash if {
+	messages := nsa_1_3.deny with input as data.fixtures["NSA-1.3/deny/malformed-path-starts-with-dash"]
+	wanted := ["image registry.k8s.io/-pause:3.10 is not a valid image reference"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-1.3] ")
+		some text in wanted
+		contains(message, text)
+	}
+}
+
+# a path component must end with a letter or digit (distribution refuses it too; found by harness mutate)
+test_deny_malformed_path_ends_with_dash if {
+	messages := nsa_1_3.deny with input as data.fixtures["NSA-1.3/deny/malformed-path-ends-with-dash"]
+	wanted := ["image registry.k8s.io/pause-:3.10 is not a valid image reference"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-1.3] ")
+		some text in wanted
+		contains(message, text)
+	}
+}
+
+# a path component holds only lower-case letters, digits and separators (distribution refuses it too; found by harness mutate)
+test_deny_malformed_path_bad_character if {
+	messages := nsa_1_3.deny with input as data.fixtures["NSA-1.3/deny/malformed-path-bad-character"]
+	wanted := ["image registry.k8s.io/pa$use:3.10 is not a valid image reference"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-1.3] ")
+		some text in wanted
+		contains(message, text)
+	}
+}
+
+# a reference has at most one tag (distribution refuses it too; found by harness mutate)
+test_deny_malformed_two_tags if {
+	messages := nsa_1_3.deny with input as data.fixtures["NSA-1.3/deny/malformed-two-tags"]
+	wanted := ["image registry.k8s.io/pause:3.10:1 is not a valid image reference"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-1.3] ")
+		some text in wanted
+		contains(message, text)
+	}
+}
+
+# a reference has at most one digest (distribution refuses it too; found by harness mutate)
+test_deny_malformed_two_digests if {
+	messages := nsa_1_3.deny with input as data.fixtures["NSA-1.3/deny/malformed-two-digests"]
+	wanted := ["image registry.k8s.io/pause@sha256:0000000000000000000000000000000000000000000000000000000000000000@sha256:0000000000000000000000000000000000000000000000000000000000000000 is not a valid image reference"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-1.3] ")
+		some text in wanted
+		contains(message, text)
+	}
+}
+
+# a digest is algorithm:hex; hex alone is not one (distribution refuses it too; found by harness mutate)
+test_deny_malformed_digest_without_colon if {
+	messages := nsa_1_3.deny with input as data.fixtures["NSA-1.3/deny/malformed-digest-without-colon"]
+	wanted := ["image registry.k8s.io/pause@abcdef0123456789abcdef0123456789abcdef is not a valid image reference"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-1.3] ")
+		some text in wanted
+		contains(message, text)
+	}
+}
+
+# a digest algorithm starts with a letter (distribution refuses it too; found by harness mutate)
+test_deny_malformed_digest_algorithm_digit if {
+	messages := nsa_1_3.deny with input as data.fixtures["NSA-1.3/deny/malformed-digest-algorithm-digit"]
+	wanted := ["image registry.k8s.io/pause@1sha:0000000000000000000000000000000000000000000000000000000000000000 is not a valid image reference"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-1.3] ")
+		some text in wanted
+		contains(message, text)
+	}
+}
+
+# a digest algorithm has no empty part between separators (distribution refuses it too; found by harness mutate)
+test_deny_malformed_digest_empty_algorithm_part if {
+	messages := nsa_1_3.deny with input as data.fixtures["NSA-1.3/deny/malformed-digest-empty-algorithm-part"]
+	wanted := ["image registry.k8s.io/pause@sha256+:0000000000000000000000000000000000000000000000000000000000000000 is not a valid image reference"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-1.3] ")
+		some text in wanted
+		contains(message, text)
+	}
+}
+
+# a digest algorithm holds only letters, digits and separators (distribution refuses it too; found by harness mutate)
+test_deny_malformed_digest_algorithm_bad_character if {
+	messages := nsa_1_3.deny with input as data.fixtures["NSA-1.3/deny/malformed-digest-algorithm-bad-character"]
+	wanted := ["image registry.k8s.io/pause@sha#256:0000000000000000000000000000000000000000000000000000000000000000 is not a valid image reference"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-1.3] ")
+		some text in wanted
+		contains(message, text)
+	}
+}
+
+# a digest has at least 32 hex digits (distribution refuses it too; found by harness mutate)
+test_deny_malformed_digest_too_short if {
+	messages := nsa_1_3.deny with input as data.fixtures["NSA-1.3/deny/malformed-digest-too-short"]
+	wanted := ["image registry.k8s.io/pause@sha256:abc is not a valid image reference"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-1.3] ")
+		some text in wanted
+		contains(message, text)
+	}
+}
+
+# a digest's hex part holds only hex digits (distribution refuses it too; found by harness mutate)
+test_deny_malformed_digest_not_hex if {
+	messages := nsa_1_3.deny with input as data.fixtures["NSA-1.3/deny/malformed-digest-not-hex"]
+	wanted := ["image registry.k8s.io/pause@sha256:000000000000000000000000000000000000000000000000000000000000000m is not a valid image reference"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-1.3] ")
+		some text in wanted
+		contains(message, text)
+	}
+}
+
+# upper-case hex is well formed, but go-digest accepts only lower-case for SHA-256 (distribution refuses it too; found by harness mutate)
+test_deny_malformed_digest_upper_case if {
+	messages := nsa_1_3.deny with input as data.fixtures["NSA-1.3/deny/malformed-digest-upper-case"]
+	wanted := ["image registry.k8s.io/pause@sha256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA has a digest of an unknown algorithm or the wrong length"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-1.3] ")
+		some text in wanted
+		contains(message, text)
+	}
+}
+
+# a registry host is a DNS name: no underscore (distribution refuses it too; found by harness mutate)
+test_deny_malformed_host_not_dns if {
+	messages := nsa_1_3.deny with input as data.fixtures["NSA-1.3/deny/malformed-host-not-dns"]
+	wanted := ["image A_b.example/pause:3.10 is not a valid image reference"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-1.3] ")
+		some text in wanted
+		contains(message, text)
+	}
+}
+
+# a DNS label starts with a letter or digit (distribution refuses it too; found by harness mutate)
+test_deny_malformed_host_label_starts_with_dash if {
+	messages := nsa_1_3.deny with input as data.fixtures["NSA-1.3/deny/malformed-host-label-starts-with-dash"]
+	wanted := ["image -registry.k8s.io/pause:3.10 is not a valid image reference"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-1.3] ")
+		some text in wanted
+		contains(message, text)
+	}
+}
+
+# a DNS label ends with a letter or digit (distribution refuses it too; found by harness mutate)
+test_deny_malformed_host_label_ends_with_dash if {
+	messages := nsa_1_3.deny with input as data.fixtures["NSA-1.3/deny/malformed-host-label-ends-with-dash"]
+	wanted := ["image registry-.k8s.io/pause:3.10 is not a valid image reference"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-1.3] ")
+		some text in wanted
+		contains(message, text)
+	}
+}
+
+# a registry host has at most one port (distribution refuses it too; found by harness mutate)
+test_deny_malformed_host_two_ports if {
+	messages := nsa_1_3.deny with input as data.fixtures["NSA-1.3/deny/malformed-host-two-ports"]
+	wanted := ["image registry.k8s.io:443:1/pause:3.10 is not a valid image reference"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-1.3] ")
+		some text in wanted
+		contains(message, text)
+	}
+}
+
+# a registry port is digits (distribution refuses it too; found by harness mutate)
+test_deny_malformed_host_port_not_number if {
+	messages := nsa_1_3.deny with input as data.fixtures["NSA-1.3/deny/malformed-host-port-not-number"]
+	wanted := ["image registry.k8s.io:https/pause:3.10 is not a valid image reference"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-1.3] ")
+		some text in wanted
+		contains(message, text)
+	}
+}
+
+# a colon after the host needs a port (distribution refuses it too; found by harness mutate)
+test_deny_malformed_host_empty_port if {
+	messages := nsa_1_3.deny with input as data.fixtures["NSA-1.3/deny/malformed-host-empty-port"]
+	wanted := ["image registry.k8s.io:/pause:3.10 is not a valid image reference"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-1.3] ")
+		some text in wanted
+		contains(message, text)
+	}
+}
+
+# a closing bracket without an opening one is no IPv6 address (distribution refuses it too; found by harness mutate)
+test_deny_malformed_host_with_bracket if {
+	messages := nsa_1_3.deny with input as data.fixtures["NSA-1.3/deny/malformed-host-with-bracket"]
+	wanted := ["image ab]:5000/pause:3.10 is not a valid image reference"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-1.3] ")
+		some text in wanted
+		contains(message, text)
+	}
+}
+
+# brackets with no address inside (distribution refuses it too; found by harness mutate)
+test_deny_malformed_ipv6_empty if {
+	messages := nsa_1_3.deny with input as data.fixtures["NSA-1.3/deny/malformed-ipv6-empty"]
+	wanted := ["image []:5000/pause:3.10 is not a valid image reference"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-1.3] ")
+		some text in wanted
+		contains(message, text)
+	}
+}
+
+# an IPv6 address holds only hex digits and colons (distribution refuses it too; found by harness mutate)
+test_deny_malformed_ipv6_not_hex if {
+	messages := nsa_1_3.deny with input as data.fixtures["NSA-1.3/deny/malformed-ipv6-not-hex"]
+	wanted := ["image [::g]:5000/pause:3.10 is not a valid image reference"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-1.3] ")
+		some text in wanted
+		contains(message, text)
+	}
+}
+
+# only a port may follow the closing bracket (distribution refuses it too; found by harness mutate)
+test_deny_malformed_ipv6_junk_after_bracket if {
+	messages := nsa_1_3.deny with input as data.fixtures["NSA-1.3/deny/malformed-ipv6-junk-after-bracket"]
+	wanted := ["image [::1]x/pause:3.10 is not a valid image reference"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-1.3] ")
+		some text in wanted
+		contains(message, text)
+	}
+}
+
+# a colon after the bracket needs a port (distribution refuses it too; found by harness mutate)
+test_deny_malformed_ipv6_empty_port if {
+	messages := nsa_1_3.deny with input as data.fixtures["NSA-1.3/deny/malformed-ipv6-empty-port"]
+	wanted := ["image [::1]:/pause:3.10 is not a valid image reference"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-1.3] ")
+		some text in wanted
+		contains(message, text)
+	}
+}
+
+# a colon needs a tag after it (distribution refuses it too; found by harness mutate)
+test_deny_malformed_tag_empty if {
+	messages := nsa_1_3.deny with input as data.fixtures["NSA-1.3/deny/malformed-tag-empty"]
+	wanted := ["image registry.k8s.io/pause: is not a valid image reference"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-1.3] ")
+		some text in wanted
+		contains(message, text)
+	}
+}
+
+# a tag is at most 128 characters (distribution refuses it too; found by harness mutate)
+test_deny_malformed_tag_too_long if {
+	messages := nsa_1_3.deny with input as data.fixtures["NSA-1.3/deny/malformed-tag-too-long"]
+	wanted := ["image registry.k8s.io/pause:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa is not a valid image reference"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-1.3] ")
+		some text in wanted
+		contains(message, text)
+	}
+}
+
+# a tag holds only letters, digits, _, . and - (distribution refuses it too; found by harness mutate)
+test_deny_malformed_tag_bad_character if {
+	messages := nsa_1_3.deny with input as data.fixtures["NSA-1.3/deny/malformed-tag-bad-character"]
+	wanted := ["image registry.k8s.io/pause:3$10 is not a valid image reference"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-1.3] ")
+		some text in wanted
+		contains(message, text)
+	}
+}
+
+# 64 characters that are not all hex are a Docker Hub name, not an image id (found by harness mutate)
+test_allow_hub_name_of_64_letters if {
+	count(nsa_1_3.deny) == 0 with input as data.fixtures["NSA-1.3/allow/hub-name-of-64-letters"]
+}
+
+# a short name of hex digits is a Docker Hub name, not an image id (found by harness mutate)
+test_allow_hub_name_of_hex_digits if {
+	count(nsa_1_3.deny) == 0 with input as data.fixtures["NSA-1.3/allow/hub-name-of-hex-digits"]
+}
+
+# a two-component Docker Hub name gets no library/, and team/ with 251 characters is 256 (found by harness mutate)
+test_deny_hub_two_component_path_too_long if {
+	messages := nsa_1_3.deny with input as data.fixtures["NSA-1.3/deny/hub-two-component-path-too-long"]
+	wanted := ["has a repository path longer than 255 characters"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-1.3] ")
+		some text in wanted
+		contains(message, text)
+	}
+}
+
+# a_b.com is no host name to distribution, so it counts in the path: 258 characters (found by harness mutate)
+test_deny_unhosted_path_too_long if {
+	messages := nsa_1_3.deny with input as data.fixtures["NSA-1.3/deny/unhosted-path-too-long"]
+	wanted := ["has a repository path longer than 255 characters"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-1.3] ")
+		some text in wanted
+		contains(message, text)
+	}
 }

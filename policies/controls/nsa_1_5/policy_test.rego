@@ -17,44 +17,94 @@ test_allow_deployment_automount_false if {
 # automountServiceAccountToken absent (defaults to true)
 test_deny_automount_absent if {
 	messages := nsa_1_5.deny with input as data.fixtures["sa-token/deny/automount-absent"]
-	some message in messages
-	startswith(message, "[NSA-1.5] ")
-	contains(message, "spec.automountServiceAccountToken must be false")
+	wanted := ["spec.automountServiceAccountToken must be false"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-1.5] ")
+		some text in wanted
+		contains(message, text)
+	}
 }
 
 # automountServiceAccountToken true
 test_deny_automount_true if {
 	messages := nsa_1_5.deny with input as data.fixtures["sa-token/deny/automount-true"]
-	some message in messages
-	startswith(message, "[NSA-1.5] ")
-	contains(message, "spec.automountServiceAccountToken must be false")
+	wanted := ["spec.automountServiceAccountToken must be false"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-1.5] ")
+		some text in wanted
+		contains(message, text)
+	}
 }
 
 # CronJob template without the setting
 test_deny_cronjob_automount_absent if {
 	messages := nsa_1_5.deny with input as data.fixtures["sa-token/deny/cronjob-automount-absent"]
-	some message in messages
-	startswith(message, "[NSA-1.5] ")
-	contains(message, "spec.jobTemplate.spec.template.spec.automountServiceAccountToken must be false")
+	wanted := ["spec.jobTemplate.spec.template.spec.automountServiceAccountToken must be false"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-1.5] ")
+		some text in wanted
+		contains(message, text)
+	}
 }
 
 # DaemonSet with a named service account and automount true
 test_deny_daemonset_automount_true if {
 	messages := nsa_1_5.deny with input as data.fixtures["sa-token/deny/daemonset-automount-true"]
-	some message in messages
-	startswith(message, "[NSA-1.5] ")
-	contains(message, "spec.template.spec.automountServiceAccountToken must be false")
+	wanted := ["spec.template.spec.automountServiceAccountToken must be false"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-1.5] ")
+		some text in wanted
+		contains(message, text)
+	}
 }
 
 # automount false, but a projected serviceAccountToken volume brings a token
 test_deny_projected_token if {
 	messages := nsa_1_5.deny with input as data.fixtures["sa-token/deny/projected-token"]
-	some message in messages
-	startswith(message, "[NSA-1.5] ")
-	contains(message, "spec.volumes[0] (token) projects a service account token")
+	wanted := ["spec.volumes[0] (token) projects a service account token"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-1.5] ")
+		some text in wanted
+		contains(message, text)
+	}
 }
 
 # automount off and a projected volume with no service account token in it
 test_allow_projected_config_only if {
 	count(nsa_1_5.deny) == 0 with input as data.fixtures["sa-token/allow/projected-config-only"]
+}
+
+# automount on and a projected token: one finding, the automount (found by harness mutate)
+test_deny_automount_absent_with_projected_token if {
+	messages := nsa_1_5.deny with input as data.fixtures["sa-token/deny/automount-absent-with-projected-token"]
+	wanted := ["spec.automountServiceAccountToken must be false"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-1.5] ")
+		some text in wanted
+		contains(message, text)
+	}
 }

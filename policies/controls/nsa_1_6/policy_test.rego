@@ -22,47 +22,89 @@ test_allow_deployment_localhost_seccomp if {
 # neither a sandbox runtime class nor a seccomp profile
 test_deny_no_hardening if {
 	messages := nsa_1_6.deny with input as data.fixtures["NSA-1.6/deny/no-hardening"]
-	some message in messages
-	startswith(message, "[NSA-1.6] ")
-	contains(message, "needs a sandbox runtimeClassName")
+	wanted := ["needs a sandbox runtimeClassName"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-1.6] ")
+		some text in wanted
+		contains(message, text)
+	}
 }
 
 # a non-sandbox runtime class and no seccomp
 test_deny_runc_runtime_class if {
 	messages := nsa_1_6.deny with input as data.fixtures["NSA-1.6/deny/runc-runtime-class"]
-	some message in messages
-	startswith(message, "[NSA-1.6] ")
-	contains(message, "needs a sandbox runtimeClassName")
+	wanted := ["needs a sandbox runtimeClassName"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-1.6] ")
+		some text in wanted
+		contains(message, text)
+	}
 }
 
 # explicit Unconfined denies even under gvisor
 test_deny_gvisor_but_unconfined if {
 	messages := nsa_1_6.deny with input as data.fixtures["NSA-1.6/deny/gvisor-but-unconfined"]
-	some message in messages
-	startswith(message, "[NSA-1.6] ")
-	contains(message, "seccompProfile.type Unconfined is never allowed")
+	wanted := ["seccompProfile.type Unconfined is never allowed"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-1.6] ")
+		some text in wanted
+		contains(message, text)
+	}
 }
 
 # pod RuntimeDefault, init container overrides with Unconfined
 test_deny_init_container_unconfined if {
 	messages := nsa_1_6.deny with input as data.fixtures["NSA-1.6/deny/init-container-unconfined"]
-	some message in messages
-	startswith(message, "[NSA-1.6] ")
-	contains(message, "seccompProfile.type Unconfined is never allowed")
+	wanted := ["seccompProfile.type Unconfined is never allowed"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-1.6] ")
+		some text in wanted
+		contains(message, text)
+	}
 }
 
 # DaemonSet template without hardening
 test_deny_daemonset_no_hardening if {
 	messages := nsa_1_6.deny with input as data.fixtures["NSA-1.6/deny/daemonset-no-hardening"]
-	some message in messages
-	startswith(message, "[NSA-1.6] ")
-	contains(message, "needs a sandbox runtimeClassName")
+	wanted := ["needs a sandbox runtimeClassName"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-1.6] ")
+		some text in wanted
+		contains(message, text)
+	}
 }
 
 # explicit Unconfined at pod level denies although the container overrides it
 test_deny_pod_unconfined_containers_override if {
 	messages := nsa_1_6.deny with input as data.fixtures["NSA-1.6/deny/pod-unconfined-containers-override"]
-	some message in messages
-	startswith(message, "[NSA-1.6] ")
-	contains(message, "spec.securityContext.seccompProfile.type Unconfined is never allowed")
+	wanted := ["spec.securityContext.seccompProfile.type Unconfined is never allowed"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-1.6] ")
+		some text in wanted
+		contains(message, text)
+	}
 }

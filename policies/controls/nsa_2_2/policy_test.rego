@@ -32,41 +32,76 @@ test_allow_ingress_only_policy_types_unset if {
 # namespace without any NetworkPolicy
 test_deny_no_policy if {
 	messages := nsa_2_2.deny with input as data.fixtures["NSA-2.2/deny/no-policy"]
-	some message in messages
-	startswith(message, "[NSA-2.2] ")
-	contains(message, "selects this pod for Ingress (a default deny)")
+	wanted := ["selects this pod for Ingress (a default deny)", "selects this pod for Egress (a default deny)"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-2.2] ")
+		some text in wanted
+		contains(message, text)
+	}
 }
 
 # the only policy selects other pods
 test_deny_selects_other_pods if {
 	messages := nsa_2_2.deny with input as data.fixtures["NSA-2.2/deny/selects-other-pods"]
-	some message in messages
-	startswith(message, "[NSA-2.2] ")
-	contains(message, "selects this pod for Ingress (a default deny)")
+	wanted := ["selects this pod for Ingress (a default deny)", "selects this pod for Egress (a default deny)"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-2.2] ")
+		some text in wanted
+		contains(message, text)
+	}
 }
 
 # a policy whose ingress rule has no peers and no ports lets everything in
 test_deny_allows_all_ingress if {
 	messages := nsa_2_2.deny with input as data.fixtures["NSA-2.2/deny/allows-all-ingress"]
-	some message in messages
-	startswith(message, "[NSA-2.2] ")
-	contains(message, "NetworkPolicy dd-allows-all-ingress/open allows all Ingress traffic of this pod (ingress[0] has no peers and no ports)")
+	wanted := ["NetworkPolicy dd-allows-all-ingress/open allows all Ingress traffic of this pod (ingress[0] has no peers and no ports)"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-2.2] ")
+		some text in wanted
+		contains(message, text)
+	}
 }
 
 # policyTypes absent and no egress rules: only ingress is isolated
 test_deny_ingress_only if {
 	messages := nsa_2_2.deny with input as data.fixtures["NSA-2.2/deny/ingress-only"]
-	some message in messages
-	startswith(message, "[NSA-2.2] ")
-	contains(message, "no NetworkPolicy in namespace dd-ingress-only selects this pod for Egress (a default deny)")
+	wanted := ["no NetworkPolicy in namespace dd-ingress-only selects this pod for Egress (a default deny)"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-2.2] ")
+		some text in wanted
+		contains(message, text)
+	}
 }
 
 # a NotIn selector that leaves this pod out
 test_deny_not_in_excludes if {
 	messages := nsa_2_2.deny with input as data.fixtures["NSA-2.2/deny/not-in-excludes"]
-	some message in messages
-	startswith(message, "[NSA-2.2] ")
-	contains(message, "selects this pod for Ingress (a default deny)")
+	wanted := ["selects this pod for Ingress (a default deny)", "selects this pod for Egress (a default deny)"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-2.2] ")
+		some text in wanted
+		contains(message, text)
+	}
 }
 
 # no policyTypes, but egress rules imply Egress beside Ingress; selected by an Exists expression
@@ -77,17 +112,31 @@ test_allow_implied_policy_types if {
 # a DoesNotExist selector that leaves this labelled pod out
 test_deny_does_not_exist_excludes if {
 	messages := nsa_2_2.deny with input as data.fixtures["NSA-2.2/deny/does-not-exist-excludes"]
-	some message in messages
-	startswith(message, "[NSA-2.2] ")
-	contains(message, "selects this pod for Ingress (a default deny)")
+	wanted := ["selects this pod for Ingress (a default deny)", "selects this pod for Egress (a default deny)"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-2.2] ")
+		some text in wanted
+		contains(message, text)
+	}
 }
 
 # CronJob whose pods no NetworkPolicy of the namespace selects
 test_deny_cronjob_selects_other_pods if {
 	messages := nsa_2_2.deny with input as data.fixtures["NSA-2.2/deny/cronjob-selects-other-pods"]
-	some message in messages
-	startswith(message, "[NSA-2.2] ")
-	contains(message, "selects this pod for Ingress (a default deny)")
+	wanted := ["selects this pod for Ingress (a default deny)", "selects this pod for Egress (a default deny)"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-2.2] ")
+		some text in wanted
+		contains(message, text)
+	}
 }
 
 # a Role in a namespace without a default-deny NetworkPolicy; the control is about pods, so an object that runs nothing passes
@@ -98,15 +147,34 @@ test_allow_role_without_default_deny if {
 # the only default deny selects by In on a label the pod does not have, so it selects nothing here
 test_deny_in_on_missing_key if {
 	messages := nsa_2_2.deny with input as data.fixtures["NSA-2.2/deny/in-on-missing-key"]
-	some message in messages
-	startswith(message, "[NSA-2.2] ")
-	contains(message, "no NetworkPolicy in namespace dd-in-on-missing-key selects this pod for Ingress (a default deny)")
+	wanted := ["no NetworkPolicy in namespace dd-in-on-missing-key selects this pod for Ingress (a default deny)", "selects this pod for Egress (a default deny)"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-2.2] ")
+		some text in wanted
+		contains(message, text)
+	}
 }
 
 # the only default deny selects by Exists on a label the pod does not have, so it selects nothing here
 test_deny_exists_on_missing_key if {
 	messages := nsa_2_2.deny with input as data.fixtures["NSA-2.2/deny/exists-on-missing-key"]
-	some message in messages
-	startswith(message, "[NSA-2.2] ")
-	contains(message, "no NetworkPolicy in namespace dd-exists-on-missing-key selects this pod for Ingress (a default deny)")
+	wanted := ["no NetworkPolicy in namespace dd-exists-on-missing-key selects this pod for Ingress (a default deny)", "selects this pod for Egress (a default deny)"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-2.2] ")
+		some text in wanted
+		contains(message, text)
+	}
+}
+
+# an allow-all egress rule in a policy whose policyTypes is Ingress only does nothing; another policy denies egress (found by harness mutate)
+test_allow_ignored_egress_rules if {
+	count(nsa_2_2.deny) == 0 with input as data.fixtures["NSA-2.2/allow/ignored-egress-rules"]
 }

@@ -17,49 +17,91 @@ test_allow_quota_and_limitrange if {
 # limits set, but the namespace has no ResourceQuota
 test_deny_no_quota if {
 	messages := nsa_2_3.deny with input as data.fixtures["NSA-2.3/deny/no-quota"]
-	some message in messages
-	startswith(message, "[NSA-2.3] ")
-	contains(message, "namespace rq-no-quota has no ResourceQuota")
+	wanted := ["namespace rq-no-quota has no ResourceQuota"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-2.3] ")
+		some text in wanted
+		contains(message, text)
+	}
 }
 
 # ResourceQuota, no limits, no LimitRange
 test_deny_quota_without_limits if {
 	messages := nsa_2_3.deny with input as data.fixtures["NSA-2.3/deny/quota-without-limits"]
-	some message in messages
-	startswith(message, "[NSA-2.3] ")
-	contains(message, "resources.limits.cpu must be set to more than zero")
+	wanted := ["resources.limits.cpu must be set to more than zero", "resources.limits.memory must be set to more than zero"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-2.3] ")
+		some text in wanted
+		contains(message, text)
+	}
 }
 
 # the LimitRange supplies only a cpu default; memory is still missing
 test_deny_limitrange_cpu_only if {
 	messages := nsa_2_3.deny with input as data.fixtures["NSA-2.3/deny/limitrange-cpu-only"]
-	some message in messages
-	startswith(message, "[NSA-2.3] ")
-	contains(message, "resources.limits.memory must be set to more than zero (no pod-level limit or LimitRange default in namespace rq-limitrange-cpu-only supplies one)")
+	wanted := ["resources.limits.memory must be set to more than zero (no pod-level limit or LimitRange default in namespace rq-limitrange-cpu-only supplies one)"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-2.3] ")
+		some text in wanted
+		contains(message, text)
+	}
 }
 
 # only the init container lacks limits
 test_deny_init_without_limits if {
 	messages := nsa_2_3.deny with input as data.fixtures["NSA-2.3/deny/init-without-limits"]
-	some message in messages
-	startswith(message, "[NSA-2.3] ")
-	contains(message, "resources.limits.cpu must be set to more than zero")
+	wanted := ["resources.limits.cpu must be set to more than zero", "resources.limits.memory must be set to more than zero"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-2.3] ")
+		some text in wanted
+		contains(message, text)
+	}
 }
 
 # StatefulSet template without limits
 test_deny_statefulset_without_limits if {
 	messages := nsa_2_3.deny with input as data.fixtures["NSA-2.3/deny/statefulset-without-limits"]
-	some message in messages
-	startswith(message, "[NSA-2.3] ")
-	contains(message, "resources.limits.cpu must be set to more than zero")
+	wanted := ["resources.limits.cpu must be set to more than zero", "resources.limits.memory must be set to more than zero"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-2.3] ")
+		some text in wanted
+		contains(message, text)
+	}
 }
 
 # limits of zero bound nothing
 test_deny_zero_limits if {
 	messages := nsa_2_3.deny with input as data.fixtures["NSA-2.3/deny/zero-limits"]
-	some message in messages
-	startswith(message, "[NSA-2.3] ")
-	contains(message, "resources.limits.cpu must be set to more than zero")
+	wanted := ["resources.limits.cpu must be set to more than zero", "resources.limits.memory must be set to more than zero"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-2.3] ")
+		some text in wanted
+		contains(message, text)
+	}
 }
 
 # pod-level limits (spec.resources, v1.34+) bound every container
@@ -80,4 +122,19 @@ test_allow_role_without_quota if {
 # a debug container joins a bounded pod; ephemeral containers cannot set resources, so their lack of limits is not held against the pod
 test_allow_debug_container_without_limits if {
 	count(nsa_2_3.deny) == 0 with input as data.fixtures["NSA-2.3/allow/debug-container-without-limits"]
+}
+
+# a LimitRange default under type PersistentVolumeClaim, which kube-apiserver accepts but LimitRanger never gives a container (found by harness mutate)
+test_deny_limit_range_default_for_claims if {
+	messages := nsa_2_3.deny with input as data.fixtures["NSA-2.3/deny/limit-range-default-for-claims"]
+	wanted := ["resources.limits.cpu must be set to more than zero", "resources.limits.memory must be set to more than zero"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-2.3] ")
+		some text in wanted
+		contains(message, text)
+	}
 }

@@ -17,31 +17,59 @@ test_allow_kubeadm_plus_encryption if {
 # kubeadm does not configure encryption at rest
 test_deny_kubeadm_defaults if {
 	messages := nsa_2_7.deny with input as data.fixtures["NSA-2.7/deny/kubeadm-defaults"]
-	some message in messages
-	startswith(message, "[NSA-2.7] ")
-	contains(message, "--encryption-provider-config must be set")
+	wanted := ["--encryption-provider-config must be set"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-2.7] ")
+		some text in wanted
+		contains(message, text)
+	}
 }
 
 # hardened node without the flag
 test_deny_encryption_unset if {
 	messages := nsa_2_7.deny with input as data.fixtures["NSA-2.7/deny/encryption-unset"]
-	some message in messages
-	startswith(message, "[NSA-2.7] ")
-	contains(message, "--encryption-provider-config must be set")
+	wanted := ["--encryption-provider-config must be set"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-2.7] ")
+		some text in wanted
+		contains(message, text)
+	}
 }
 
 # the flag given an empty value
 test_deny_encryption_empty if {
 	messages := nsa_2_7.deny with input as data.fixtures["NSA-2.7/deny/encryption-empty"]
-	some message in messages
-	startswith(message, "[NSA-2.7] ")
-	contains(message, "--encryption-provider-config must be set")
+	wanted := ["--encryption-provider-config must be set"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-2.7] ")
+		some text in wanted
+		contains(message, text)
+	}
 }
 
 # no kube-apiserver manifest to check
 test_deny_apiserver_manifest_missing if {
 	messages := nsa_2_7.deny with input as data.fixtures["NSA-2.7/deny/apiserver-manifest-missing"]
-	some message in messages
-	startswith(message, "[NSA-2.7] ")
-	contains(message, "manifest missing or unreadable")
+	wanted := ["manifest missing or unreadable"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-2.7] ")
+		some text in wanted
+		contains(message, text)
+	}
 }
