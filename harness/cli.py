@@ -314,6 +314,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_mutate)
 
     p = sub.add_parser(
+        "peers",
+        help="ask Pod Security Admission and published rule sets (scenarios/peers.yaml) about "
+        "every fixture of the controls they map",
+    )
+    p.add_argument("--peers", type=_id_list, help="comma-separated peers (default: all)")
+    p.add_argument(
+        "--controls", type=_id_list, help="comma-separated control ids (default: all mapped)"
+    )
+    p.add_argument(
+        "--out", type=Path, help="folder for peers.json (default results/peers/<UTC timestamp>)"
+    )
+    p.add_argument("--format", choices=["table", "json"], default="table")
+    p.set_defaults(func=cmd_peers)
+
+    p = sub.add_parser(
         "rbac-defaults",
         help="compare policies/lib/rbac_defaults.rego with what kube-apiserver bootstraps",
     )
@@ -710,6 +725,43 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
                 soft_wrap=True,
             )
     return EXIT_FINDINGS if summary["unexplained"] else EXIT_OK
+
+
+def cmd_peers(args: argparse.Namespace) -> int:
+    """Exit 1 when a selected peer could not run (its tool missing or failing); the
+    others' records are written all the same. Disagreements are results, not failures."""
+    from harness.model.config import load_config
+    from harness.model.fixtures import load_fixtures
+    from harness.model.policies import PolicySet, load_modules, queries_for
+    from harness.peers import run as peers_run
+    from harness.peers.mapping import load_peers
+    from harness.reporting import peers as peers_report
+    from harness.reporting.report import markdown_frame
+    from harness.reporting.results import new_run_dir
+
+    catalog = load_catalog()
+    mappings = load_peers(catalog)
+    if args.peers:
+        unknown = [p for p in args.peers if p not in mappings]
+        if unknown:
+            raise HarnessError(f"unknown peer {unknown[0]} (known: {', '.join(mappings)})")
+        mappings = {p: mappings[p] for p in args.peers}
+    controls = catalog.select_for(args.controls, "peers")
+    fixture_set = load_fixtures(catalog.with_policy)
+    policy = PolicySet(
+        load_modules(), load_config(), fixture_set.state(), queries_for(catalog.with_policy)
+    )
+    log = lambda line: err.print(line, markup=False)  # noqa: E731
+    run = peers_run.run_peers(mappings, controls, fixture_set, policy, log)
+    path = peers_run.write(run, args.out or new_run_dir(Path("results") / "peers"))
+    doc = run.to_json()
+    if args.format == "json":
+        print(json.dumps(doc, indent=2))
+    else:
+        out.print(markdown_frame(peers_report.per_peer(doc, len(catalog.controls))), markup=False)
+        err.print(f"peers run: {path}", markup=False)
+    failed = [name for name, s in run.peers.items() if s["status"] != "ran"]
+    return EXIT_FINDINGS if failed else EXIT_OK
 
 
 def cmd_mutate(args: argparse.Namespace) -> int:

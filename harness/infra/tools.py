@@ -15,6 +15,7 @@ import platform
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -51,8 +52,14 @@ class Tool:
     # runc needs cgo (its nsenter is C) and libseccomp; everything else builds with CGO off.
     cgo: bool = False
     tags: str = ""
-    # "core" tools serve every target; "node" tools only go into the kind images.
+    # "core" tools serve every target; "node" tools only go into the kind images; "peer"
+    # tools are the other policy engines and scanners `harness peers` compares with.
     group: str = "core"
+    # Extra environment for the Go build (trivy needs GOEXPERIMENT=jsonv2 on Go 1.26).
+    go_env: tuple[tuple[str, str], ...] = ()
+    # A tool published on PyPI instead: installed into its own venv in the cache (its
+    # dependencies stay out of ours), the binary linked where cache_path points.
+    pypi: str | None = None
 
     @property
     def cache_path(self) -> Path:
@@ -220,6 +227,35 @@ TOOLS["kube-router"] = Tool(
     group="node",
 )
 
+# Peers (harness peers): published rule sets as they ship, pinned.
+TOOLS["kube-score"] = Tool(
+    name="kube-score",
+    version="1.20.0",
+    module="github.com/zegl/kube-score/cmd/kube-score",
+    version_args=("version",),
+    version_pattern=r"kube-score version: v?([0-9][^\s,]*)",
+    ldflags="-s -w -X main.version=1.20.0",
+    group="peer",
+)
+TOOLS["trivy"] = Tool(
+    name="trivy",
+    version="0.74.0",
+    module="github.com/aquasecurity/trivy/cmd/trivy",
+    version_args=("--version",),
+    version_pattern=r"^Version: (\S+)",
+    ldflags="-s -w -X github.com/aquasecurity/trivy/pkg/version/app.ver=0.74.0",
+    go_env=(("GOEXPERIMENT", "jsonv2"),),  # trivy imports encoding/json/v2
+    group="peer",
+)
+TOOLS["checkov"] = Tool(
+    name="checkov",
+    version="3.3.30",
+    module="",
+    version_args=("--version",),
+    version_pattern=r"^(\d+\.\d+\.\d+)",
+    pypi="checkov",
+    group="peer",
+)
 
 DOWNLOAD_TIMEOUT_S = 10
 
@@ -285,7 +321,7 @@ def install(name: str, log: Log = print) -> Resolved:
         source = "download"
     else:
         build_from_source(tool, tool.cache_path, log)
-        source = "source-build"
+        source = "pypi" if tool.pypi else "source-build"
     if reported_version(tool, tool.cache_path) != tool.version:
         raise HarnessError(f"{tool.cache_path}: does not report version {tool.version}")
     elapsed = time.monotonic() - start
@@ -333,6 +369,9 @@ def _install_file(payload: bytes, dest: Path) -> None:
 
 
 def build_from_source(tool: Tool, dest: Path, log: Log) -> None:
+    if tool.pypi:
+        install_from_pypi(tool, dest, log)
+        return
     go = shutil.which("go")
     if go is None:
         raise HarnessError(f"{tool.name}: cannot build from source: the go command is not on PATH")
@@ -348,6 +387,29 @@ def build_from_source(tool: Tool, dest: Path, log: Log) -> None:
         shutil.move(str(built), dest)
 
 
+def install_from_pypi(tool: Tool, dest: Path, log: Log) -> None:
+    """pip install <pypi>==<version> into a venv beside dest, and link its entry point."""
+    venv = dest.parent / "venv"
+    log(f"{tool.name}: installing {tool.pypi}=={tool.version} from PyPI into {venv}")
+    for args in (
+        [sys.executable, "-m", "venv", "--clear", str(venv)],
+        [
+            str(venv / "bin" / "python"),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            f"{tool.pypi}=={tool.version}",
+        ],
+    ):
+        result = subprocess.run(args, capture_output=True, text=True)
+        if result.returncode != 0:
+            tail = " ".join((result.stderr or result.stdout).strip().splitlines()[-2:])
+            raise HarnessError(f"{tool.name}: {args[2]} failed: {tail}")
+    dest.unlink(missing_ok=True)
+    dest.symlink_to(venv / "bin" / tool.name)
+
+
 def _build_flags(tool: Tool) -> list[str]:
     flags = ["-trimpath"]
     if tool.tags:
@@ -358,7 +420,7 @@ def _build_flags(tool: Tool) -> list[str]:
 
 
 def _cgo_env(tool: Tool) -> dict[str, str]:
-    return {"CGO_ENABLED": "1"} if tool.cgo else {}
+    return {**dict(tool.go_env), **({"CGO_ENABLED": "1"} if tool.cgo else {})}
 
 
 def _cgo_word(tool: Tool) -> str:

@@ -42,6 +42,7 @@ COMMAND_POINTS = {
     "node-check": {"node"},
     "audit": {"admission", "audit"},
     "mutate": {"admission", "audit", "node"},
+    "peers": {"admission", "audit", "node"},
 }
 # Our own verdict for a control that has no policy (the reason is the rationale).
 OWN_VERDICTS = {"not-enforceable"}

@@ -29,12 +29,15 @@ from harness.errors import HarnessError
 from harness.model import inputs
 from harness.model.catalog import Catalog, load_catalog
 from harness.model.config import load_config
+from harness.peers.mapping import mapping_digest
+from harness.reporting import peers as peers_report
 from harness.reporting.coverage import (
     Coverage,
     compute_coverage,
     mutation_scores,
     reference_mutation_file,
 )
+from harness.reporting.peers import reference_peers_file
 from harness.reporting.report import (
     changed_verdicts,
     figure_combined,
@@ -176,6 +179,7 @@ def sections(evidence: Evidence) -> dict[str, str]:
     fuzz_summary = reference_dir() / "fuzz" / "summary.json"
     if fuzz_summary.is_file():
         out["fuzz"] = fuzz_text(json.loads(fuzz_summary.read_text()))
+    out["peers"] = peers_text(evidence.catalog)
     mutation = reference_mutation_file()
     out["mutation"] = (
         mutation_text(json.loads(mutation.read_text()))
@@ -230,12 +234,35 @@ def stale_runs(evidence: Evidence) -> list[str]:
             problems.append(
                 f"{where}: policies/ or scenarios/ changed since its commit {commit['sha'][:7]}"
             )
-    for made in (reference_dir() / "fuzz" / "summary.json", reference_mutation_file()):
+    for made in (
+        reference_dir() / "fuzz" / "summary.json",
+        reference_mutation_file(),
+        reference_peers_file(),
+    ):
         if made.is_file():
             parts = inputs.changed(json.loads(made.read_text()).get("inputs") or {}, today)
             if parts:
                 problems.append(f"{made}: made with other {', '.join(parts)} than today's")
+    peers = reference_peers_file()
+    if peers.is_file() and json.loads(peers.read_text())["meta"].get("peers_mapping") != (
+        mapping_digest()
+    ):
+        problems.append(f"{peers}: made with another scenarios/peers.yaml than today's")
     return problems
+
+
+def peers_text(catalog: Catalog) -> str:
+    """The peers tables from the committed peers run, or how to make one."""
+    path = reference_peers_file()
+    if not path.is_file():
+        return f"No peers run in {path.parent} (python -m harness peers --out it).\n"
+    doc = json.loads(path.read_text())
+    ids = [c.id for c in catalog.controls]
+    ran = ", ".join(f"{n} {s['version']}" for n, s in doc["peers"].items() if s["status"] == "ran")
+    text = f"Peers run on every fixture of the controls each maps ({ran}).\n\n"
+    text += markdown_frame(peers_report.per_peer(doc, len(ids))) + "\n"
+    text += "Per control (✓: every fixture decided as ours; else the misses and false alarms):\n\n"
+    return text + markdown_frame(peers_report.matrix(doc, ids))
 
 
 def _changed_since(sha: str) -> bool:

@@ -20,6 +20,7 @@ from typing import Any
 from harness.errors import TargetError
 from harness.model.manifests import POD_BEARING, STATE
 from harness.model.policies import PolicySet
+from harness.targets.base import Decision
 from harness.targets.kube import (
     HARNESS_NAMESPACE,
     WEBHOOK_PATH,
@@ -97,6 +98,25 @@ class LocalTarget(KubeTarget):
         PSA enforces on pods only). Runs with our webhook removed."""
         from harness.model.manifests import admission_review
 
+        self.ensure_psa_namespace()
+        rows = []
+        for fixture in plan.fixtures.unique:
+            pod = as_pod(fixture.input, PSA_NAMESPACE)
+            if pod is None:
+                continue
+            ours = self.opa.decide(self.opa.prepare(admission_review(pod), "controls/nsa_1_4/deny"))
+            row = {"fixture": fixture.id, "nsa_1_4": ours.verdict}
+            try:
+                psa = self.psa_decide(pod)
+                row.update(psa=psa.verdict, psa_message=" ".join(psa.messages)[:300])
+            except TargetError as exc:
+                row.update(psa="error", psa_message=str(exc)[:300])
+            row["agree"] = row["psa"] == row["nsa_1_4"]
+            rows.append(row)
+        return rows
+
+    def ensure_psa_namespace(self) -> None:
+        """PSA_NAMESPACE with Pod Security Admission enforcing restricted."""
         self._ensure_namespace(PSA_NAMESPACE)
         self._call(
             "PATCH",
@@ -104,22 +124,12 @@ class LocalTarget(KubeTarget):
             {"metadata": {"labels": {"pod-security.kubernetes.io/enforce": "restricted"}}},
             content_type="application/merge-patch+json",
         )
-        rows = []
-        for fixture in plan.fixtures.unique:
-            pod = as_pod(fixture.input, PSA_NAMESPACE)
-            if pod is None:
-                continue
-            self._ensure_references(PSA_NAMESPACE, pod)
-            ours = self.opa.decide(self.opa.prepare(admission_review(pod), "controls/nsa_1_4/deny"))
-            row = {"fixture": fixture.id, "nsa_1_4": ours.verdict}
-            try:
-                psa = self._submit("POST", api_path(pod), pod, dry_run=True)
-                row.update(psa=psa.verdict, psa_message=" ".join(psa.messages)[:300])
-            except TargetError as exc:
-                row.update(psa="error", psa_message=str(exc)[:300])
-            row["agree"] = row["psa"] == row["nsa_1_4"]
-            rows.append(row)
-        return rows
+
+    def psa_decide(self, pod: dict[str, Any]) -> Decision:
+        """A dry-run create of pod (from as_pod) in PSA_NAMESPACE: PSA's verdict, and its
+        message when it refuses."""
+        self._ensure_references(PSA_NAMESPACE, pod)
+        return self._submit("POST", api_path(pod), pod, dry_run=True)
 
     def describe(self) -> dict[str, Any]:
         return {

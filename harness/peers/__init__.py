@@ -1,0 +1,7 @@
+"""Peers side by side: other admission mechanisms and published rule sets, asked about
+the same fixtures our policies decide (python -m harness peers).
+
+A peer answers per fixture with the checks it fired; scenarios/peers.yaml says which of
+its checks correspond to which of our controls. A control a peer has no check for is
+"not covered" by it, never counted as a pass or a miss.
+"""
