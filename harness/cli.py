@@ -732,9 +732,9 @@ def cmd_peers(args: argparse.Namespace) -> int:
     others' records are written all the same. Disagreements are results, not failures."""
     from harness.model.config import load_config
     from harness.model.fixtures import load_fixtures
+    from harness.model.peers import load_peers
     from harness.model.policies import PolicySet, load_modules, queries_for
     from harness.peers import run as peers_run
-    from harness.peers.mapping import load_peers
     from harness.reporting import peers as peers_report
     from harness.reporting.report import markdown_frame
     from harness.reporting.results import new_run_dir

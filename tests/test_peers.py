@@ -7,8 +7,8 @@ import json
 import pytest
 
 from harness.errors import HarnessError
+from harness.model.peers import PeerMapping, fired_for, load_peers
 from harness.peers import run as peers_run
-from harness.peers.mapping import PeerMapping, fired_for, load_peers
 from harness.peers.psa import forbidden_reasons
 from harness.peers.scanners import SCANNERS
 from harness.reporting import peers as peers_report

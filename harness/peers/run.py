@@ -15,9 +15,9 @@ from harness.model import inputs
 from harness.model.catalog import Control
 from harness.model.config import load_config
 from harness.model.fixtures import Fixture, FixtureSet
+from harness.model.peers import PeerMapping, fired_for, mapping_digest
 from harness.model.policies import PolicySet
 from harness.peers import psa, scanners
-from harness.peers.mapping import PeerMapping, fired_for, mapping_digest
 from harness.reporting.peers import PEERS_FILE
 from harness.reporting.results import commit, machine, now
 

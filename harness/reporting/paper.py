@@ -29,7 +29,7 @@ from harness.errors import HarnessError
 from harness.model import inputs
 from harness.model.catalog import Catalog, load_catalog
 from harness.model.config import load_config
-from harness.peers.mapping import mapping_digest
+from harness.model.peers import mapping_digest
 from harness.reporting import peers as peers_report
 from harness.reporting.coverage import (
     Coverage,
