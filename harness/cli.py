@@ -754,6 +754,9 @@ def cmd_peers(args: argparse.Namespace) -> int:
     log = lambda line: err.print(line, markup=False)  # noqa: E731
     run = peers_run.run_peers(mappings, controls, fixture_set, policy, log)
     path = peers_run.write(run, args.out or new_run_dir(Path("results") / "peers"))
+    if not run.meta["complete"]:
+        err.print(f"interrupted; the peers that finished are in {path}", markup=False)
+        return EXIT_INTERRUPTED
     doc = run.to_json()
     if args.format == "json":
         print(json.dumps(doc, indent=2))

@@ -64,8 +64,24 @@ def run_peers(
     log: Callable[[str], None] = print,
 ) -> PeersRun:
     """Each peer on the fixtures of the controls it maps. A peer whose tool is missing or
-    that fails is reported in its status; the others still run."""
-    run = PeersRun(meta=_meta())
+    that fails is reported in its status; the others still run. On Ctrl-C the peers that
+    finished are kept and meta.complete is False."""
+    run = PeersRun(meta={**_meta(), "complete": True})
+    try:
+        _ask_each(run, peers, controls, fixture_set, policy, log)
+    except KeyboardInterrupt:
+        run.meta["complete"] = False
+    return run
+
+
+def _ask_each(
+    run: PeersRun,
+    peers: dict[str, PeerMapping],
+    controls: list[Control],
+    fixture_set: FixtureSet,
+    policy: PolicySet,
+    log: Callable[[str], None],
+) -> None:
     for peer in peers.values():
         mine = [c for c in controls if peer.checks_for(c.id) is not None]
         fixtures = {f.id: f for c in mine for f in fixture_set.by_control[c.id]}
@@ -81,7 +97,6 @@ def run_peers(
         for control in mine:
             for fixture in fixture_set.by_control[control.id]:
                 run.records.append(_record(peer, control, fixture, fired.get(fixture.id)))
-    return run
 
 
 def _record(
@@ -100,10 +115,8 @@ def _record(
 
 
 def _version(peer: PeerMapping) -> str:
-    if peer.tool is None:
-        from harness.infra.tools import get_tool
-
-        return f"kube-apiserver {get_tool('kube-apiserver').version}"
+    if peer.tool is None:  # built into kube-apiserver
+        return f"kube-apiserver {tools.get_tool('kube-apiserver').version}"
     return tools.get_tool(peer.tool).version
 
 
@@ -122,10 +135,3 @@ def write(run: PeersRun, folder: Path) -> Path:
     path = folder / PEERS_FILE
     path.write_text(json.dumps(run.to_json(), indent=1, ensure_ascii=False) + "\n")
     return path
-
-
-def load(folder: Path) -> dict[str, Any]:
-    path = folder / PEERS_FILE
-    if not path.is_file():
-        raise HarnessError(f"{path}: no peers run here")
-    return json.loads(path.read_text())
