@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 
+from harness.errors import TargetError
 from harness.model.fixtures import Fixture
 from harness.model.policies import PolicySet
 from harness.peers.scanners import Fired
@@ -44,6 +45,9 @@ def pod_security_admission(policy: PolicySet, fixtures: list[Fixture]) -> Fired:
         target._select("NONE")
         target.ensure_psa_namespace()
         for fixture in fixtures:
-            decision = target.psa_decide(as_pod(fixture.input, PSA_NAMESPACE))
+            try:
+                decision = target.psa_decide(as_pod(fixture.input, PSA_NAMESPACE))
+            except TargetError:  # refused before admission: recorded as unreadable
+                continue
             fired[fixture.id] = set().union(*(forbidden_reasons(m) for m in decision.messages))
     return fired
