@@ -26,7 +26,6 @@ from harness.errors import HarnessError
 from harness.model.clusterstate import CLUSTER_STATE
 from harness.model.config import load_config
 from harness.model.fixtures import Fixture
-from harness.model.nodetree import NODE_TREE
 
 Fired = dict[str, set[str]]  # fixture id -> check ids that failed on its subject
 TIMEOUT_S = 600
@@ -34,7 +33,7 @@ TIMEOUT_S = 600
 
 def scannable(fixture: Fixture) -> bool:
     """A manifest a scanner can read: not a node tree or a whole cluster's state."""
-    return fixture.subject.kind not in (NODE_TREE, CLUSTER_STATE)
+    return not fixture.is_node_tree and fixture.subject.kind != CLUSTER_STATE
 
 
 def _staged(fixtures: Iterable[Fixture], root: Path) -> dict[str, dict[str, Fixture]]:

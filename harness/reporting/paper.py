@@ -234,20 +234,16 @@ def stale_runs(evidence: Evidence) -> list[str]:
             problems.append(
                 f"{where}: policies/ or scenarios/ changed since its commit {commit['sha'][:7]}"
             )
-    for made in (
-        reference_dir() / "fuzz" / "summary.json",
-        reference_mutation_file(),
-        reference_peers_file(),
-    ):
-        if made.is_file():
-            parts = inputs.changed(json.loads(made.read_text()).get("inputs") or {}, today)
-            if parts:
-                problems.append(f"{made}: made with other {', '.join(parts)} than today's")
     peers = reference_peers_file()
-    if peers.is_file() and json.loads(peers.read_text())["meta"].get("peers_mapping") != (
-        mapping_digest()
-    ):
-        problems.append(f"{peers}: made with another scenarios/peers.yaml than today's")
+    for made in (reference_dir() / "fuzz" / "summary.json", reference_mutation_file(), peers):
+        if not made.is_file():
+            continue
+        doc = json.loads(made.read_text())
+        parts = inputs.changed(doc.get("inputs") or {}, today)
+        if parts:
+            problems.append(f"{made}: made with other {', '.join(parts)} than today's")
+        if made == peers and doc["meta"].get("peers_mapping") != mapping_digest():
+            problems.append(f"{peers}: made with another scenarios/peers.yaml than today's")
     return problems
 
 
