@@ -47,3 +47,17 @@ def test_numpy_first_is_reported():
     out = subprocess.run([sys.executable, "-c", NUMPY_FIRST + BODY], capture_output=True, text=True)
     assert out.returncode != 0
     assert "numpy was imported before regopy" in out.stderr
+
+
+def test_regopy_is_loaded_only_with_numpy():
+    """node-check (the boot gate) imports the CLI and the wasm engine, neither of which
+    needs regopy; it is brought in just before numpy, which the leak is about."""
+    probe = (
+        "import sys, harness.cli, harness.checks.nodecheck\n"
+        "print('regopy' in sys.modules)\n"
+        "import pandas\n"
+        "names = list(sys.modules)\n"
+        "print(names.index('regopy') < names.index('numpy'))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "True"]

@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from harness.errors import HarnessError
+from harness.model import yamlfile
 
 
 @dataclass(frozen=True)
@@ -145,7 +146,7 @@ def load_documents(path: Path) -> list[Document]:
     except OSError as exc:
         raise HarnessError(f"{path}: cannot read: {exc.strerror}") from None
     try:
-        raw = [d for d in yaml.safe_load_all(text) if d is not None]
+        raw = [d for d in yamlfile.load_all(text) if d is not None]
     except yaml.YAMLError as exc:
         raise HarnessError(f"{path}: malformed YAML: {' '.join(str(exc).split())}") from None
     docs: list[Document] = []

@@ -14,6 +14,8 @@ from typing import Any
 
 import yaml
 
+from harness.model import yamlfile
+
 STATIC_PODS = ("kube-apiserver", "etcd", "kube-controller-manager", "kube-scheduler")
 MANIFEST_DIR = "etc/kubernetes/manifests"
 KUBELET_CONFIG = "var/lib/kubelet/config.yaml"
@@ -40,7 +42,7 @@ def static_pod(root: Path, name: str) -> dict[str, Any]:
         return entry
     entry["present"] = True
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        doc = yamlfile.load(path.read_text(encoding="utf-8"))
         container = doc["spec"]["containers"][0]
         argv = [str(a) for a in (container.get("command") or []) + (container.get("args") or [])]
     except (OSError, yaml.YAMLError, KeyError, IndexError, TypeError) as exc:
@@ -84,7 +86,7 @@ def kubelet_config(root: Path) -> dict[str, Any]:
     entry: dict[str, Any] = {"path": KUBELET_CONFIG, "present": path.is_file()}
     if entry["present"]:
         try:
-            entry["config"] = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            entry["config"] = yamlfile.load(path.read_text(encoding="utf-8")) or {}
         except (OSError, yaml.YAMLError) as exc:
             entry["error"] = " ".join(str(exc).split())[:200]
     return entry

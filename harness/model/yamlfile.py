@@ -10,10 +10,23 @@ import yaml
 
 from harness.errors import HarnessError
 
+# libyaml's parser with PyYAML's safe constructors: the same documents, parsed about ten
+# times faster. Reading the catalog with the pure-Python parser took 200 ms of every
+# `node-check` process, more than the checks themselves.
+SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def load(text: str) -> Any:
+    return yaml.load(text, Loader=SafeLoader)
+
+
+def load_all(text: str) -> list[Any]:
+    return list(yaml.load_all(text, Loader=SafeLoader))
+
 
 def read_yaml(path: Path, missing: str) -> Any:
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        return load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise HarnessError(f"{path}: {missing}") from None
     except yaml.YAMLError as exc:

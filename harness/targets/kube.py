@@ -16,12 +16,11 @@ import time
 from abc import abstractmethod
 from typing import Any
 
-import yaml
-
 from harness import paths
 from harness.errors import TargetError
 from harness.infra import kubeapi
 from harness.infra.kubeapi import ApiError, api_base
+from harness.model import yamlfile
 from harness.model.manifests import REVIEWED, STATE, KindInfo
 from harness.model.policies import COMBINED_QUERY, PolicySet
 from harness.targets.base import Decision, SkipFixture, Target
@@ -311,7 +310,7 @@ class KubeTarget(Target):
         clusters the harness owns: the local control plane and kind)."""
         crds = []
         for path in sorted((paths.scenarios_dir() / "crds").glob("*.yaml")):
-            crds += [d for d in yaml.safe_load_all(path.read_text()) if d]
+            crds += [d for d in yamlfile.load_all(path.read_text()) if d]
         for crd in crds:
             self._create(crd)
         deadline = time.monotonic() + ACTIVE_TIMEOUT_S

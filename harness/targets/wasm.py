@@ -426,6 +426,12 @@ def _func_type(params: int, results: int) -> wasmtime.FuncType:
 
 
 def _version() -> str:
+    """wasmtime's version, read from its dist-info beside the package: asking
+    importlib.metadata scans every installed distribution, 30 ms of a node-check."""
+    site = Path(wasmtime.__file__).parent.parent
+    found = sorted(site.glob("wasmtime-*.dist-info"))
+    if len(found) == 1:
+        return found[0].name.removeprefix("wasmtime-").removesuffix(".dist-info")
     from importlib.metadata import version
 
     return version("wasmtime")
