@@ -29,6 +29,7 @@ def open_request(
     query: list | None = None,
     content_type: str = "application/json",
     timeout: float | None = None,
+    headers: dict[str, str] | None = None,
 ) -> Any:
     """The raw urllib3 response, body unread (watches stream it). An API server that
     does not answer is an ApiError with status 0, so callers have one error to handle."""
@@ -37,7 +38,11 @@ def open_request(
         resource_path=path,
         query_params=query or [],
         body=body,
-        header_params={"Content-Type": content_type, "Accept": "application/json"},
+        header_params={
+            "Content-Type": content_type,
+            "Accept": "application/json",
+            **(headers or {}),
+        },
         auth_settings=["BearerToken"],
     )
     try:
@@ -56,9 +61,10 @@ def request(
     body: Any = None,
     query: list | None = None,
     content_type: str = "application/json",
+    headers: dict[str, str] | None = None,
 ) -> bytes:
     """The response body; an error status raises ApiError with the Status message."""
-    response = open_request(api, method, path, body, query, content_type)
+    response = open_request(api, method, path, body, query, content_type, headers=headers)
     data = response.read()
     if response.status >= 400:
         raise ApiError(response.status, status_message(data))

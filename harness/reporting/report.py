@@ -395,6 +395,42 @@ def webhook_overhead(run: Run) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def mechanism_comparison(run: Run) -> pd.DataFrame:
+    """vap target: per control, what a ValidatingAdmissionPolicy and the OPA webhook each
+    add to the same API calls on the same API server (median of paired differences with
+    the baseline), and whether each decided every fixture right."""
+    baseline, webhook = run.extras.get("baseline"), run.extras.get("opa_webhook")
+    if not baseline or not webhook:
+        return pd.DataFrame()
+    base = pd.DataFrame(baseline)
+    hook = pd.DataFrame(webhook)
+    expected = run.policy_records[["fixture", "expected"]].drop_duplicates()
+    hook = hook.merge(expected, on="fixture")
+    rows = []
+    for control, frame in run.policy_records.groupby("control", observed=True):
+        theirs = hook[hook["control"] == control]
+        if not len(theirs):
+            continue
+        vap = frame.merge(base, on=["fixture", "iteration"], suffixes=("", "_base"))
+        opa = theirs.merge(base, on=["fixture", "iteration"], suffixes=("", "_base"))
+        rows.append(
+            {
+                "control": str(control),
+                "fixtures": int(frame["fixture"].nunique()),
+                "vap_right": bool(frame["correct"].astype(bool).all()),
+                "webhook_right": bool((opa["decision"] == opa["expected"]).all()),
+                "baseline_p50_ms": float(vap["latency_ns_base"].median() / 1e6),
+                "vap_added_p50_ms": float(
+                    (vap["latency_ns"] - vap["latency_ns_base"]).median() / 1e6
+                ),
+                "webhook_added_p50_ms": float(
+                    (opa["latency_ns"] - opa["latency_ns_base"]).median() / 1e6
+                ),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
 # ---------------------------------------------------------------- engines side by side
 
 
@@ -571,6 +607,11 @@ def write_report(run_dir: Path, catalog: Catalog | None = None) -> Report:
     if len(overhead):
         path = run.directory / "webhook_overhead.csv"
         overhead.to_csv(path, index=False, float_format="%.4f")
+        written.append(path)
+    mechanisms = mechanism_comparison(run)
+    if len(mechanisms):
+        path = run.directory / "vap_vs_webhook.csv"
+        mechanisms.to_csv(path, index=False, float_format="%.4f")
         written.append(path)
     tables = run.directory / "tables"
     tables.mkdir(exist_ok=True)

@@ -85,11 +85,17 @@ class Recorder:
         cols["iteration"].append(iteration)
         cols["expected"].append(expected)
         cols["decision"].append(decision.verdict)
-        cols["correct"].append(
-            None if expected is None else fixture.decided_right(decision.allowed, decision.messages)
-        )
+        cols["correct"].append(None if expected is None else judged(fixture, decision))
         cols["latency_ns"].append(latency_ns)
         cols["engine_ns"].append(decision.engine_ns)
+
+
+def judged(fixture: Fixture, decision: Decision) -> bool:
+    """Right for exactly the fixture's reasons, or, from a mechanism that reports only
+    its first violation, with the right verdict."""
+    if decision.all_messages:
+        return fixture.decided_right(decision.allowed, decision.messages)
+    return decision.verdict == fixture.expect
 
 
 @dataclass
@@ -179,7 +185,7 @@ def base_metadata(target: str, engine: dict[str, Any], **extra: Any) -> dict[str
     }
 
 
-EXTRA_FILES = ("opa_bench", "node_check_process", "baseline", "psa_agreement")
+EXTRA_FILES = ("opa_bench", "node_check_process", "baseline", "psa_agreement", "opa_webhook")
 # What a run measured; everything else in its folder is derived by report.
 DATA_FILES = (RUN_FILE, RECORDS_FILE, DECISIONS_FILE, *(f"{n}.json" for n in EXTRA_FILES))
 

@@ -68,6 +68,12 @@ def _local(o: TargetOptions) -> Target:
     return LocalTarget()
 
 
+def _vap(o: TargetOptions) -> Target:
+    from harness.targets.vap import VapTarget
+
+    return VapTarget()
+
+
 def _kind(o: TargetOptions) -> Target:
     from harness.targets.cluster import KindTarget
 
@@ -85,6 +91,7 @@ _FACTORIES: dict[str, Callable[[TargetOptions], Target]] = {
     "embedded": _embedded,
     "opa": _opa,
     "local": _local,
+    "vap": _vap,
     "kind": _kind,
     "cluster": _cluster,
 }

@@ -23,6 +23,9 @@ class Decision:
     messages: tuple[str, ...]
     # Evaluation time the engine itself reports (OPA's server timing), when it has one.
     engine_ns: int | None = None
+    # False when the mechanism reports only its first violation (a ValidatingAdmission-
+    # Policy stops at the first failed validation): then only the verdict can be judged.
+    all_messages: bool = True
 
     @property
     def verdict(self) -> str:

@@ -216,8 +216,9 @@ class KubeTarget(Target):
         body: Any = None,
         query: list | None = None,
         content_type: str = "application/json",
+        headers: dict[str, str] | None = None,
     ) -> bytes:
-        return kubeapi.request(self.api, method, path, body, query, content_type)
+        return kubeapi.request(self.api, method, path, body, query, content_type, headers)
 
     def _open(self, method: str, path: str, query: list) -> Any:
         """A request whose response body the caller reads as a stream (watches)."""
@@ -505,16 +506,25 @@ class KubeTarget(Target):
         method, path, body = prepared
         return self._submit(method, path, body, self.dry_run)
 
+    def request_headers(self) -> dict[str, str] | None:
+        """Extra headers on every replayed request (the vap target selects its policy
+        through the requester's groups)."""
+        return None
+
     def _submit(self, method: str, path: str, body: dict[str, Any], dry_run: bool) -> Decision:
         query = [("dryRun", "All")] if dry_run else []
         try:
-            self._call(method, path, body, query)
+            self._call(method, path, body, query, headers=self.request_headers())
         except ApiError as exc:
             message = str(exc)
             marker = "denied the request: "
             if exc.status in (400, 403) and marker in message:
                 text = message.split(marker, 1)[1]
                 return Decision(False, tuple(sorted(m for m in text.split("\n") if m)))
+            policy_marker = "denied request: "  # a ValidatingAdmissionPolicy's, first failure
+            if exc.status in (403, 422) and "ValidatingAdmissionPolicy" in message:
+                text = message.split(policy_marker, 1)[-1]
+                return Decision(False, (text,), all_messages=False)
             if exc.status == 403 and "violates PodSecurity" in message:
                 return Decision(False, (message,))
             if exc.status == 403 and "failed quota" in message:

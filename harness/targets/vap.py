@@ -1,0 +1,295 @@
+"""The same local kube-apiserver with no webhook at all: each admission control that CEL
+can express is a ValidatingAdmissionPolicy (policies/vap/), evaluated inside the API
+server.
+
+All policies stay bound for the whole run. The control a request is judged by is chosen
+per request: the harness impersonates a user whose groups name it, and each policy's
+match condition asks for its own group (or ALL). Nothing has to propagate between
+controls, as a rebinding would (the API server picks up policy changes asynchronously).
+
+After the replay, the supplementary measurements repeat every fixture on the same API
+server twice more: with nothing registered (the baseline, as on the local target) and
+with the OPA webhook, so the latency each mechanism adds is a paired difference from
+one run.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness import paths
+from harness.errors import HarnessError
+from harness.infra.kubeapi import ApiError
+from harness.model import yamlfile
+from harness.model.manifests import POD_BEARING, RBAC
+from harness.model.policies import COMBINED_QUERY, PolicySet
+from harness.targets.base import SkipFixture
+from harness.targets.kube import MANAGED_BY, KubeTarget
+from harness.targets.local import LocalTarget
+
+REPLAY_USER = "pac-harness-vap"
+GROUP_PREFIX = "pac-harness:vap:"
+POLICY_PREFIX = "pac-harness-"
+ADMISSION = "admissionregistration.k8s.io/v1"
+POLICIES_PATH = "/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies"
+BINDINGS_PATH = "/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings"
+ROLE_BINDING = "pac-harness-vap-replay"
+
+
+def vap_dir() -> Path:
+    return paths.policies_dir() / "vap"
+
+
+@dataclass(frozen=True)
+class VapPolicy:
+    """One control's CEL: its validations and own variables, as written in its file."""
+
+    control: str
+    package: str
+    applies_to: str  # "pods" or "rbac"
+    variables: list[dict[str, str]]
+    validations: list[dict[str, str]]
+
+
+@dataclass(frozen=True)
+class VapLibrary:
+    policies: dict[str, VapPolicy]  # by control id
+    shared: dict[str, list[dict[str, str]]]  # variables every pods/rbac policy gets
+    cannot: dict[str, str]  # control id -> why CEL cannot decide it
+    unwritten: dict[str, str]  # control id -> what a policy would have to do
+
+
+def load_library(root: Path | None = None) -> VapLibrary:
+    """Every policy file, the shared variables and the controls without a policy; an
+    error names the file."""
+    root = root or vap_dir()
+    shared = yamlfile.read_yaml(root / "lib.yaml", "missing (the shared CEL variables)")
+    unexpressed = yamlfile.read_yaml(root / "unexpressed.yaml", "missing") or {}
+    policies = {}
+    for path in sorted(root.glob("*.yaml")):
+        if path.name in ("lib.yaml", "unexpressed.yaml"):
+            continue
+        doc = yamlfile.read_yaml(path, "missing")
+        if not isinstance(doc, dict) or not doc.get("control") or not doc.get("validations"):
+            raise HarnessError(f"{path}: needs `control` and a list of `validations`")
+        if doc.get("applies_to") not in ("pods", "rbac"):
+            raise HarnessError(f"{path}: applies_to must be pods or rbac")
+        policies[doc["control"]] = VapPolicy(
+            doc["control"], path.stem, doc["applies_to"], doc.get("variables") or [],
+            doc["validations"],
+        )  # fmt: skip
+    return VapLibrary(
+        policies, shared, unexpressed.get("cannot") or {}, unexpressed.get("unwritten") or {}
+    )
+
+
+def control_of(package: str) -> str:
+    """cis_5_2_2 -> CIS-5.2.2: the control id a policy package is named after."""
+    return package.upper().replace("_", "-", 1).replace("_", ".")
+
+
+def config_variables(config: dict[str, Any], prefix: str = "cfg") -> list[dict[str, str]]:
+    """The admin config's lists (of names, or of flat name maps) as CEL list literals,
+    named by their path: trusted_registries is cfgTrustedRegistries, rbac_allowlist's
+    cluster_admin_subjects is cfgRbacAllowlistClusterAdminSubjects. A policy reads the
+    same values the Rego policies get as data.config."""
+    out = []
+    for key, value in sorted(config.items()):
+        name = prefix + "".join(part.capitalize() for part in key.split("_"))
+        if isinstance(value, dict) and key != "exemptions":
+            out += config_variables(value, name)
+        elif isinstance(value, list) and all(_flat(v) for v in value):
+            out.append({"name": name, "expression": json.dumps(value)})
+    return out
+
+
+def _flat(value: Any) -> bool:
+    """A string, or a map of strings: what a CEL list literal holds with one type."""
+    if isinstance(value, dict):
+        return all(isinstance(v, str) for v in value.values())
+    return isinstance(value, str)
+
+
+def resource_rules(applies_to: str) -> list[dict[str, Any]]:
+    kinds = POD_BEARING if applies_to == "pods" else RBAC
+    extra = ["pods/ephemeralcontainers"] if applies_to == "pods" else []
+    by_group: dict[str, list[str]] = {}
+    for info in kinds.values():
+        by_group.setdefault(info.group, []).append(info.resource)
+    if extra:
+        by_group[""] += extra
+    return [
+        {
+            "apiGroups": [group],
+            "apiVersions": ["v1"],
+            "operations": ["CREATE", "UPDATE"],
+            "resources": sorted(resources),
+        }
+        for group, resources in sorted(by_group.items())
+    ]
+
+
+def policy_objects(
+    policy: VapPolicy, library: VapLibrary, config: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """The ValidatingAdmissionPolicy and its binding for one control."""
+    name = POLICY_PREFIX + policy.package.replace("_", "-")
+    groups = [GROUP_PREFIX + "ALL", GROUP_PREFIX + policy.package]
+    conditions = [
+        {
+            "name": "selected",
+            "expression": " || ".join(f"'{g}' in request.userInfo.groups" for g in groups),
+        }
+    ]
+    exempt = (config.get("exemptions") or {}).get(policy.control) or []
+    if exempt:
+        conditions.append(
+            {"name": "not-exempt", "expression": f"!(request.namespace in {json.dumps(exempt)})"}
+        )
+    variables = (
+        config_variables(config) + (library.shared.get(policy.applies_to) or []) + policy.variables
+    )
+    return [
+        {
+            "apiVersion": ADMISSION,
+            "kind": "ValidatingAdmissionPolicy",
+            "metadata": {"name": name, "labels": dict(MANAGED_BY)},
+            "spec": {
+                "failurePolicy": "Fail",
+                "matchConstraints": {"resourceRules": resource_rules(policy.applies_to)},
+                "matchConditions": conditions,
+                "variables": variables,
+                "validations": policy.validations,
+            },
+        },
+        {
+            "apiVersion": ADMISSION,
+            "kind": "ValidatingAdmissionPolicyBinding",
+            "metadata": {"name": name, "labels": dict(MANAGED_BY)},
+            "spec": {"policyName": name, "validationActions": ["Deny"]},
+        },
+    ]
+
+
+class VapTarget(LocalTarget):
+    name = "vap"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.library = load_library()
+        self.vap_registered = False
+        self._config: dict[str, Any] = {}
+        self._controls: dict[str, str] = {}  # package -> control id
+
+    def start(self, policy: PolicySet) -> None:
+        self._config = policy.config
+        super().start(policy)
+
+    # ------------------------------------------------------------ registration
+
+    def register_webhook(self) -> None:
+        """Here: the ValidatingAdmissionPolicies and their bindings (KubeTarget.start and
+        the baseline call this pair; the OPA webhook is registered for the comparison)."""
+        self._create(
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "ClusterRoleBinding",
+                "metadata": {"name": ROLE_BINDING, "labels": dict(MANAGED_BY)},
+                "roleRef": {
+                    "apiGroup": "rbac.authorization.k8s.io",
+                    "kind": "ClusterRole",
+                    "name": "cluster-admin",
+                },
+                "subjects": [
+                    {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": REPLAY_USER}
+                ],
+            }
+        )
+        for policy in self.library.policies.values():
+            for body in policy_objects(policy, self.library, self._config):
+                path = (
+                    POLICIES_PATH if body["kind"] == "ValidatingAdmissionPolicy" else BINDINGS_PATH
+                )
+                try:
+                    self._call("POST", path, body)
+                except ApiError as exc:
+                    raise HarnessError(
+                        f"{vap_dir() / (policy.package + '.yaml')}: kube-apiserver refused it: {exc}"
+                    ) from None
+        self.vap_registered = True
+        self._wait_until(denied=True)
+
+    def remove_webhook(self) -> None:
+        if self.vap_registered:
+            for policy in self.library.policies.values():
+                name = POLICY_PREFIX + policy.package.replace("_", "-")
+                for path in (BINDINGS_PATH, POLICIES_PATH):
+                    try:
+                        self._call("DELETE", f"{path}/{name}")
+                    except ApiError as exc:
+                        if exc.status != 404:
+                            raise
+            self.vap_registered = False
+            self._wait_until(denied=False)
+        if self.webhook_registered:
+            KubeTarget.remove_webhook(self)
+
+    def request_headers(self) -> dict[str, str] | None:
+        """Every replayed request is made as REPLAY_USER in the selected control's group
+        (the baseline and the OPA webhook comparison too, so all three pay the same)."""
+        group = GROUP_PREFIX + (self._selected or "NONE")
+        return {"Impersonate-User": REPLAY_USER, "Impersonate-Group": group}
+
+    # ------------------------------------------------------------ decisions
+
+    def prepare(self, review: dict[str, Any], query: str) -> Any:
+        if query != COMBINED_QUERY and query.startswith("controls/"):
+            control = control_of(query.split("/")[1])
+            if control not in self.library.policies:
+                reason = self.library.cannot.get(control)
+                if reason:
+                    raise SkipFixture(f"CEL cannot decide {control}: it {reason}")
+                raise SkipFixture(f"no ValidatingAdmissionPolicy for {control} yet")
+        return super().prepare(review, query)
+
+    def supplementary(self, plan: Any) -> dict[str, Any]:
+        """The baseline with nothing registered, then the OPA webhook on the same
+        fixtures (only controls with a policy here, so the pairs compare like with like)."""
+        baseline = KubeTarget.supplementary(self, plan)
+        KubeTarget.register_webhook(self)
+        rows = []
+        for control in plan.controls:
+            for fixture in plan.fixtures.by_control[control.id]:
+                try:
+                    prepared = self.prepare(fixture.input, control.entrypoint)
+                except SkipFixture:
+                    continue
+                for i in range(plan.iterations):
+                    start = time.perf_counter_ns()
+                    decision = self.decide(prepared)
+                    elapsed = time.perf_counter_ns() - start
+                    rows.append(
+                        {
+                            "control": control.id,
+                            "fixture": fixture.id,
+                            "iteration": i,
+                            "latency_ns": elapsed,
+                            "decision": decision.verdict,
+                        }
+                    )
+        KubeTarget.remove_webhook(self)
+        return {**baseline, "opa_webhook": rows}
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            **super().describe(),
+            "engine": "ValidatingAdmissionPolicy (CEL in kube-apiserver)",
+            "engine_version": self.server_version(),
+            "comparison": "opa via kube-apiserver webhook (opa_webhook.json)",
+            "transport": "kube-apiserver dry-run, no webhook",
+            "vap_policies": sorted(self.library.policies),
+        }
