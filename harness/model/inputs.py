@@ -33,6 +33,12 @@ def digest(config: dict[str, Any]) -> dict[str, str]:
     }
 
 
+def vap_digest() -> str:
+    """The ValidatingAdmissionPolicies' files (policies/vap/), which only the vap target
+    reads: its runs record this beside the parts above."""
+    return _tree(paths.policies_dir() / "vap", "*.yaml")
+
+
 def changed(recorded: dict[str, str], today: dict[str, str]) -> list[str]:
     """The parts whose recorded fingerprint differs from today's (digest())."""
     return [part for part in PARTS if recorded.get(part) != today[part]]

@@ -30,6 +30,7 @@ from harness.model import inputs
 from harness.model.catalog import Catalog, load_catalog
 from harness.model.config import load_config
 from harness.model.peers import mapping_digest
+from harness.model.vap import load_library as load_vap_library
 from harness.reporting import peers as peers_report
 from harness.reporting.coverage import (
     Coverage,
@@ -48,6 +49,7 @@ from harness.reporting.report import (
     latency_by_control,
     markdown_frame,
     markdown_table,
+    mechanism_comparison,
     mutation_text,
     psa_summary,
     save_figure,
@@ -61,7 +63,7 @@ from harness.reporting.results import Run, load_run
 
 # Targets that run on our machines, in the order the report shows them; the first
 # present is the primary run (tables 6.1, 6.2 and figures 6.28-6.30 come from it).
-REFERENCE_TARGETS = ("wasm", "embedded", "opa", "local", "kind")
+REFERENCE_TARGETS = ("wasm", "embedded", "opa", "local", "kind", "vap")
 PAPER_FILE = "paper.md"
 GENERATED_DIR = "generated"
 _BLOCK = re.compile(
@@ -141,7 +143,7 @@ def environment(runs: list[Run]) -> str:
 def cluster_text(meta: dict) -> str:
     """What stood behind the API server: no nodes (local) or kind's nodes with a CNI,
     and whether that CNI was seen to enforce NetworkPolicy."""
-    if meta.get("target") == "local":
+    if meta.get("target") in ("local", "vap"):
         return "etcd + kube-apiserver, no nodes"
     if not meta.get("cni"):
         return ""
@@ -180,6 +182,7 @@ def sections(evidence: Evidence) -> dict[str, str]:
     if fuzz_summary.is_file():
         out["fuzz"] = fuzz_text(json.loads(fuzz_summary.read_text()))
     out["peers"] = peers_text(evidence.catalog)
+    out["vap"] = vap_text(evidence.runs)
     mutation = reference_mutation_file()
     out["mutation"] = (
         mutation_text(json.loads(mutation.read_text()))
@@ -230,7 +233,9 @@ def stale_runs(evidence: Evidence) -> list[str]:
             parts = inputs.changed(recorded, today)
             if parts:
                 problems.append(f"{where}: made with other {', '.join(parts)} than today's")
-        elif commit.get("sha") and _changed_since(commit["sha"]):
+        if run.meta.get("target") == "vap" and run.meta.get("vap_digest") != inputs.vap_digest():
+            problems.append(f"{where}: made with other policies/vap/ than today's")
+        if not recorded and commit.get("sha") and _changed_since(commit["sha"]):
             problems.append(
                 f"{where}: policies/ or scenarios/ changed since its commit {commit['sha'][:7]}"
             )
@@ -245,6 +250,32 @@ def stale_runs(evidence: Evidence) -> list[str]:
         if made == peers and doc["meta"].get("peers_mapping") != mapping_digest():
             problems.append(f"{peers}: made with another scenarios/peers.yaml than today's")
     return problems
+
+
+def vap_text(runs: list[Run]) -> str:
+    """The vap run: which controls a ValidatingAdmissionPolicy decides, what it and the
+    OPA webhook add to the same API calls, and why the other controls have none."""
+    library = load_vap_library()
+    run = next((r for r in runs if r.meta.get("target") == "vap"), None)
+    if run is None:
+        return "No vap reference run (python -m harness run --target vap --out it).\n"
+    table = mechanism_comparison(run)
+    right = int(table["vap_right"].sum()) if len(table) else 0
+    text = (
+        f"{right} of {len(table)} admission controls with a ValidatingAdmissionPolicy decided "
+        f"every fixture right (by verdict) on kube-apiserver {run.meta.get('engine_version')}, "
+        f"N={run.meta.get('iterations')}; the OPA webhook decided "
+        f"{int(table['webhook_right'].sum()) if len(table) else 0} of them right on the same "
+        "requests. Added latency is the median of paired differences with the same API call "
+        "with nothing registered.\n\n"
+    )
+    text += markdown_frame(table, digits=3) + "\n"
+    for title, reasons in (
+        ("CEL cannot decide", library.cannot),
+        ("No policy written yet", library.unwritten),
+    ):
+        text += f"\n{title}:\n\n" + "".join(f"- {c}: {r}\n" for c, r in reasons.items())
+    return text
 
 
 def peers_text(catalog: Catalog) -> str:
