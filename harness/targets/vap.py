@@ -19,18 +19,26 @@ import json
 import time
 from typing import Any
 
-from harness.errors import HarnessError
+from harness.errors import HarnessError, TargetError
 from harness.infra.kubeapi import ApiError
 from harness.model import inputs
 from harness.model.manifests import POD_BEARING, RBAC
 from harness.model.policies import COMBINED_QUERY, PolicySet
 from harness.model.vap import VapLibrary, VapPolicy, control_of, load_library, vap_dir
 from harness.targets.base import SkipFixture
-from harness.targets.kube import MANAGED_BY, KubeTarget
+from harness.targets.kube import (
+    ACTIVE_TIMEOUT_S,
+    MANAGED_BY,
+    PROBE_NAMESPACE,
+    KubeTarget,
+    api_path,
+)
 from harness.targets.local import LocalTarget
 
 REPLAY_USER = "pac-harness-vap"
 GROUP_PREFIX = "pac-harness:vap:"
+PROBE_PREFIX = "pac-harness:vap-probe:"
+PROBE_MESSAGE = "pac-harness probe"
 POLICY_PREFIX = "pac-harness-"
 ADMISSION = "admissionregistration.k8s.io/v1"
 POLICIES_PATH = "/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies"
@@ -60,6 +68,26 @@ def _flat(value: Any) -> bool:
     return isinstance(value, str)
 
 
+def probe_validation(policy: VapPolicy) -> dict[str, str]:
+    """Denies only the harness's probe for this policy: kube-apiserver loads each policy
+    on its own, asynchronously, so the replay waits until every one answers its probe."""
+    return {
+        "expression": f"!('{PROBE_PREFIX + policy.package}' in request.userInfo.groups)",
+        "message": PROBE_MESSAGE,
+    }
+
+
+def probe_object(applies_to: str) -> dict[str, Any]:
+    """A dry-run create each kind of policy sees: a pod, or a Role."""
+    meta = {"name": "vap-probe", "namespace": PROBE_NAMESPACE}
+    if applies_to == "pods":
+        container = {"name": "c", "image": "registry.k8s.io/pause:3.10"}
+        return {"apiVersion": "v1", "kind": "Pod", "metadata": meta,
+                "spec": {"containers": [container]}}  # fmt: skip
+    return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": meta,
+            "rules": []}  # fmt: skip
+
+
 def resource_rules(applies_to: str) -> list[dict[str, Any]]:
     kinds = POD_BEARING if applies_to == "pods" else RBAC
     extra = ["pods/ephemeralcontainers"] if applies_to == "pods" else []
@@ -84,7 +112,7 @@ def policy_objects(
 ) -> list[dict[str, Any]]:
     """The ValidatingAdmissionPolicy and its binding for one control."""
     name = POLICY_PREFIX + policy.package.replace("_", "-")
-    groups = [GROUP_PREFIX + "ALL", GROUP_PREFIX + policy.package]
+    groups = [GROUP_PREFIX + "ALL", GROUP_PREFIX + policy.package, PROBE_PREFIX + policy.package]
     conditions = [
         {
             "name": "selected",
@@ -109,7 +137,7 @@ def policy_objects(
                 "matchConstraints": {"resourceRules": resource_rules(policy.applies_to)},
                 "matchConditions": conditions,
                 "variables": variables,
-                "validations": policy.validations,
+                "validations": [probe_validation(policy), *policy.validations],
             },
         },
         {
@@ -167,7 +195,7 @@ class VapTarget(LocalTarget):
                         f"{vap_dir() / (policy.package + '.yaml')}: kube-apiserver refused it: {exc}"
                     ) from None
         self.vap_registered = True
-        self._wait_until(denied=True)
+        self._wait_for_policies(active=True)
 
     def remove_webhook(self) -> None:
         if self.vap_registered:
@@ -180,9 +208,44 @@ class VapTarget(LocalTarget):
                         if exc.status != 404:
                             raise
             self.vap_registered = False
-            self._wait_until(denied=False)
+            self._wait_for_policies(active=False)
         if self.webhook_registered:
             KubeTarget.remove_webhook(self)
+
+    def _wait_for_policies(self, active: bool) -> None:
+        """Until every policy answers its probe (active) or none does."""
+        waiting = list(self.library.policies.values())
+        deadline = time.monotonic() + ACTIVE_TIMEOUT_S
+        while waiting:
+            waiting = [p for p in waiting if self._probe_denied(p) != active]
+            if not waiting:
+                return
+            if time.monotonic() > deadline:
+                state = "active" if active else "inactive"
+                names = ", ".join(p.control for p in waiting)
+                raise TargetError(
+                    f"ValidatingAdmissionPolicies of {names} did not become {state} "
+                    f"in {ACTIVE_TIMEOUT_S} s"
+                )
+            time.sleep(0.1)
+
+    def _probe_denied(self, policy: VapPolicy) -> bool | None:
+        """None: not known yet (the replay user's binding has not reached the RBAC
+        authorizer, which also learns of it asynchronously)."""
+        body = probe_object(policy.applies_to)
+        headers = {
+            "Impersonate-User": REPLAY_USER,
+            "Impersonate-Group": PROBE_PREFIX + policy.package,
+        }
+        try:
+            self._call("POST", api_path(body), body, [("dryRun", "All")], headers=headers)
+        except ApiError as exc:
+            if PROBE_MESSAGE in str(exc):
+                return True
+            if exc.status == 403 and REPLAY_USER in str(exc):
+                return None
+            raise TargetError(f"probing the policy of {policy.control}: {exc}") from None
+        return False
 
     def request_headers(self) -> dict[str, str] | None:
         """Every replayed request is made as REPLAY_USER in the selected control's group
