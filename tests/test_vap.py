@@ -72,13 +72,12 @@ def test_vap_run_beside_the_opa_webhook(tmp_path):
     skipped with their reason, and the OPA webhook measured on the same requests."""
     for tool in ("opa", "etcd", "kube-apiserver"):
         require_tool(tool)
-    controls = "NSA-1.1,NSA-1.2,NSA-2.2,CIS-5.1.1,CIS-5.2.5,CIS-5.1.3"
+    controls = "NSA-1.1,NSA-1.2,NSA-2.2,CIS-5.1.1,CIS-5.2.5"
     assert small_run(tmp_path, controls, target="vap", iterations=2, node_check_runs=0) == 0
     run = load_run(tmp_path)
     assert run.meta["target"] == "vap" and run.meta["complete"]
     reasons = {s["control"]: s["reason"] for s in run.meta["skipped"]}
     assert reasons["NSA-2.2"].startswith("CEL cannot decide NSA-2.2: it needs")
-    assert reasons["CIS-5.1.3"] == "no ValidatingAdmissionPolicy for CIS-5.1.3 yet"
     policy = run.policy_records
     assert set(policy["control"]) == {"NSA-1.1", "NSA-1.2", "CIS-5.1.1", "CIS-5.2.5"}
     wrong = policy[~policy["correct"].astype(bool)]
@@ -86,5 +85,104 @@ def test_vap_run_beside_the_opa_webhook(tmp_path):
     comparison = pd.read_csv(tmp_path / "vap_vs_webhook.csv")
     assert set(comparison["control"]) == set(policy["control"])
     assert comparison["vap_right"].all() and comparison["webhook_right"].all()
-    webhook = pd.DataFrame(run.extras["opa_webhook"])
-    assert len(webhook) == len(policy)
+    measured = pd.DataFrame(run.extras["mechanisms"])
+    assert measured.groupby("mechanism").size().to_dict() == {
+        m: len(policy) for m in ("none", "vap", "webhook")
+    }
+    nothing = measured[measured["mechanism"] == "none"]
+    assert set(nothing["decision"]) == {"allow"}  # neither the policy nor the webhook judged
+
+
+def test_allowlist_globs_become_patterns_as_opa_reads_them():
+    import re
+
+    from harness.errors import HarnessError
+    from harness.model.vap import glob_pattern
+
+    def matches(glob: str, name: str) -> bool:
+        return re.fullmatch(glob_pattern(glob), name) is not None
+
+    assert matches("team-a/*", "team-a/reader")
+    assert not matches("team-a/*", "team-b/reader")
+    assert matches("ops:*", "ops:admin") and not matches("ops:*", "ops:admin.v2")
+    assert matches("ops:**", "ops:admin.v2")
+    assert matches("a?c", "abc") and not matches("a?c", "a.c")
+    with pytest.raises(HarnessError, match="rbac_allowlist pattern"):
+        glob_pattern("team-[ab]/*")
+
+
+def test_kubernetes_own_rbac_objects_reach_the_policies_as_one_literal():
+    from harness.model.vap import bootstrap_objects, cel_literal
+
+    objects = bootstrap_objects()
+    assert set(objects) == {"ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"}
+    binding = cel_literal(objects["ClusterRoleBinding"]["cluster-admin"])
+    assert binding.startswith('{"roleRef": dyn({"apiGroup": dyn("rbac.authorization.k8s.io")')
+
+
+def test_the_image_policy_parses_references_as_the_kubelet_does(tmp_path):
+    """NSA-1.3's CEL (policies/vap/nsa_1_3.yaml) on the image-reference corpus, judged by
+    distribution/reference's own parser: with every registry the oracle names trusted,
+    the policy admits exactly the valid references; with Docker Hub alone trusted,
+    exactly those it resolves to Docker Hub."""
+    from dataclasses import replace
+
+    from harness.model.fixtures import load_fixtures
+    from harness.model.policies import PolicySet, load_modules
+    from harness.targets.kube import PROBE_NAMESPACE, api_path
+    from harness.targets.vap import VapTarget
+    from tests.test_images import corpus, expected
+
+    for tool in ("opa", "etcd", "kube-apiserver"):
+        require_tool(tool)
+    refs = [r for r in corpus() if r and r == r.strip()]
+    want = expected(_oracle_binary(tmp_path), refs)
+    registries = sorted({d for d in want.values() if d != "invalid"})
+    config = {**load_config(), "trusted_registries": registries}
+    controls = [c for c in load_catalog().with_policy if c.id == "NSA-1.3"]
+    target = VapTarget()
+    hub = replace(target.library.policies["NSA-1.3"], package="nsa_1_3_hub")
+    hub_config = {**config, "trusted_registries": ["docker.io"]}
+    target.start(PolicySet(load_modules(), config, load_fixtures(controls).state(), []))
+    try:
+        for body in policy_objects(hub, target.library, hub_config):
+            kind = "validatingadmissionpolicies" if body["kind"].endswith("Policy") else (
+                "validatingadmissionpolicybindings")  # fmt: skip
+            target._call("POST", f"/apis/admissionregistration.k8s.io/v1/{kind}", body)
+        target.library.policies["NSA-1.3-hub"] = hub
+        target._wait_for_policies()
+        wrong = {}
+        for ref in refs:
+            pod = {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {"name": "image", "namespace": PROBE_NAMESPACE},
+                "spec": {"containers": [{"name": "c", "image": ref}]},
+            }
+            for package, allowed_when in (
+                ("nsa_1_3", want[ref] != "invalid"),
+                ("nsa_1_3_hub", want[ref] == "docker.io"),
+            ):
+                target._selected = package  # the policy this request is judged by
+                decision = target._submit("POST", api_path(pod), pod, dry_run=True)
+                if decision.allowed != allowed_when:
+                    wrong[(package, ref)] = (decision.verdict, want[ref])
+    finally:
+        target.close()
+    assert not wrong, f"{len(wrong)} differ, e.g. {list(wrong.items())[:5]}"
+
+
+def _oracle_binary(tmp_path):
+    import os
+    import shutil
+    import subprocess
+
+    from tests.test_images import ORACLE
+
+    if shutil.which("go") is None:
+        if os.environ.get("CI"):
+            pytest.fail("go is needed to build the image reference oracle")
+        pytest.skip("go not on PATH: cannot build the image reference oracle")
+    binary = tmp_path / "imageref"
+    subprocess.run(["go", "build", "-o", str(binary), "."], cwd=ORACLE, check=True, timeout=600)
+    return binary

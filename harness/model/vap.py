@@ -5,8 +5,11 @@ which controls CEL could not decide."""
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from harness import paths
 from harness.errors import HarnessError
@@ -63,3 +66,49 @@ def load_library(root: Path | None = None) -> VapLibrary:
 def control_of(package: str) -> str:
     """cis_5_2_2 -> CIS-5.2.2: the control id a policy package is named after."""
     return package.upper().replace("_", "-", 1).replace("_", ".")
+
+
+def bootstrap_objects(root: Path | None = None) -> dict[str, dict[str, Any]]:
+    """Kubernetes' own RBAC objects by kind and name, as lib.rbac compares them: the
+    JSON document policies/lib/rbac_defaults.rego is generated around."""
+    path = (root or paths.policies_dir()) / "lib" / "rbac_defaults.rego"
+    text = path.read_text(encoding="utf-8")
+    marker = "objects := "
+    if marker not in text:
+        raise HarnessError(
+            f"{path}: no `objects := ` document (python -m harness rbac-defaults --write)"
+        )
+    return json.loads(text.split(marker, 1)[1])
+
+
+def cel_literal(value: Any) -> str:
+    """value as a CEL literal; every map value is wrapped in dyn(), so maps whose values
+    differ in type (a binding's roleRef and subjects) type-check."""
+    if isinstance(value, dict):
+        items = ", ".join(f"{json.dumps(k)}: dyn({cel_literal(v)})" for k, v in value.items())
+        return "{" + items + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(cel_literal(v) for v in value) + "]"
+    return json.dumps(value)
+
+
+def glob_pattern(glob: str) -> str:
+    """An anchored RE2 pattern for one of the allowlist's globs, as OPA's glob.match reads
+    it with its default delimiter ".": "*" stays within a dot-separated segment, "**"
+    crosses them, "?" is one character but a dot."""
+    if any(ch in glob for ch in "[]{}\\"):
+        raise HarnessError(
+            f"rbac_allowlist pattern {glob!r}: character classes and alternatives have no "
+            "CEL translation here; use * and ? only"
+        )
+    out = []
+    i = 0
+    while i < len(glob):
+        if glob.startswith("**", i):
+            out.append(".*")
+            i += 2
+            continue
+        ch = glob[i]
+        out.append("[^.]*" if ch == "*" else "[^.]" if ch == "?" else re.escape(ch))
+        i += 1
+    return "^" + "".join(out) + "$"

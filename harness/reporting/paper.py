@@ -266,15 +266,16 @@ def vap_text(runs: list[Run]) -> str:
         f"every fixture right (by verdict) on kube-apiserver {run.meta.get('engine_version')}, "
         f"N={run.meta.get('iterations')}; the OPA webhook decided "
         f"{int(table['webhook_right'].sum()) if len(table) else 0} of them right on the same "
-        "requests. Added latency is the median of paired differences with the same API call "
-        "with nothing registered.\n\n"
+        "requests. Added latency: the median of differences with the same API call judged by "
+        "neither, paired by fixture and iteration (taken together).\n\n"
     )
     text += markdown_frame(table, digits=3) + "\n"
     for title, reasons in (
         ("CEL cannot decide", library.cannot),
         ("No policy written yet", library.unwritten),
     ):
-        text += f"\n{title}:\n\n" + "".join(f"- {c}: {r}\n" for c, r in reasons.items())
+        if reasons:
+            text += f"\n{title}:\n\n" + "".join(f"- {c}: {r}\n" for c, r in reasons.items())
     return text
 
 

@@ -185,7 +185,7 @@ def base_metadata(target: str, engine: dict[str, Any], **extra: Any) -> dict[str
     }
 
 
-EXTRA_FILES = ("opa_bench", "node_check_process", "baseline", "psa_agreement", "opa_webhook")
+EXTRA_FILES = ("opa_bench", "node_check_process", "baseline", "psa_agreement", "mechanisms")
 # What a run measured; everything else in its folder is derived by report.
 DATA_FILES = (RUN_FILE, RECORDS_FILE, DECISIONS_FILE, *(f"{n}.json" for n in EXTRA_FILES))
 

@@ -94,6 +94,7 @@ def webhook_configuration(
     ca_pem: bytes,
     namespace_selector: dict[str, Any],
     object_selector: dict[str, Any] | None = None,
+    match_conditions: list[dict[str, str]] | None = None,
 ) -> dict[str, Any]:
     """OPA as a validating webhook for pods, pod-bearing workloads and RBAC objects.
     A namespace selector does not apply to cluster-scoped objects (ClusterRoles and
@@ -115,6 +116,7 @@ def webhook_configuration(
                 "clientConfig": {**client_config, "caBundle": base64.b64encode(ca_pem).decode()},
                 "namespaceSelector": namespace_selector,
                 **({"objectSelector": object_selector} if object_selector else {}),
+                **({"matchConditions": match_conditions} if match_conditions else {}),
                 "rules": [
                     {
                         "operations": ["CREATE", "UPDATE"],
@@ -163,6 +165,10 @@ class KubeTarget(Target):
 
     @abstractmethod
     def namespace_selector(self) -> dict[str, Any]: ...
+
+    def webhook_match_conditions(self) -> list[dict[str, str]] | None:
+        """None: the webhook is called for every request its rules and selectors match."""
+        return None
 
     def object_selector(self) -> dict[str, Any] | None:
         """None: every object in the selected namespaces (a cluster the harness owns)."""
@@ -378,6 +384,7 @@ class KubeTarget(Target):
                 self.webhook_ca(),
                 self.namespace_selector(),
                 self.object_selector(),
+                self.webhook_match_conditions(),
             )
         )
         self.webhook_registered = True

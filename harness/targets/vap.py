@@ -1,22 +1,25 @@
-"""The same local kube-apiserver with no webhook at all: each admission control that CEL
+"""The same local kube-apiserver with no webhook in the way: each admission control CEL
 can express is a ValidatingAdmissionPolicy (policies/vap/), evaluated inside the API
 server.
 
-All policies stay bound for the whole run. The control a request is judged by is chosen
-per request: the harness impersonates a user whose groups name it, and each policy's
-match condition asks for its own group (or ALL). Nothing has to propagate between
-controls, as a rebinding would (the API server picks up policy changes asynchronously).
+All policies stay bound for the whole run, and the OPA webhook is registered beside them
+with a match condition. What judges a request is chosen per request: the harness
+impersonates a user whose group names the control (its policy's match condition asks for
+it), or the webhook's group, or neither. Nothing is re-registered between controls or
+mechanisms (the API server picks up such changes asynchronously).
 
-After the replay, the supplementary measurements repeat every fixture on the same API
-server twice more: with nothing registered (the baseline, as on the local target) and
-with the OPA webhook, so the latency each mechanism adds is a paired difference from
-one run.
+The replay measures the policies. The supplementary pass then sends every request of the
+expressed controls through nothing, the policy and the webhook in turn, iteration by
+iteration, so the latency each adds is a paired difference of measurements taken
+together.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from harness.errors import HarnessError, TargetError
@@ -24,7 +27,16 @@ from harness.infra.kubeapi import ApiError
 from harness.model import inputs
 from harness.model.manifests import POD_BEARING, RBAC
 from harness.model.policies import COMBINED_QUERY, PolicySet
-from harness.model.vap import VapLibrary, VapPolicy, control_of, load_library, vap_dir
+from harness.model.vap import (
+    VapLibrary,
+    VapPolicy,
+    bootstrap_objects,
+    cel_literal,
+    control_of,
+    glob_pattern,
+    load_library,
+    vap_dir,
+)
 from harness.targets.base import SkipFixture
 from harness.targets.kube import (
     ACTIVE_TIMEOUT_S,
@@ -39,6 +51,10 @@ REPLAY_USER = "pac-harness-vap"
 GROUP_PREFIX = "pac-harness:vap:"
 PROBE_PREFIX = "pac-harness:vap-probe:"
 PROBE_MESSAGE = "pac-harness probe"
+WEBHOOK_GROUP = "pac-harness:webhook"
+# What judges a request in the interleaved comparison.
+NONE, VAP, WEBHOOK = "none", "vap", "webhook"
+MECHANISMS = (NONE, VAP, WEBHOOK)
 POLICY_PREFIX = "pac-harness-"
 ADMISSION = "admissionregistration.k8s.io/v1"
 POLICIES_PATH = "/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies"
@@ -66,6 +82,19 @@ def _flat(value: Any) -> bool:
     if isinstance(value, dict):
         return all(isinstance(v, str) for v in value.values())
     return isinstance(value, str)
+
+
+def rbac_variables(config: dict[str, Any]) -> list[dict[str, str]]:
+    """What the RBAC policies compare with: Kubernetes' own objects (lib.rbac_defaults)
+    and the allowlisted role names' globs as patterns."""
+    globs = (config.get("rbac_allowlist") or {}).get("roles") or []
+    return [
+        {"name": "bootstrap", "expression": cel_literal(bootstrap_objects())},
+        {
+            "name": "cfgRbacAllowlistRolesPatterns",
+            "expression": json.dumps([glob_pattern(g) for g in globs]),
+        },
+    ]
 
 
 def probe_validation(policy: VapPolicy) -> dict[str, str]:
@@ -125,7 +154,10 @@ def policy_objects(
             {"name": "not-exempt", "expression": f"!(request.namespace in {json.dumps(exempt)})"}
         )
     variables = (
-        config_variables(config) + (library.shared.get(policy.applies_to) or []) + policy.variables
+        config_variables(config)
+        + (rbac_variables(config) if policy.applies_to == "rbac" else [])
+        + (library.shared.get(policy.applies_to) or [])
+        + policy.variables
     )
     return [
         {
@@ -150,6 +182,9 @@ def policy_objects(
 
 
 class VapTarget(LocalTarget):
+    """The policies and the OPA webhook are both registered for the whole run; which of
+    them (or neither) judges a request is chosen by the groups it is made in."""
+
     name = "vap"
 
     def __init__(self) -> None:
@@ -157,17 +192,23 @@ class VapTarget(LocalTarget):
         self.library = load_library()
         self.vap_registered = False
         self._config: dict[str, Any] = {}
-        self._controls: dict[str, str] = {}  # package -> control id
+        self._mechanism = VAP
 
     def start(self, policy: PolicySet) -> None:
         self._config = policy.config
-        super().start(policy)
+        super().start(policy)  # registers the policies (register_webhook below)
+        try:
+            with self._as(WEBHOOK):
+                KubeTarget.register_webhook(self)
+        except BaseException:
+            self.close()
+            raise
 
     # ------------------------------------------------------------ registration
 
     def register_webhook(self) -> None:
-        """Here: the ValidatingAdmissionPolicies and their bindings (KubeTarget.start and
-        the baseline call this pair; the OPA webhook is registered for the comparison)."""
+        """Here: the ValidatingAdmissionPolicies and their bindings, and the binding that
+        lets the replay user create what the fixtures hold."""
         self._create(
             {
                 "apiVersion": "rbac.authorization.k8s.io/v1",
@@ -195,43 +236,36 @@ class VapTarget(LocalTarget):
                         f"{vap_dir() / (policy.package + '.yaml')}: kube-apiserver refused it: {exc}"
                     ) from None
         self.vap_registered = True
-        self._wait_for_policies(active=True)
+        self._wait_for_policies()
+
+    def webhook_match_conditions(self) -> list[dict[str, str]] | None:
+        """The OPA webhook is called only for requests measured through it."""
+        return [{"name": "measured", "expression": f"'{WEBHOOK_GROUP}' in request.userInfo.groups"}]
 
     def remove_webhook(self) -> None:
-        if self.vap_registered:
-            for policy in self.library.policies.values():
-                name = POLICY_PREFIX + policy.package.replace("_", "-")
-                for path in (BINDINGS_PATH, POLICIES_PATH):
-                    try:
-                        self._call("DELETE", f"{path}/{name}")
-                    except ApiError as exc:
-                        if exc.status != 404:
-                            raise
-            self.vap_registered = False
-            self._wait_for_policies(active=False)
-        if self.webhook_registered:
-            KubeTarget.remove_webhook(self)
+        """Nothing to delete one by one: the control plane is thrown away at close."""
+        self.vap_registered = False
+        self.webhook_registered = False
 
-    def _wait_for_policies(self, active: bool) -> None:
-        """Until every policy answers its probe (active) or none does."""
+    def _wait_for_policies(self) -> None:
+        """Until every policy answers its own probe."""
         waiting = list(self.library.policies.values())
         deadline = time.monotonic() + ACTIVE_TIMEOUT_S
         while waiting:
-            waiting = [p for p in waiting if self._probe_denied(p) != active]
+            waiting = [p for p in waiting if not self._probe_denied(p)]
             if not waiting:
                 return
             if time.monotonic() > deadline:
-                state = "active" if active else "inactive"
                 names = ", ".join(p.control for p in waiting)
                 raise TargetError(
-                    f"ValidatingAdmissionPolicies of {names} did not become {state} "
+                    f"ValidatingAdmissionPolicies of {names} did not become active "
                     f"in {ACTIVE_TIMEOUT_S} s"
                 )
             time.sleep(0.1)
 
-    def _probe_denied(self, policy: VapPolicy) -> bool | None:
-        """None: not known yet (the replay user's binding has not reached the RBAC
-        authorizer, which also learns of it asynchronously)."""
+    def _probe_denied(self, policy: VapPolicy) -> bool:
+        """False also while the replay user's binding has not reached the RBAC
+        authorizer, which learns of it asynchronously too."""
         body = probe_object(policy.applies_to)
         headers = {
             "Impersonate-User": REPLAY_USER,
@@ -243,14 +277,31 @@ class VapTarget(LocalTarget):
             if PROBE_MESSAGE in str(exc):
                 return True
             if exc.status == 403 and REPLAY_USER in str(exc):
-                return None
+                return False
             raise TargetError(f"probing the policy of {policy.control}: {exc}") from None
         return False
 
+    # ------------------------------------------------------------ which mechanism judges
+
+    @contextlib.contextmanager
+    def _as(self, mechanism: str) -> Iterator[None]:
+        before, self._mechanism = self._mechanism, mechanism
+        try:
+            yield
+        finally:
+            self._mechanism = before
+
     def request_headers(self) -> dict[str, str] | None:
-        """Every replayed request is made as REPLAY_USER in the selected control's group
-        (the baseline and the OPA webhook comparison too, so all three pay the same)."""
-        group = GROUP_PREFIX + (self._selected or "NONE")
+        """Every replayed request is made as REPLAY_USER. Its group selects the control's
+        policy (vap), the OPA webhook (which reads the control from data.harness.selected)
+        or neither (the baseline); all three pay for impersonation and for evaluating
+        every match condition alike."""
+        if self._mechanism == WEBHOOK:
+            group = WEBHOOK_GROUP
+        elif self._mechanism == VAP:
+            group = GROUP_PREFIX + (self._selected or "NONE")
+        else:
+            group = GROUP_PREFIX + "NONE"
         return {"Impersonate-User": REPLAY_USER, "Impersonate-Group": group}
 
     # ------------------------------------------------------------ decisions
@@ -266,10 +317,9 @@ class VapTarget(LocalTarget):
         return super().prepare(review, query)
 
     def supplementary(self, plan: Any) -> dict[str, Any]:
-        """The baseline with nothing registered, then the OPA webhook on the same
-        fixtures (only controls with a policy here, so the pairs compare like with like)."""
-        baseline = KubeTarget.supplementary(self, plan)
-        KubeTarget.register_webhook(self)
+        """Every fixture of every control with a policy, N times through each mechanism
+        in turn (nothing, the policy, the OPA webhook; the order rotates each iteration),
+        so that each pair of measurements shares the moment it was taken."""
         rows = []
         for control in plan.controls:
             for fixture in plan.fixtures.by_control[control.id]:
@@ -278,27 +328,30 @@ class VapTarget(LocalTarget):
                 except SkipFixture:
                     continue
                 for i in range(plan.iterations):
-                    start = time.perf_counter_ns()
-                    decision = self.decide(prepared)
-                    elapsed = time.perf_counter_ns() - start
-                    rows.append(
-                        {
-                            "control": control.id,
-                            "fixture": fixture.id,
-                            "iteration": i,
-                            "latency_ns": elapsed,
-                            "decision": decision.verdict,
-                        }
-                    )
-        KubeTarget.remove_webhook(self)
-        return {**baseline, "opa_webhook": rows}
+                    for k in range(len(MECHANISMS)):
+                        mechanism = MECHANISMS[(i + k) % len(MECHANISMS)]
+                        with self._as(mechanism):
+                            start = time.perf_counter_ns()
+                            decision = self.decide(prepared)
+                            elapsed = time.perf_counter_ns() - start
+                        rows.append(
+                            {
+                                "mechanism": mechanism,
+                                "control": control.id,
+                                "fixture": fixture.id,
+                                "iteration": i,
+                                "latency_ns": elapsed,
+                                "decision": decision.verdict,
+                            }
+                        )
+        return {"mechanisms": rows}
 
     def describe(self) -> dict[str, Any]:
         return {
             **super().describe(),
             "engine": "ValidatingAdmissionPolicy (CEL in kube-apiserver)",
             "engine_version": self.server_version(),
-            "comparison": "opa via kube-apiserver webhook (opa_webhook.json)",
+            "comparison": "the OPA webhook and no admission check, interleaved (mechanisms.json)",
             "transport": "kube-apiserver dry-run, no webhook",
             "vap_policies": sorted(self.library.policies),
             "vap_digest": inputs.vap_digest(),
