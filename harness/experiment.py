@@ -180,6 +180,8 @@ def execute(
 
                 replay(target, plan, recorder, advanced)
             if bench:
+                if target.supplementary_label:
+                    log(f"after the replay: {target.supplementary_label}")
                 extras = target.supplementary(plan)
         if node_check_runs and any(c.enforcement == "node" for c in experiment.controls):
             extras["node_check_process"] = time_node_check(

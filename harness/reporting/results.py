@@ -185,9 +185,17 @@ def base_metadata(target: str, engine: dict[str, Any], **extra: Any) -> dict[str
     }
 
 
-EXTRA_FILES = ("opa_bench", "node_check_process", "baseline", "psa_agreement", "mechanisms")
+EXTRA_FILES = ("opa_bench", "node_check_process", "baseline", "psa_agreement")
+# Extras of a hundred thousand rows and more, kept as Parquet (as JSON: 17 MB a run).
+TABLE_EXTRAS = ("mechanisms",)
 # What a run measured; everything else in its folder is derived by report.
-DATA_FILES = (RUN_FILE, RECORDS_FILE, DECISIONS_FILE, *(f"{n}.json" for n in EXTRA_FILES))
+DATA_FILES = (
+    RUN_FILE,
+    RECORDS_FILE,
+    DECISIONS_FILE,
+    *(f"{n}.json" for n in EXTRA_FILES),
+    *(f"{n}.parquet" for n in TABLE_EXTRAS),
+)
 
 
 def write_run(
@@ -195,7 +203,10 @@ def write_run(
 ) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     for name, value in (extras or {}).items():
-        _write_json(directory / f"{name}.json", value)
+        if name in TABLE_EXTRAS:
+            pd.DataFrame(value).to_parquet(directory / f"{name}.parquet", index=False)
+        else:
+            _write_json(directory / f"{name}.json", value)
     frame = records_frame(recorder, meta)
     frame.to_parquet(directory / RECORDS_FILE, index=False)
     _write_json(directory / DECISIONS_FILE, recorder.decisions)
@@ -298,6 +309,9 @@ def load_run(directory: Path) -> Run:
             for name in EXTRA_FILES
             if (directory / f"{name}.json").is_file()
         }
+        for name in TABLE_EXTRAS:
+            if (directory / f"{name}.parquet").is_file():
+                extras[name] = pd.read_parquet(directory / f"{name}.parquet").to_dict("records")
     except (OSError, ValueError) as exc:
         raise HarnessError(f"{directory}: unreadable run folder: {exc}") from None
     return Run(directory, meta, records, decisions, extras)

@@ -50,6 +50,9 @@ class Target(ABC):
     def settle(self, prepared: Any, decision: Decision) -> None:  # noqa: B027 - optional
         """Undo what a decision left behind (an object really created), untimed."""
 
+    # What supplementary() measures, said before it starts (it can take minutes).
+    supplementary_label = ""
+
     def supplementary(self, plan: Any) -> dict[str, Any]:
         """Extra measurements a target can take after the replay, saved as <name>.json."""
         return {}

@@ -567,6 +567,8 @@ class KubeTarget(Target):
         raise TargetError(f"{body['kind']} {body['metadata'].get('name')} was not deleted in "
                           f"{GONE_TIMEOUT_S} s")  # fmt: skip
 
+    supplementary_label = "every fixture again without the webhook (the baseline)"
+
     def supplementary(self, plan: Any) -> dict[str, Any]:
         """The same fixtures without the webhook: the API server's own cost, per fixture."""
         self.remove_webhook()

@@ -89,6 +89,11 @@ class LocalTarget(KubeTarget):
         """Nothing to remove one by one: the whole control plane is thrown away."""
         self.created = []
 
+    supplementary_label = (
+        "every fixture again without the webhook (the baseline), then every pod through "
+        "Pod Security Admission"
+    )
+
     def supplementary(self, plan: Any) -> dict[str, Any]:
         return {**super().supplementary(plan), "psa_agreement": self.psa_agreement(plan)}
 
@@ -118,9 +123,12 @@ class LocalTarget(KubeTarget):
     def ensure_psa_namespace(self) -> None:
         """PSA_NAMESPACE with Pod Security Admission enforcing restricted."""
         self._ensure_namespace(PSA_NAMESPACE)
+        self.enforce_restricted(PSA_NAMESPACE)
+
+    def enforce_restricted(self, namespace: str) -> None:
         self._call(
             "PATCH",
-            f"/api/v1/namespaces/{PSA_NAMESPACE}",
+            f"/api/v1/namespaces/{namespace}",
             {"metadata": {"labels": {"pod-security.kubernetes.io/enforce": "restricted"}}},
             content_type="application/merge-patch+json",
         )

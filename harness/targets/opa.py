@@ -268,6 +268,8 @@ class OpaServerTarget(Target):
                 return lines[-1][:200]
         return "no log output"
 
+    supplementary_label = "opa bench on one allow and one deny fixture per control"
+
     def supplementary(self, plan: Any) -> dict[str, Any]:
         """Eval-only timing with `opa bench` on the same bundle the server loaded."""
         from harness.targets.opabench import BENCH_FILE, run_bench

@@ -84,6 +84,19 @@ def _flat(value: Any) -> bool:
     return isinstance(value, str)
 
 
+def policy_variables(
+    policy: VapPolicy, library: VapLibrary, config: dict[str, Any]
+) -> list[dict[str, str]]:
+    """A policy's variables in the order CEL needs them (each may use those before it):
+    the admin config, Kubernetes' own RBAC objects, the shared ones, its own."""
+    return (
+        config_variables(config)
+        + (rbac_variables(config) if policy.applies_to == "rbac" else [])
+        + (library.shared.get(policy.applies_to) or [])
+        + policy.variables
+    )
+
+
 def rbac_variables(config: dict[str, Any]) -> list[dict[str, str]]:
     """What the RBAC policies compare with: Kubernetes' own objects (lib.rbac_defaults)
     and the allowlisted role names' globs as patterns."""
@@ -153,12 +166,7 @@ def policy_objects(
         conditions.append(
             {"name": "not-exempt", "expression": f"!(request.namespace in {json.dumps(exempt)})"}
         )
-    variables = (
-        config_variables(config)
-        + (rbac_variables(config) if policy.applies_to == "rbac" else [])
-        + (library.shared.get(policy.applies_to) or [])
-        + policy.variables
-    )
+    variables = policy_variables(policy, library, config)
     return [
         {
             "apiVersion": ADMISSION,
@@ -315,6 +323,11 @@ class VapTarget(LocalTarget):
                     raise SkipFixture(f"CEL cannot decide {control}: it {reason}")
                 raise SkipFixture(f"no ValidatingAdmissionPolicy for {control} yet")
         return super().prepare(review, query)
+
+    supplementary_label = (
+        "every request of the expressed controls N times through nothing, the policy and "
+        "the OPA webhook in turn"
+    )
 
     def supplementary(self, plan: Any) -> dict[str, Any]:
         """Every fixture of every control with a policy, N times through each mechanism
