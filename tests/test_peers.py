@@ -10,7 +10,7 @@ from harness.errors import HarnessError
 from harness.model.peers import PeerMapping, fired_for, load_peers
 from harness.peers import run as peers_run
 from harness.peers.psa import forbidden_reasons
-from harness.peers.scanners import SCANNERS
+from harness.peers.run import ADAPTERS
 from harness.reporting import peers as peers_report
 from tests.conftest import harness_cli, require_tool
 
@@ -23,7 +23,7 @@ def test_every_mapped_control_and_tool_exists(catalog):
     for peer in peers.values():
         assert peer.controls, peer.name
         assert peer.tool is None or peer.tool in TOOLS
-        assert peer.name == "psa" or peer.name in SCANNERS
+        assert peer.name == "psa" or peer.name in ADAPTERS
 
 
 def test_an_unknown_control_in_the_mapping_names_the_file(catalog, tmp_path):
@@ -85,6 +85,7 @@ def test_outcomes_per_control_and_peer():
         ("checkov", "CKV_K8S_16"),
         ("kube-score", "container-security-context-privileged"),
         ("trivy", "KSV-0017"),
+        ("kyverno", "pac-harness-cis-5-2-2"),
     ],
 )
 def test_a_scanner_reports_the_privileged_container(peer, check, fixture_set):
@@ -95,7 +96,7 @@ def test_a_scanner_reports_the_privileged_container(peer, check, fixture_set):
         if f.id in ("CIS-5.2.2/deny/privileged-true", "CIS-5.2.2/allow/privileged-false")
     ]
     assert len(fixtures) == 2
-    fired = SCANNERS[peer](binary, fixtures)
+    fired = ADAPTERS[peer](binary, fixtures)
     assert check in fired["CIS-5.2.2/deny/privileged-true"]
     assert check not in fired["CIS-5.2.2/allow/privileged-false"]
 
@@ -132,3 +133,33 @@ def test_peers_command_writes_a_run_with_psa_and_the_scanners(tmp_path):
     table = peers_report.per_control(doc)
     assert set(table["control"]) == {"CIS-5.2.2"}
     assert (table["caught"] > 0).all()
+    # A privileged debug container reaches PSA as the update it is, and is refused.
+    debug = next(
+        r
+        for r in doc["records"]
+        if r["peer"] == "psa" and r["fixture"].endswith("ephemeral-privileged")
+    )
+    assert (debug["verdict"], debug["checks"]) == ("deny", ["privileged"])
+
+
+def test_kyverno_maps_each_control_to_its_own_policy(catalog):
+    from harness.model.vap import load_library
+    from harness.peers.kyverno import policy_name
+
+    mapped = load_peers(catalog)["kyverno"].controls
+    policies = load_library().policies
+    assert mapped == {c: (policy_name(p.package),) for c, p in policies.items()}
+
+
+def test_kyverno_policies_carry_our_cel_and_podsecurity_for_nsa_1_4():
+    from harness.model.config import load_config
+    from harness.model.vap import load_library
+    from harness.peers.kyverno import kyverno_policies
+
+    policies = {p["metadata"]["name"]: p for p in kyverno_policies(load_library(), load_config())}
+    pss = policies["pac-harness-nsa-1-4"]
+    assert pss["kind"] == "ClusterPolicy"
+    assert pss["spec"]["rules"][0]["validate"]["podSecurity"]["level"] == "restricted"
+    cel = policies["pac-harness-cis-5-2-2"]
+    assert (cel["apiVersion"], cel["kind"]) == ("policies.kyverno.io/v1", "ValidatingPolicy")
+    assert "matchConditions" not in cel["spec"]  # no selection by group: one policy per call

@@ -47,6 +47,9 @@ class Tool:
     # Replace every k8s.io staging module (listed as => ./staging/... in the required
     # module's go.mod) with its published v0.<minor>.<patch>.
     staging_replaces: bool = False
+    # Carry the required module's own module-to-module replaces into the wrapper (a go
+    # install ignores them; kyverno replaces k8s.io/pod-security-admission with its fork).
+    copy_replaces: bool = False
     # The file the build produces, where it differs from the tool's name (CNI plugins).
     binary: str | None = None
     # runc needs cgo (its nsenter is C) and libseccomp; everything else builds with CGO off.
@@ -245,6 +248,21 @@ TOOLS["trivy"] = Tool(
     version_pattern=r"^Version: (\S+)",
     ldflags="-s -w -X github.com/aquasecurity/trivy/pkg/version/app.ver=0.74.0",
     go_env=(("GOEXPERIMENT", "jsonv2"),),  # trivy imports encoding/json/v2
+    group="peer",
+)
+# kyverno's go.mod replaces k8s.io/pod-security-admission with its own fork, which a
+# go install refuses: built through a wrapper module carrying that replace.
+TOOLS["kyverno"] = Tool(
+    name="kyverno",
+    version="1.19.1",
+    module="github.com/kyverno/kyverno/cmd/cli/kubectl-kyverno",
+    wrapper_module="github.com/kyverno/kyverno",
+    module_version="v1.19.1",
+    copy_replaces=True,
+    binary="kubectl-kyverno",
+    version_args=("version",),
+    version_pattern=r"Version: v?(\d+\.\d+\.\d+)",
+    ldflags="-s -w -X github.com/kyverno/kyverno/pkg/version.BuildVersion=v1.19.1",
     group="peer",
 )
 TOOLS["checkov"] = Tool(
@@ -447,6 +465,15 @@ def staging_replaces(module: str, version: str) -> list[str]:
     return [f"replace {name} => {name} v0.{minor_patch}" for name in sorted(set(names))]
 
 
+def module_replaces(module: str, version: str) -> list[str]:
+    """The release's `replace old => new version` lines (single or in a block); replaces
+    that point at local directories cannot be carried and are left out."""
+    gomod = Path(module_info(module, version)["GoMod"]).read_text()
+    pattern = r"^\s*(?:replace\s+)?([\w.\-/]+)(?:\s+v\S+)?\s+=>\s+([\w.\-/]+)\s+(v\S+)\s*$"
+    found = re.findall(pattern, gomod, re.MULTILINE)
+    return [f"replace {old} => {new} {ver}" for old, new, ver in found if not new.startswith(".")]
+
+
 def build_with_wrapper(go: str, tool: Tool, dest: Path, log: Log) -> None:
     log(
         f"{tool.name}: building {tool.module} from {tool.wrapper_module}@{tool.module_version} "
@@ -462,6 +489,8 @@ def build_with_wrapper(go: str, tool: Tool, dest: Path, log: Log) -> None:
         ]
         if tool.staging_replaces:
             lines += ["", *staging_replaces(tool.wrapper_module, tool.module_version)]
+        if tool.copy_replaces:
+            lines += ["", *module_replaces(tool.wrapper_module, tool.module_version)]
         Path(tmp, "go.mod").write_text("\n".join(lines) + "\n")
         Path(tmp, "tools.go").write_text(
             f'//go:build tools\n\npackage tools\n\nimport _ "{tool.module}"\n'

@@ -4,6 +4,7 @@ as tidy records (peers.json) that harness.reporting.peers summarises."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,11 +18,13 @@ from harness.model.config import load_config
 from harness.model.fixtures import Fixture, FixtureSet
 from harness.model.peers import PeerMapping, fired_for, mapping_digest
 from harness.model.policies import PolicySet
-from harness.peers import psa, scanners
+from harness.peers import kyverno, psa, scanners
 from harness.reporting.peers import PEERS_FILE
 from harness.reporting.results import commit, machine, now
 
 PSA = "psa"
+# Peers that read the fixture files offline, by name.
+ADAPTERS = {**scanners.SCANNERS, "kyverno": kyverno.kyverno}
 
 
 @dataclass
@@ -50,7 +53,7 @@ def ask(peer: PeerMapping, fixtures: list[Fixture], policy: PolicySet) -> scanne
     """The checks the peer fired per fixture (only fixtures it can read)."""
     if peer.name == PSA:
         return psa.pod_security_admission(policy, fixtures)
-    scan = scanners.SCANNERS.get(peer.name)
+    scan = ADAPTERS.get(peer.name)
     if scan is None:
         raise HarnessError(f"scenarios/peers.yaml: no adapter for peer {peer.name}")
     return scan(tools.require(peer.tool), fixtures)
@@ -67,10 +70,12 @@ def run_peers(
     that fails is reported in its status; the others still run. On Ctrl-C the peers that
     finished are kept and meta.complete is False."""
     run = PeersRun(meta={**_meta(), "complete": True})
+    started = time.monotonic()
     try:
         _ask_each(run, peers, controls, fixture_set, policy, log)
     except KeyboardInterrupt:
         run.meta["complete"] = False
+    run.meta.update(finished=now(), wall_seconds=round(time.monotonic() - started, 3))
     return run
 
 
