@@ -183,6 +183,7 @@ def sections(evidence: Evidence) -> dict[str, str]:
         out["fuzz"] = fuzz_text(json.loads(fuzz_summary.read_text()))
     out["peers"] = peers_text(evidence.catalog)
     out["vap"] = vap_text(evidence.runs)
+    out["mechanisms"] = markdown_frame(mechanism_matrix(evidence.runs, evidence.catalog))
     mutation = reference_mutation_file()
     out["mutation"] = (
         mutation_text(json.loads(mutation.read_text()))
@@ -277,6 +278,38 @@ def vap_text(runs: list[Run]) -> str:
         if reasons:
             text += f"\n{title}:\n\n" + "".join(f"- {c}: {r}\n" for c, r in reasons.items())
     return text
+
+
+def mechanism_matrix(runs: list[Run], catalog: Catalog) -> pd.DataFrame:
+    """Admission controls x the mechanisms that decide at admission: the OPA webhook
+    (local target), a ValidatingAdmissionPolicy (vap target), Kyverno and Pod Security
+    Admission (the peers run). ✓: every fixture decided as expected; else what went
+    wrong; blank: not covered."""
+    ids = [c.id for c in catalog.with_policy if c.enforcement == "admission"]
+    columns: dict[str, dict[str, str]] = {}
+    library = load_vap_library()
+    for target, label in (("local", "OPA webhook"), ("vap", "ValidatingAdmissionPolicy")):
+        run = next((r for r in runs if r.meta.get("target") == target), None)
+        if run is None:
+            continue
+        wrong = (
+            (~run.policy_records["correct"].astype(bool))
+            .groupby(run.policy_records["control"], observed=True)
+            .sum()
+        )
+        column = {c: "✓" if n == 0 else f"{n} wrong" for c, n in wrong.items()}
+        if target == "vap":
+            column |= {c: "needs other objects" for c in library.cannot}
+        columns[label] = column
+    path = reference_peers_file()
+    if path.is_file():
+        doc = json.loads(path.read_text())
+        peers = peers_report.matrix(doc, ids).set_index("control")
+        for peer, label in (("kyverno", "Kyverno"), ("psa", "PSA")):
+            if peer in peers.columns:
+                columns[label] = peers[peer].to_dict()
+    rows = [{"control": c, **{k: v.get(c, "") for k, v in columns.items()}} for c in ids]
+    return pd.DataFrame(rows)
 
 
 def peers_text(catalog: Catalog) -> str:
