@@ -143,8 +143,7 @@ def test_peers_command_writes_a_run_with_psa_and_the_scanners(tmp_path):
 
 
 def test_kyverno_maps_each_control_to_its_own_policy(catalog):
-    from harness.model.vap import load_library
-    from harness.peers.kyverno import policy_name
+    from harness.model.vap import load_library, policy_name
 
     mapped = load_peers(catalog)["kyverno"].controls
     policies = load_library().policies

@@ -63,6 +63,12 @@ def load_library(root: Path | None = None) -> VapLibrary:
     )
 
 
+def policy_name(package: str) -> str:
+    """cis_5_2_2 -> pac-harness-cis-5-2-2: the object name of a control's policy (a
+    ValidatingAdmissionPolicy, its binding, or the Kyverno policy made from it)."""
+    return "pac-harness-" + package.replace("_", "-")
+
+
 def control_of(package: str) -> str:
     """cis_5_2_2 -> CIS-5.2.2: the control id a policy package is named after."""
     return package.upper().replace("_", "-", 1).replace("_", ".")

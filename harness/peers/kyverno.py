@@ -21,17 +21,12 @@ import yaml
 from harness.model.config import load_config
 from harness.model.fixtures import Fixture
 from harness.model.manifests import RBAC
-from harness.model.vap import VapLibrary, load_library
+from harness.model.vap import VapLibrary, load_library, policy_name
 from harness.peers.scanners import Fired, _run
 from harness.targets.vap import policy_variables, resource_rules
 
 PSS_CONTROL = "NSA-1.4"
 BATCH = 40  # objects per CLI call
-NAME_PREFIX = "pac-harness-"
-
-
-def policy_name(package: str) -> str:
-    return NAME_PREFIX + package.replace("_", "-")
 
 
 def kyverno_policies(library: VapLibrary, config: dict[str, Any]) -> list[dict[str, Any]]:

@@ -35,6 +35,7 @@ from harness.model.vap import (
     control_of,
     glob_pattern,
     load_library,
+    policy_name,
     vap_dir,
 )
 from harness.targets.base import SkipFixture
@@ -55,7 +56,6 @@ WEBHOOK_GROUP = "pac-harness:webhook"
 # What judges a request in the interleaved comparison.
 NONE, VAP, WEBHOOK = "none", "vap", "webhook"
 MECHANISMS = (NONE, VAP, WEBHOOK)
-POLICY_PREFIX = "pac-harness-"
 ADMISSION = "admissionregistration.k8s.io/v1"
 POLICIES_PATH = "/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies"
 BINDINGS_PATH = "/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings"
@@ -153,7 +153,7 @@ def policy_objects(
     policy: VapPolicy, library: VapLibrary, config: dict[str, Any]
 ) -> list[dict[str, Any]]:
     """The ValidatingAdmissionPolicy and its binding for one control."""
-    name = POLICY_PREFIX + policy.package.replace("_", "-")
+    name = policy_name(policy.package)
     groups = [GROUP_PREFIX + "ALL", GROUP_PREFIX + policy.package, PROBE_PREFIX + policy.package]
     conditions = [
         {
