@@ -100,18 +100,21 @@ class OpaTestResult:
     total_coverage: float
 
 
+# policies/vap/ holds the vap target's CEL, not data: opa would load its YAML files
+# into data.vap, where their keys collide.
+IGNORE = ("--ignore", "*.yaml")
+
+
 def run_opa_test(catalog: Catalog, coverage: bool = True) -> OpaTestResult:
     """`opa test` (and `opa check --strict`) over policies/ with the exported fixtures."""
     opa = tools.require("opa")
     root = paths.policies_dir()
     fixture_set = load_fixtures(catalog.with_policy)
     check = subprocess.run(
-        [str(opa), "check", "--strict", str(root)], capture_output=True, text=True
+        [str(opa), "check", "--strict", *IGNORE, str(root)], capture_output=True, text=True
     )
     if check.returncode != 0:
-        raise HarnessError(
-            f"{root}: opa check --strict failed: {check.stderr.strip().splitlines()[0]}"
-        )
+        raise HarnessError(f"{root}: opa check --strict failed: {first_error(check.stderr)}")
     with tempfile.TemporaryDirectory(prefix="pac-harness-regotest-") as tmp:
         data = Path(tmp) / "data.json"
         data.write_text(json.dumps(test_data(fixture_set)))
@@ -148,7 +151,7 @@ def opa_test_answer(opa: Path, root: Path, data: Path, extra: list[str]) -> Any:
     """`opa test` over root with data: its JSON answer, or the first line it printed
     instead (a compile error)."""
     result = subprocess.run(
-        [str(opa), "test", str(root), str(data), *extra],
+        [str(opa), "test", *IGNORE, str(root), str(data), *extra],
         capture_output=True,
         text=True,
         timeout=600,
@@ -156,4 +159,13 @@ def opa_test_answer(opa: Path, root: Path, data: Path, extra: list[str]) -> Any:
     try:
         return json.loads(result.stdout)
     except ValueError:
-        return (result.stderr.strip() or result.stdout.strip() or "no output").splitlines()[0]
+        return first_error(result.stderr.strip() or result.stdout.strip() or "no output")
+
+
+def first_error(text: str) -> str:
+    """OPA's first error, on one line: a heading that ends in ":" ("2 errors occurred
+    during loading:") with the line that says what the first error is."""
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()] or ["no output"]
+    if lines[0].endswith(":") and len(lines) > 1:
+        return f"{lines[0]} {lines[1]}"
+    return lines[0]
