@@ -23,7 +23,7 @@ from harness.model.fixtures import Fixture
 from harness.model.manifests import RBAC
 from harness.model.vap import VapLibrary, load_library, policy_name
 from harness.peers.scanners import Fired, _run
-from harness.targets.vap import policy_variables, resource_rules
+from harness.targets.vap import exemption_conditions, policy_variables, resource_rules
 
 PSS_CONTROL = "NSA-1.4"
 BATCH = 40  # objects per CLI call
@@ -37,12 +37,7 @@ def kyverno_policies(library: VapLibrary, config: dict[str, Any]) -> list[dict[s
         if control == PSS_CONTROL:
             out.append(pod_security_policy(name))
             continue
-        exempt = (config.get("exemptions") or {}).get(control) or []
-        conditions = (
-            [{"name": "not-exempt", "expression": f"!(request.namespace in {json.dumps(exempt)})"}]
-            if exempt
-            else []
-        )
+        conditions = exemption_conditions(control, config)
         out.append(
             {
                 "apiVersion": "policies.kyverno.io/v1",

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import re
 import time
-from typing import Any
 
 from harness.errors import TargetError
 from harness.model.fixtures import Fixture
 from harness.model.policies import PolicySet
 from harness.peers.scanners import Fired
-from harness.targets.kube import api_path
+from harness.targets.kube import api_path, probe_pod
 from harness.targets.local import PSA_NAMESPACE, LocalTarget, as_pod
 
 # Debug-container updates start from pods created for real before the namespace starts
@@ -118,17 +117,7 @@ def _debug_updates(target: LocalTarget, fixtures: list[Fixture]) -> Fired:
 def _await_enforced(target: LocalTarget) -> None:
     """PSA reads namespace labels from an informer: wait until a privileged pod is
     refused in UPDATE_NAMESPACE."""
-    probe: dict[str, Any] = {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": "psa-probe", "namespace": UPDATE_NAMESPACE},
-        "spec": {
-            "containers": [
-                {"name": "c", "image": "registry.k8s.io/pause:3.10",
-                 "securityContext": {"privileged": True}}
-            ]
-        },
-    }  # fmt: skip
+    probe = probe_pod("psa-probe", UPDATE_NAMESPACE, {"privileged": True})
     deadline = time.monotonic() + ENFORCED_TIMEOUT_S
     while target._submit("POST", api_path(probe), probe, dry_run=True).allowed:
         if time.monotonic() > deadline:

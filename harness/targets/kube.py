@@ -409,14 +409,7 @@ class KubeTarget(Target):
         """kube-apiserver learns about webhook changes asynchronously: probe until it has.
         The probe is a bare pod in the harness's own probe namespace, which every control
         together (ALL) denies."""
-        probe = self.labelled(
-            {
-                "apiVersion": "v1",
-                "kind": "Pod",
-                "metadata": {"name": "probe", "namespace": PROBE_NAMESPACE},
-                "spec": {"containers": [{"name": "c", "image": "registry.k8s.io/pause:3.10"}]},
-            }
-        )
+        probe = self.labelled(probe_pod("probe", PROBE_NAMESPACE))
         self._select("ALL")
         deadline = time.monotonic() + ACTIVE_TIMEOUT_S
         last_error = ""
@@ -596,6 +589,23 @@ class KubeTarget(Target):
                         }
                     )
         return {"baseline": rows}
+
+
+def probe_pod(
+    name: str, namespace: str, security_context: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """A bare pod the harness submits (with dry-run) to learn whether an admission check
+    is in force yet: every control together denies it, and a security context makes it
+    fail a given Pod Security level too."""
+    container: dict[str, Any] = {"name": "c", "image": "registry.k8s.io/pause:3.10"}
+    if security_context:
+        container["securityContext"] = security_context
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"containers": [container]},
+    }
 
 
 def replicated_path(info: KindInfo, obj: dict[str, Any]) -> str:

@@ -45,6 +45,7 @@ from harness.targets.kube import (
     PROBE_NAMESPACE,
     KubeTarget,
     api_path,
+    probe_pod,
 )
 from harness.targets.local import LocalTarget
 
@@ -110,6 +111,15 @@ def rbac_variables(config: dict[str, Any]) -> list[dict[str, str]]:
     ]
 
 
+def exemption_conditions(control: str, config: dict[str, Any]) -> list[dict[str, str]]:
+    """The namespaces the admin exempted from control, as a match condition (none when
+    there are none)."""
+    exempt = (config.get("exemptions") or {}).get(control) or []
+    if not exempt:
+        return []
+    return [{"name": "not-exempt", "expression": f"!(request.namespace in {json.dumps(exempt)})"}]
+
+
 def probe_validation(policy: VapPolicy) -> dict[str, str]:
     """Denies only the harness's probe for this policy: kube-apiserver loads each policy
     on its own, asynchronously, so the replay waits until every one answers its probe."""
@@ -121,11 +131,9 @@ def probe_validation(policy: VapPolicy) -> dict[str, str]:
 
 def probe_object(applies_to: str) -> dict[str, Any]:
     """A dry-run create each kind of policy sees: a pod, or a Role."""
-    meta = {"name": "vap-probe", "namespace": PROBE_NAMESPACE}
     if applies_to == "pods":
-        container = {"name": "c", "image": "registry.k8s.io/pause:3.10"}
-        return {"apiVersion": "v1", "kind": "Pod", "metadata": meta,
-                "spec": {"containers": [container]}}  # fmt: skip
+        return probe_pod("vap-probe", PROBE_NAMESPACE)
+    meta = {"name": "vap-probe", "namespace": PROBE_NAMESPACE}
     return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": meta,
             "rules": []}  # fmt: skip
 
@@ -161,11 +169,7 @@ def policy_objects(
             "expression": " || ".join(f"'{g}' in request.userInfo.groups" for g in groups),
         }
     ]
-    exempt = (config.get("exemptions") or {}).get(policy.control) or []
-    if exempt:
-        conditions.append(
-            {"name": "not-exempt", "expression": f"!(request.namespace in {json.dumps(exempt)})"}
-        )
+    conditions += exemption_conditions(policy.control, config)
     variables = policy_variables(policy, library, config)
     return [
         {
