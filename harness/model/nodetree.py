@@ -95,6 +95,9 @@ HARDENING: dict[str, str] = {
     "admission-control-config-file": "/etc/kubernetes/admission/config.yaml",
     "audit-policy-file": "/etc/kubernetes/audit/policy.yaml",
     "audit-log-path": "/var/log/kubernetes/audit.log",
+    "audit-log-maxsize": "100",
+    "audit-log-maxbackup": "10",
+    "audit-log-maxage": "30",
 }
 
 KUBECONFIGS = {
