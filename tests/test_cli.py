@@ -97,7 +97,7 @@ def test_config_extends_trusted_registries(tmp_path):
         ),
         (["check", str(DATA / "mixed"), "--controls", "NSA-9.9"], "unknown control id 'NSA-9.9'"),
         (["check", "no/such/path.yaml"], "no/such/path.yaml: no such file or directory"),
-        (["run", "--controls", "CIS-5.4.2"], "no selected control has a policy"),
+        (["run", "--controls", "NSA-4.3"], "no selected control has a policy"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args, expected):

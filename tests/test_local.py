@@ -172,6 +172,31 @@ def test_audit_a_live_cluster_seeded_with_a_cluster_admin_binding(local):
             ],
         }
     )
+    # An Istio control plane whose MeshConfig (read by name) turns access logging on.
+    istio = {"name": "istiod", "namespace": "istio-system"}
+    target._create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "istio-system"}})
+    target._create(
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "istio", "namespace": "istio-system"},
+            "data": {"mesh": "accessLogFile: /dev/stdout\n"},
+        }
+    )
+    target._create(
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": istio,
+            "spec": {
+                "selector": {"matchLabels": {"app": "istiod"}},
+                "template": {
+                    "metadata": {"labels": {"app": "istiod"}},
+                    "spec": {"containers": [{"name": "discovery", "image": "istio/pilot:1.28.0"}]},
+                },
+            },
+        }
+    )
     result = subprocess.run(
         [
             sys.executable,
@@ -181,7 +206,7 @@ def test_audit_a_live_cluster_seeded_with_a_cluster_admin_binding(local):
             "--kubeconfig",
             str(target.cluster.kubeconfig),
             "--controls",
-            "CIS-5.1.1,CIS-5.1.7,CIS-5.2.1",
+            "CIS-5.1.1,CIS-5.1.7,CIS-5.2.1,NSA-4.1.6",
             "--format",
             "json",
         ],
@@ -207,3 +232,7 @@ def test_audit_a_live_cluster_seeded_with_a_cluster_admin_binding(local):
         r for r, _ in denied if r.startswith(("Role/kube-system/", "RoleBinding/kube-system/"))
     ]
     assert ("cluster", "CIS-5.2.1") not in denied
+    # The MeshConfig was read: only the missing mesh-wide mTLS is reported.
+    assert denied[("cluster", "NSA-4.1.6")] == [
+        "[NSA-4.1.6] cluster: no mesh-wide PeerAuthentication with mtls.mode STRICT in istio-system"
+    ]

@@ -93,6 +93,7 @@ def test_node_check_passes_a_hardened_node(tmp_path):
         "NSA-3.2",
         "NSA-4.1.1",
         "NSA-4.1.7",
+        "CIS-5.4.2",
         "CIS-5.5.1",
     }
     assert all(f["decision"] == "allow" for f in findings)
@@ -105,7 +106,7 @@ def test_node_check_fails_a_kubeadm_default_node(tmp_path):
     )
     result = node_check("--root", str(tmp_path))
     assert result.returncode == 1
-    assert "1 passed, 6 failed" in result.stdout  # only NSA-3.2 (RBAC) holds on kubeadm
+    assert "1 passed, 7 failed" in result.stdout  # only NSA-3.2 (RBAC) holds on kubeadm
     assert "--anonymous-auth must be false (is unset)" in result.stdout
     assert "home/alice/.kube/config: mode 0644" in result.stdout
 

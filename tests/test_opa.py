@@ -94,6 +94,36 @@ def test_wasm_host_regex_replace_follows_go(wasm_target):
     assert replace("a-b", r"(\w)-(\w)", "${2}$1$$") == "ba$"
 
 
+YAML_CASES = [
+    "accessLogFile: /dev/stdout\nrootNamespace: istio-config\n",
+    "defaultProviders:\n  accessLogging: [envoy]\nsince: 2024-08-13\n",
+    "1: one\ntrue: yes\nempty:\nlist: [1, 2.5, 'x']\n",
+    "a: [unclosed\n",
+    "- a\n- b\n",
+]
+
+
+@pytest.mark.parametrize("text", YAML_CASES, ids=range(len(YAML_CASES)))
+def test_wasm_host_yaml_unmarshal_follows_opa(opa_binary, text, tmp_path):
+    """yaml.unmarshal is served by the host: the same JSON as OPA's, and undefined where
+    OPA's fails (malformed YAML)."""
+    from harness.targets.wasm import HOST_BUILTINS, Undefined
+
+    (tmp_path / "input.json").write_text(json.dumps({"text": text}))
+    out = subprocess.run(
+        [str(opa_binary), "eval", "--format", "json", "--input", str(tmp_path / "input.json"),
+         "yaml.unmarshal(input.text)"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    result = json.loads(out.stdout).get("result")
+    try:
+        ours = HOST_BUILTINS["yaml.unmarshal"](text)
+    except Undefined:
+        assert result is None, result
+    else:
+        assert result[0]["expressions"][0]["value"] == ours
+
+
 def test_opa_answers_as_a_webhook(opa_target, fixture_set):
     """POST / returns an AdmissionReview with the request's uid, as kube-apiserver expects."""
     import http.client

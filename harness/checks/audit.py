@@ -23,7 +23,8 @@ from harness.targets.wasm import WasmTarget
 
 CLUSTER = "cluster"
 
-# What a live audit reads: (group, version, resource, kind).
+# What a live audit reads: (group, version, resource, kind), listed in every namespace;
+# Istio's kinds are skipped where the cluster does not serve them.
 LIVE_KINDS = [
     ("", "v1", "namespaces", "Namespace"),
     ("", "v1", "pods", "Pod"),
@@ -59,7 +60,12 @@ LIVE_KINDS = [
         "validatingadmissionpolicybindings",
         "ValidatingAdmissionPolicyBinding",
     ),
+    ("security.istio.io", "v1", "peerauthentications", "PeerAuthentication"),
+    ("telemetry.istio.io", "v1", "telemetries", "Telemetry"),
 ]
+
+# Single objects read by name: Istio's MeshConfig (NSA-4.1.6), not every ConfigMap.
+LIVE_OBJECTS = [("", "v1", "istio-system", "configmaps", "istio", "ConfigMap")]
 
 
 def collect_live(kubeconfig: Path, context: str | None) -> list[Document]:
@@ -83,10 +89,25 @@ def collect_live(kubeconfig: Path, context: str | None) -> list[Document]:
                     continue  # an API this cluster does not serve
                 raise HarnessError(f"{source}: listing {resource}: {_explain(exc)}") from None
             for item in json.loads(data).get("items", []):
-                item.setdefault("kind", kind)
-                item.setdefault("apiVersion", f"{group}/{version}" if group else version)
-                docs.append(Document(item, source, len(docs)))
+                docs.append(_document(item, group, version, kind, source, len(docs)))
+        for group, version, namespace, resource, name, kind in LIVE_OBJECTS:
+            path = f"{api_base(group, version)}/namespaces/{namespace}/{resource}/{name}"
+            try:
+                data = kubeapi.request(api, "GET", path)
+            except kubeapi.ApiError as exc:
+                if exc.status == 404:
+                    continue  # not there: the policies read its absence
+                raise HarnessError(f"{source}: reading {path}: {_explain(exc)}") from None
+            docs.append(_document(json.loads(data), group, version, kind, source, len(docs)))
     return docs
+
+
+def _document(
+    item: dict[str, Any], group: str, version: str, kind: str, source: Path, index: int
+) -> Document:
+    item.setdefault("kind", kind)
+    item.setdefault("apiVersion", f"{group}/{version}" if group else version)
+    return Document(item, source, index)
 
 
 def _explain(exc: kubeapi.ApiError) -> str:

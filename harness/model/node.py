@@ -26,11 +26,15 @@ PASSWD = "etc/passwd"
 def collect(root: Path) -> dict[str, Any]:
     root = Path(root)
     users = read_passwd(root)
+    static_pods = {name: static_pod(root, name) for name in STATIC_PODS}
     return {
         "root": str(root),
-        "static_pods": {name: static_pod(root, name) for name in STATIC_PODS},
+        "static_pods": static_pods,
         "kubelet_config": kubelet_config(root),
         "kubeconfigs": kubeconfigs(root, users),
+        "encryption_config": encryption_config(
+            root, static_pods["kube-apiserver"]["flags"].get("encryption-provider-config", "")
+        ),
     }
 
 
@@ -87,6 +91,22 @@ def kubelet_config(root: Path) -> dict[str, Any]:
     if entry["present"]:
         try:
             entry["config"] = yamlfile.load(path.read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            entry["error"] = " ".join(str(exc).split())[:200]
+    return entry
+
+
+def encryption_config(root: Path, path: str) -> dict[str, Any]:
+    """The EncryptionConfiguration kube-apiserver's flag names, read under root: which
+    provider writes Secrets is in the file, not in the flag (NSA-2.7, CIS-5.4.2)."""
+    entry: dict[str, Any] = {"path": path, "present": False}
+    if not path:
+        return entry
+    file = root / path.lstrip("/")
+    entry["present"] = file.is_file()
+    if entry["present"]:
+        try:
+            entry["config"] = yamlfile.load(file.read_text(encoding="utf-8")) or {}
         except (OSError, yaml.YAMLError) as exc:
             entry["error"] = " ".join(str(exc).split())[:200]
     return entry

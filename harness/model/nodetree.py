@@ -3,7 +3,8 @@ NodeTree in a fixture file), materialized under a temporary root and collected i
 snapshot the NC policies decide over.
 
 A tree starts from a baseline (`hardened`: compliant with every NC policy, or `kubeadm`:
-what `kubeadm init` writes) and applies edits: flags set or unset per static pod,
+what `kubeadm init` writes) and applies edits: flags set or unset per static pod, the
+EncryptionConfiguration the encryption flag names (`encryption_config`),
 manifests removed or corrupted, file owners and modes changed, dangling links added.
 """
 
@@ -37,6 +38,7 @@ _EDIT_KEYS = {
     "remove",
     "corrupt",
     "links",
+    "encryption_config",
 }
 
 PKI = "/etc/kubernetes/pki"
@@ -100,6 +102,29 @@ HARDENING: dict[str, str] = {
     "audit-log-maxage": "30",
 }
 
+# What the hardened node's --encryption-provider-config holds: Secrets written through a
+# KMS v2 plugin, older data still readable with a local key.
+ENCRYPTION_CONFIG: dict[str, Any] = {
+    "apiVersion": "apiserver.config.k8s.io/v1",
+    "kind": "EncryptionConfiguration",
+    "resources": [
+        {
+            "resources": ["secrets"],
+            "providers": [
+                {
+                    "kms": {
+                        "apiVersion": "v2",
+                        "name": "vault",
+                        "endpoint": "unix:///var/run/kms-plugin/socket.sock",
+                    }
+                },
+                {"aescbc": {"keys": [{"name": "key1", "secret": "c2VjcmV0IGlzIHNlY3VyZQ=="}]}},
+                {"identity": {}},
+            ],
+        }
+    ],
+}
+
 KUBECONFIGS = {
     "etc/kubernetes/admin.conf": "root",
     "etc/kubernetes/super-admin.conf": "root",
@@ -133,6 +158,10 @@ def materialize(spec: dict[str, Any], root: Path) -> list[str]:
             flags[component].pop(name, None)
     for component, component_flags in flags.items():
         _write_manifest(root, component, component_flags)
+    encryption_path = flags["kube-apiserver"].get("encryption-provider-config", "")
+    if encryption_path:
+        config = spec.get("encryption_config", ENCRYPTION_CONFIG)
+        _write(root / encryption_path.lstrip("/"), yaml.safe_dump(config, sort_keys=False))
     _write(
         root / "var/lib/kubelet/config.yaml",
         yaml.safe_dump(

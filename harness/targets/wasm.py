@@ -22,10 +22,12 @@ from pathlib import Path
 from typing import Any
 
 import wasmtime
+import yaml
 
 from harness import paths
 from harness.errors import HarnessError, TargetError
 from harness.infra import tools
+from harness.model import yamlfile
 from harness.model.policies import PolicySet
 from harness.targets.base import Decision, Target
 
@@ -252,7 +254,11 @@ class WasmTarget(Target):
         if function is None:
             raise TargetError(f"the wasm policy called {name}, which this host does not serve")
         values = [self._json_result(arg) for arg in args]
-        return self._parse(json.dumps(function(*values)).encode())
+        try:
+            result = function(*values)
+        except Undefined:
+            return 0  # OPA's Wasm ABI: a null result is undefined, as a failed builtin is on OPA
+        return self._parse(json.dumps(result).encode())
 
     # ------------------------------------------------------------ decisions
 
@@ -350,10 +356,63 @@ def _http_send(request: dict) -> dict:
             "raw_body": text, "headers": {k.lower(): [v] for k, v in response_headers.items()}}  # fmt: skip
 
 
-# Builtins OPA's Wasm runtime leaves to its host: http.send for NSA-1.3's scanner, and
-# regex.replace, which no policy of ours calls since images.rego reads references
-# without regular expressions, for policies an administrator adds.
-HOST_BUILTINS = {"regex.replace": _regex_replace, "http.send": _http_send}
+class Undefined(Exception):
+    """A builtin that fails without raise_error: OPA leaves its expression undefined."""
+
+
+class _GoYamlLoader(yamlfile.SafeLoader):
+    """YAML as OPA's yaml.unmarshal (sigs.k8s.io/yaml) reads it into JSON: YAML 1.2's
+    booleans only (yes and on stay strings), a date stays the string it was written as,
+    and every key becomes a string."""
+
+    def construct_mapping(self, node, deep=False):
+        mapping = super().construct_mapping(node, deep=deep)
+        return {_json_key(k): v for k, v in mapping.items()}
+
+    def flatten_mapping(self, node):
+        node.value = [(_string_keyed(k), v) for k, v in node.value]
+        super().flatten_mapping(node)
+
+
+def _string_keyed(node):
+    """A scalar key read as the text it was written in, so that 1 and true stay apart."""
+    if isinstance(node, yaml.ScalarNode) and node.tag != "tag:yaml.org,2002:merge":
+        return yaml.ScalarNode("tag:yaml.org,2002:str", node.value)
+    return node
+
+
+def _json_key(key: Any) -> str:
+    return key if isinstance(key, str) else json.dumps(key)
+
+
+_BOOL = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
+_GoYamlLoader.yaml_implicit_resolvers = {
+    first: [
+        (tag, _BOOL if tag == "tag:yaml.org,2002:bool" else regexp)
+        for tag, regexp in resolvers
+        if tag != "tag:yaml.org,2002:timestamp"
+    ]
+    for first, resolvers in yamlfile.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def _yaml_unmarshal(text: str) -> Any:
+    """OPA's yaml.unmarshal, for NSA-4.1.6's MeshConfig; malformed YAML is undefined."""
+    try:
+        return json.loads(json.dumps(yaml.load(text, Loader=_GoYamlLoader)))
+    except (yaml.YAMLError, TypeError, ValueError):
+        raise Undefined from None
+
+
+# Builtins OPA's Wasm runtime leaves to its host: http.send for NSA-1.3's scanner,
+# yaml.unmarshal for NSA-4.1.6's MeshConfig, and regex.replace, which no policy of ours
+# calls since images.rego reads references without regular expressions, for policies an
+# administrator adds.
+HOST_BUILTINS = {
+    "regex.replace": _regex_replace,
+    "http.send": _http_send,
+    "yaml.unmarshal": _yaml_unmarshal,
+}
 
 
 def _compiled_module(engine: wasmtime.Engine, wasm: bytes) -> wasmtime.Module:

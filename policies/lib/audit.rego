@@ -64,3 +64,66 @@ enforcing_cni_detected if {
 }
 
 undecided_cni := detected_cni & version_dependent_cni
+
+# NSA-4.1.6: Istio's mesh-wide settings. MeshConfig is the "mesh" key of the istio
+# ConfigMap in istio-system; its rootNamespace (default istio-system) is where mesh-wide
+# Telemetry and PeerAuthentication objects live.
+istiod_found if {
+	some d in objects_of("Deployment")
+	startswith(d.metadata.name, "istiod")
+}
+
+# Read with references only, so a mesh key that is not a mapping reads as no settings.
+mesh_config := cfg if {
+	some cm in objects_of("ConfigMap")
+	cm.metadata.namespace == "istio-system"
+	cm.metadata.name == "istio"
+	cfg := yaml.unmarshal(cm.data.mesh)
+} else := {}
+
+mesh_root := root if {
+	root := mesh_config.rootNamespace
+	is_string(root)
+	root != ""
+} else := "istio-system"
+
+# Mesh-wide: in the root namespace, selecting no workload (by selector or targetRefs).
+mesh_wide(obj) if {
+	obj.metadata.namespace == mesh_root
+	not obj.spec.selector
+	not obj.spec.targetRef
+	not obj.spec.targetRefs
+}
+
+# An accessLogging entry without providers uses MeshConfig's default providers.
+log_providers(entry) := entry.providers if count(object.get(entry, "providers", [])) > 0
+
+log_providers(entry) := default_log_providers if count(object.get(entry, "providers", [])) == 0
+
+default_log_providers := p if {
+	p := mesh_config.defaultProviders.accessLogging
+	is_array(p)
+} else := []
+
+telemetry_logs_mesh_wide if {
+	some t in objects_of("Telemetry")
+	mesh_wide(t)
+	some entry in t.spec.accessLogging
+	not entry.disabled == true
+	count(log_providers(entry)) > 0
+}
+
+# The older switch: MeshConfig's accessLogFile turns on Envoy's file log everywhere.
+mesh_access_logging if telemetry_logs_mesh_wide
+
+mesh_access_logging if {
+	file := mesh_config.accessLogFile
+	is_string(file)
+	file != ""
+}
+
+mesh_strict_mtls if {
+	some pa in objects_of("PeerAuthentication")
+	mesh_wide(pa)
+	pa.spec.mtls.mode == "STRICT"
+}

@@ -48,3 +48,40 @@ must_include(control, component, name, value) := finding(control, component, con
 	not missing(component)
 	not value in flag_values(component, name)
 }
+
+# The EncryptionConfiguration the API server reads (--encryption-provider-config). For a
+# resource, the first entry whose list names it applies, and that entry's first provider
+# writes; the others only read. "*." is every core resource, "*.*" every resource.
+encryption := object.get(input, "encryption_config", {})
+
+encryption_unreadable if {
+	encryption.path != ""
+	not encryption.present
+}
+
+encryption_unreadable if encryption.error
+
+secret_entries := [entry |
+	some entry in object.get(object.get(encryption, "config", {}), "resources", [])
+	some r in entry.resources
+	r in {"secrets", "*.", "*.*"}
+]
+
+# The provider that writes Secrets, as {"name": ..., "settings": ...}; undefined when no
+# entry names them (they are stored as they are).
+secrets_writer := {"name": name, "settings": settings} if {
+	some name, settings in secret_entries[0].providers[0]
+}
+
+encryption_finding(control, text) := finding(control, apiserver, concat("", ["encryption config ", encryption.path, ": ", text]))
+
+# (Without a manifest there is no flag, so nothing here fires beside absent_manifest.)
+unreadable_encryption(control) := encryption_finding(control, "missing or unreadable") if {
+	encryption_unreadable
+}
+
+secrets_unlisted(control) := encryption_finding(control, "no resources entry lists secrets, so they are stored as written") if {
+	flag_set(apiserver, "encryption-provider-config")
+	not encryption_unreadable
+	not secrets_writer
+}

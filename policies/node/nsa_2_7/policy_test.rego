@@ -14,6 +14,11 @@ test_allow_kubeadm_plus_encryption if {
 	count(nsa_2_7.deny) == 0 with input as data.fixtures["NSA-2.7/allow/kubeadm-plus-encryption"]
 }
 
+# a local aescbc key writes Secrets (encrypted, the key on the node)
+test_allow_local_key_first if {
+	count(nsa_2_7.deny) == 0 with input as data.fixtures["NSA-2.7/allow/local-key-first"]
+}
+
 # kubeadm does not configure encryption at rest
 test_deny_kubeadm_defaults if {
 	messages := nsa_2_7.deny with input as data.fixtures["NSA-2.7/deny/kubeadm-defaults"]
@@ -62,6 +67,81 @@ test_deny_encryption_empty if {
 # no kube-apiserver manifest to check
 test_deny_apiserver_manifest_missing if {
 	messages := nsa_2_7.deny with input as data.fixtures["NSA-2.7/deny/apiserver-manifest-missing"]
+	wanted := ["manifest missing or unreadable"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-2.7] ")
+		some text in wanted
+		contains(message, text)
+	}
+}
+
+# the flag is set, but the identity provider comes first
+test_deny_identity_first if {
+	messages := nsa_2_7.deny with input as data.fixtures["NSA-2.7/deny/identity-first"]
+	wanted := ["secrets are written by the identity provider (plain text)"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-2.7] ")
+		some text in wanted
+		contains(message, text)
+	}
+}
+
+# the config encrypts configmaps only
+test_deny_secrets_not_listed if {
+	messages := nsa_2_7.deny with input as data.fixtures["NSA-2.7/deny/secrets-not-listed"]
+	wanted := ["no resources entry lists secrets, so they are stored as written"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-2.7] ")
+		some text in wanted
+		contains(message, text)
+	}
+}
+
+# the flag names a file that is not there (the API server would not start)
+test_deny_encryption_file_missing if {
+	messages := nsa_2_7.deny with input as data.fixtures["NSA-2.7/deny/encryption-file-missing"]
+	wanted := ["encryption config /etc/kubernetes/enc/encryption.yaml: missing or unreadable"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-2.7] ")
+		some text in wanted
+		contains(message, text)
+	}
+}
+
+# the file does not parse
+test_deny_encryption_file_corrupt if {
+	messages := nsa_2_7.deny with input as data.fixtures["NSA-2.7/deny/encryption-file-corrupt"]
+	wanted := ["encryption config /etc/kubernetes/enc/encryption.yaml: missing or unreadable"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-2.7] ")
+		some text in wanted
+		contains(message, text)
+	}
+}
+
+# a kube-apiserver manifest that does not parse
+test_deny_apiserver_manifest_corrupt if {
+	messages := nsa_2_7.deny with input as data.fixtures["NSA-2.7/deny/apiserver-manifest-corrupt"]
 	wanted := ["manifest missing or unreadable"]
 	every text in wanted {
 		some message in messages
