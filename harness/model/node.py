@@ -86,11 +86,16 @@ def parse_flags(args: list[str]) -> tuple[dict[str, str], dict[str, list[str]]]:
 
 
 def kubelet_config(root: Path) -> dict[str, Any]:
-    path = root / KUBELET_CONFIG
-    entry: dict[str, Any] = {"path": KUBELET_CONFIG, "present": path.is_file()}
+    return config_file(root, KUBELET_CONFIG)
+
+
+def config_file(root: Path, path: str) -> dict[str, Any]:
+    """A YAML config file under root: present or not, its content or why it is unreadable."""
+    file = root / path.lstrip("/")
+    entry: dict[str, Any] = {"path": path, "present": file.is_file()}
     if entry["present"]:
         try:
-            entry["config"] = yamlfile.load(path.read_text(encoding="utf-8")) or {}
+            entry["config"] = yamlfile.load(file.read_text(encoding="utf-8")) or {}
         except (OSError, yaml.YAMLError) as exc:
             entry["error"] = " ".join(str(exc).split())[:200]
     return entry
@@ -99,17 +104,9 @@ def kubelet_config(root: Path) -> dict[str, Any]:
 def encryption_config(root: Path, path: str) -> dict[str, Any]:
     """The EncryptionConfiguration kube-apiserver's flag names, read under root: which
     provider writes Secrets is in the file, not in the flag (NSA-2.7, CIS-5.4.2)."""
-    entry: dict[str, Any] = {"path": path, "present": False}
     if not path:
-        return entry
-    file = root / path.lstrip("/")
-    entry["present"] = file.is_file()
-    if entry["present"]:
-        try:
-            entry["config"] = yamlfile.load(file.read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            entry["error"] = " ".join(str(exc).split())[:200]
-    return entry
+        return {"path": path, "present": False}
+    return config_file(root, path)
 
 
 def read_passwd(root: Path) -> list[dict[str, Any]]:
