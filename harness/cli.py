@@ -174,7 +174,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--existing-cluster",
         choices=["fail", "reuse", "recreate"],
         default="fail",
-        help="kind: what to do with a pac-harness cluster left by an interrupted run",
+        help="kind: what to do with a cluster of this name left by an interrupted run",
+    )
+    g.add_argument(
+        "--cluster-name",
+        help="kind: the cluster's name (default pac-harness)",
     )
     g.add_argument(
         "--calico-manifest", type=Path, help="kind: a Calico manifest you checked, used as is"
@@ -448,6 +452,7 @@ def _target_options(args: argparse.Namespace):
         existing=args.existing_cluster,
         calico_manifest=args.calico_manifest,
         cni=args.cni,
+        cluster_name=args.cluster_name or TargetOptions.cluster_name,
     )
 
 

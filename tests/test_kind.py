@@ -27,6 +27,9 @@ from tests.conftest import ROOT, wait_for_replay
 # PeerAuthentications, RBAC objects) and pod admission; their statuses must equal the
 # local target's.
 CONTROLS = "NSA-1.4,NSA-2.2,NSA-2.6,CIS-5.1.1,CIS-5.2.13,CIS-5.3.2"
+# A name of the tests' own: a user's pac-harness cluster is never touched, and a test
+# cluster left by an interrupted session (a killed CI job) is removed before the tests.
+CLUSTER = "pac-harness-test"
 
 
 @pytest.fixture(scope="module")
@@ -34,30 +37,35 @@ def kind_ready() -> str:
     from harness.infra import kindimages
 
     try:
-        kind.check_prerequisites()
-        return kindimages.require_node_image()
+        binary = kind.check_prerequisites()
+        image = kindimages.require_node_image()
     except HarnessError as exc:
         if os.environ.get("CI"):
             pytest.fail(f"{exc} (CI must provision it in .ci/run)")
         pytest.skip(str(exc))
+    stale = kind.KindCluster(binary, image, "kube-router", CLUSTER)
+    if stale.exists():
+        stale.delete()
+    stale.cleanup()
+    return image
 
 
 def leftovers() -> dict[str, list[str]]:
     """Clusters and node containers of ours that still exist."""
     clusters = kind.run([kind.kind_binary(), "get", "clusters"], "kind get clusters").split()
     containers = kind.run(
-        ["docker", "ps", "-a", "--filter", f"label=io.x-k8s.kind.cluster={kind.CLUSTER_NAME}",
+        ["docker", "ps", "-a", "--filter", f"label=io.x-k8s.kind.cluster={CLUSTER}",
          "--format", "{{.Names}}"],
         "docker ps",
     ).split()  # fmt: skip
-    return {"clusters": [c for c in clusters if c == kind.CLUSTER_NAME], "containers": containers}
+    return {"clusters": [c for c in clusters if c == CLUSTER], "containers": containers}
 
 
 def run_args(out: Path, *extra: str) -> list[str]:
     return [
         sys.executable, "-m", "harness", "run", "--target", "kind", "--controls", CONTROLS,
         "--iterations", "3", "--combined-iterations", "1", "--warmup", "0",
-        "--node-check-runs", "0", "--out", str(out), *extra,
+        "--node-check-runs", "0", "--cluster-name", CLUSTER, "--out", str(out), *extra,
     ]  # fmt: skip
 
 

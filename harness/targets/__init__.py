@@ -28,6 +28,7 @@ class TargetOptions:
     existing: str = "fail"  # kind: a leftover cluster is refused, reused or recreated
     calico_manifest: Path | None = None
     cni: str = "auto"  # kind: calico, kube-router, or auto (Calico where it can be pulled)
+    cluster_name: str = "pac-harness"  # kind: the cluster's name (tests use their own)
 
 
 # Which targets each option means something to (checked, so a flag is never ignored).
@@ -39,6 +40,7 @@ OPTION_TARGETS = {
     "existing": {"kind"},
     "calico_manifest": {"kind"},
     "cni": {"kind"},
+    "cluster_name": {"kind"},
 }
 
 
@@ -77,7 +79,7 @@ def _vap(o: TargetOptions) -> Target:
 def _kind(o: TargetOptions) -> Target:
     from harness.targets.cluster import KindTarget
 
-    return KindTarget(o.dry_run, o.keep, o.existing, o.calico_manifest, o.cni)
+    return KindTarget(o.dry_run, o.keep, o.existing, o.calico_manifest, o.cni, o.cluster_name)
 
 
 def _cluster(o: TargetOptions) -> Target:

@@ -210,10 +210,10 @@ class KindTarget(ClusterTarget):
         existing: str = "fail",
         calico_manifest: Path | None = None,
         cni: str = "auto",
+        cluster_name: str = "pac-harness",  # harness.infra.kind.CLUSTER_NAME, not imported early
     ) -> None:
-        from harness.infra.kind import CLUSTER_NAME
-
-        super().__init__(context=f"kind-{CLUSTER_NAME}", dry_run=dry_run)
+        super().__init__(context=f"kind-{cluster_name}", dry_run=dry_run)
+        self.cluster_name = cluster_name
         self.keep = keep
         self.existing = existing
         self.calico_manifest = calico_manifest
@@ -229,7 +229,7 @@ class KindTarget(ClusterTarget):
         binary = kind.check_prerequisites()
         node_image = kindimages.require_node_image()
         self.cni, self.cni_reason = kind.choose_cni(self.requested_cni, self.calico_manifest)
-        self.kind = kind.KindCluster(binary, node_image, self.cni)
+        self.kind = kind.KindCluster(binary, node_image, self.cni, self.cluster_name)
         self.kind.create(self.existing)
         self.kubeconfig = self.kind.kubeconfig
         self.kind.install_cni(self.calico_manifest)
