@@ -961,7 +961,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         what = f"only {', '.join(kinds)}" if kinds else "no Kubernetes objects"
         err.print(
             f"note: nothing to check in {', '.join(map(str, args.paths))}: {what}; check "
-            "reviews Pods, workloads with a pod template and RBAC objects",
+            "reviews Pods, workloads with a pod template, RBAC objects and "
+            "CertificateSigningRequests",
             markup=False,
             soft_wrap=True,
         )

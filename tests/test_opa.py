@@ -124,6 +124,28 @@ def test_wasm_host_yaml_unmarshal_follows_opa(opa_binary, text, tmp_path):
         assert result[0]["expressions"][0]["value"] == ours
 
 
+@pytest.mark.parametrize(
+    "text,search", [("abcabc", "bc"), ("aaaa", "aa"), ("ab", "x"), ("äbä", "ä"), ("abc", "")]
+)
+def test_wasm_host_indexof_n_follows_opa(opa_binary, text, search, tmp_path):
+    """indexof_n is served by the host: character (not byte) indexes, overlaps counted."""
+    from harness.targets.wasm import HOST_BUILTINS, Undefined
+
+    (tmp_path / "input.json").write_text(json.dumps({"text": text, "search": search}))
+    out = subprocess.run(
+        [str(opa_binary), "eval", "--format", "json", "--input", str(tmp_path / "input.json"),
+         "indexof_n(input.text, input.search)"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    result = json.loads(out.stdout).get("result")
+    try:
+        ours = HOST_BUILTINS["indexof_n"](text, search)
+    except Undefined:
+        assert result is None, result
+    else:
+        assert ours == result[0]["expressions"][0]["value"]
+
+
 def test_opa_answers_as_a_webhook(opa_target, fixture_set):
     """POST / returns an AdmissionReview with the request's uid, as kube-apiserver expects."""
     import http.client

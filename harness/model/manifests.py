@@ -50,8 +50,16 @@ RBAC: dict[str, KindInfo] = {
     ),
 }
 
+# Requests for client certificates: a subject with O=system:masters bypasses RBAC
+# (CIS-5.1.7).
+CERTIFICATES: dict[str, KindInfo] = {
+    "CertificateSigningRequest": KindInfo(
+        "certificates.k8s.io", "v1", "certificatesigningrequests", namespaced=False
+    ),
+}
+
 # Everything an admission policy reviews.
-REVIEWED: dict[str, KindInfo] = {**POD_BEARING, **RBAC}
+REVIEWED: dict[str, KindInfo] = {**POD_BEARING, **RBAC, **CERTIFICATES}
 
 # Kinds that form the cluster state policies consult (as kube-mgmt replicates them).
 STATE: dict[str, KindInfo] = {
@@ -68,7 +76,6 @@ OTHER_BUILTIN_KINDS = frozenset(
     {
         "APIService",
         "Binding",
-        "CertificateSigningRequest",
         "ConfigMap",
         "ControllerRevision",
         "CSIDriver",

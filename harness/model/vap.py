@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,8 @@ class VapLibrary:
     shared: dict[str, list[dict[str, str]]]  # variables every pods/rbac policy gets
     cannot: dict[str, str]  # control id -> why CEL cannot decide it
     unwritten: dict[str, str]  # control id -> what a policy would have to do
+    partly: dict[str, str] = field(default_factory=dict)  # control id -> what its policy
+    # cannot decide: the objects of kinds outside its applies_to
 
 
 def load_library(root: Path | None = None) -> VapLibrary:
@@ -59,7 +61,11 @@ def load_library(root: Path | None = None) -> VapLibrary:
             doc["validations"],
         )  # fmt: skip
     return VapLibrary(
-        policies, shared, unexpressed.get("cannot") or {}, unexpressed.get("unwritten") or {}
+        policies,
+        shared,
+        unexpressed.get("cannot") or {},
+        unexpressed.get("unwritten") or {},
+        unexpressed.get("partly") or {},
     )
 
 

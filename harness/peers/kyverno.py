@@ -20,10 +20,14 @@ import yaml
 
 from harness.model.config import load_config
 from harness.model.fixtures import Fixture
-from harness.model.manifests import RBAC
 from harness.model.vap import VapLibrary, load_library, policy_name
 from harness.peers.scanners import Fired, _run
-from harness.targets.vap import exemption_conditions, policy_variables, resource_rules
+from harness.targets.vap import (
+    exemption_conditions,
+    policy_variables,
+    resource_rules,
+    reviewed_kinds,
+)
 
 PSS_CONTROL = "NSA-1.4"
 BATCH = 40  # objects per CLI call
@@ -129,8 +133,13 @@ def kyverno(binary: Path, fixtures: list[Fixture]) -> Fired:
             return {k: v for fired in results for k, v in fired.items()}
 
 
-def reviewed_as(fixture: Fixture) -> str:
-    return "rbac" if fixture.subject.kind in RBAC else "pods"
+def reviewed_as(fixture: Fixture) -> str | None:
+    """Which of our policies review the fixture's object; None for kinds no CEL policy
+    reads (a CertificateSigningRequest), which Kyverno is then not asked about."""
+    for applies_to in ("pods", "rbac"):
+        if fixture.subject.kind in reviewed_kinds(applies_to):
+            return applies_to
+    return None
 
 
 def resource_key(body: dict[str, Any]) -> tuple[str, str, str]:

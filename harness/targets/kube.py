@@ -96,7 +96,8 @@ def webhook_configuration(
     object_selector: dict[str, Any] | None = None,
     match_conditions: list[dict[str, str]] | None = None,
 ) -> dict[str, Any]:
-    """OPA as a validating webhook for pods, pod-bearing workloads and RBAC objects.
+    """OPA as a validating webhook for pods, pod-bearing workloads, RBAC objects and
+    certificate signing requests.
     A namespace selector does not apply to cluster-scoped objects (ClusterRoles and
     their bindings); on a cluster the harness does not own, the object selector keeps
     the webhook to objects the harness labelled."""
@@ -120,7 +121,7 @@ def webhook_configuration(
                 "rules": [
                     {
                         "operations": ["CREATE", "UPDATE"],
-                        "apiGroups": ["", "apps", "batch", "rbac.authorization.k8s.io"],
+                        "apiGroups": sorted({i.group for i in REVIEWED.values()}),
                         "apiVersions": ["v1"],
                         "resources": resources,
                         "scope": "*",

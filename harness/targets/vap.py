@@ -25,7 +25,7 @@ from typing import Any
 from harness.errors import HarnessError, TargetError
 from harness.infra.kubeapi import ApiError
 from harness.model import inputs
-from harness.model.manifests import POD_BEARING, RBAC
+from harness.model.manifests import POD_BEARING, RBAC, KindInfo
 from harness.model.policies import COMBINED_QUERY, PolicySet
 from harness.model.vap import (
     VapLibrary,
@@ -138,8 +138,12 @@ def probe_object(applies_to: str) -> dict[str, Any]:
             "rules": []}  # fmt: skip
 
 
+def reviewed_kinds(applies_to: str) -> dict[str, KindInfo]:
+    return POD_BEARING if applies_to == "pods" else RBAC
+
+
 def resource_rules(applies_to: str) -> list[dict[str, Any]]:
-    kinds = POD_BEARING if applies_to == "pods" else RBAC
+    kinds = reviewed_kinds(applies_to)
     extra = ["pods/ephemeralcontainers"] if applies_to == "pods" else []
     by_group: dict[str, list[str]] = {}
     for info in kinds.values():
@@ -326,6 +330,10 @@ class VapTarget(LocalTarget):
                 if reason:
                     raise SkipFixture(f"CEL cannot decide {control}: it {reason}")
                 raise SkipFixture(f"no ValidatingAdmissionPolicy for {control} yet")
+            kind = review["request"]["kind"]["kind"]
+            if kind not in reviewed_kinds(self.library.policies[control].applies_to):
+                why = self.library.partly.get(control, f"reviews no {kind}")
+                raise SkipFixture(f"CEL cannot decide {control} on a {kind}: it {why}")
         return super().prepare(review, query)
 
     supplementary_label = (

@@ -404,14 +404,28 @@ def _yaml_unmarshal(text: str) -> Any:
         raise Undefined from None
 
 
+def _indexof_n(text: str, search: str) -> list[int]:
+    """OPA's indexof_n: every index, in characters, where search starts, overlaps too;
+    an empty search is an error there, so undefined."""
+    if not search:
+        raise Undefined
+    found, start = [], text.find(search)
+    while start >= 0:
+        found.append(start)
+        start = text.find(search, start + 1)
+    return found
+
+
 # Builtins OPA's Wasm runtime leaves to its host: http.send for NSA-1.3's scanner,
-# yaml.unmarshal for NSA-4.1.6's MeshConfig, and regex.replace, which no policy of ours
+# yaml.unmarshal for NSA-4.1.6's MeshConfig, indexof_n for CIS-5.1.7's certificate
+# requests, and regex.replace, which no policy of ours
 # calls since images.rego reads references without regular expressions, for policies an
 # administrator adds.
 HOST_BUILTINS = {
     "regex.replace": _regex_replace,
     "http.send": _http_send,
     "yaml.unmarshal": _yaml_unmarshal,
+    "indexof_n": _indexof_n,
 }
 
 

@@ -49,7 +49,7 @@ name := n if {
 	n != ""
 } else := "<unnamed>"
 
-cluster_scoped_kinds := {"ClusterRole", "ClusterRoleBinding", "Namespace"}
+cluster_scoped_kinds := {"ClusterRole", "ClusterRoleBinding", "Namespace", "CertificateSigningRequest"}
 
 resource := concat("", [kind, " ", name]) if kind in cluster_scoped_kinds
 

@@ -83,3 +83,138 @@ test_allow_bootstrap_binding if {
 test_allow_user_named_system_masters if {
 	count(cis_5_1_7.deny) == 0 with input as data.fixtures["CIS-5.1.7/allow/user-named-system-masters"]
 }
+
+# a client certificate request for the group developers
+test_allow_csr_developers if {
+	count(cis_5_1_7.deny) == 0 with input as data.fixtures["CIS-5.1.7/allow/csr-developers"]
+}
+
+# system:masters as the user name (CN) is not the group
+test_allow_csr_masters_as_common_name if {
+	count(cis_5_1_7.deny) == 0 with input as data.fixtures["CIS-5.1.7/allow/csr-masters-as-common-name"]
+}
+
+# system:masters as the organizational unit (OU) is not a group
+test_allow_csr_masters_as_unit if {
+	count(cis_5_1_7.deny) == 0 with input as data.fixtures["CIS-5.1.7/allow/csr-masters-as-unit"]
+}
+
+# O=system:masters, for a signer of the admin's own (kube-apiserver refuses it only for kubernetes.io/kube-apiserver-client)
+test_deny_csr_masters if {
+	messages := cis_5_1_7.deny with input as data.fixtures["CIS-5.1.7/deny/csr-masters"]
+	wanted := ["spec.request asks for a certificate in the group system:masters"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[CIS-5.1.7] ")
+		some text in wanted
+		contains(message, text)
+	}
+}
+
+# system:masters as the second organization
+test_deny_csr_masters_second_organization if {
+	messages := cis_5_1_7.deny with input as data.fixtures["CIS-5.1.7/deny/csr-masters-second-organization"]
+	wanted := ["spec.request asks for a certificate in the group system:masters"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[CIS-5.1.7] ")
+		some text in wanted
+		contains(message, text)
+	}
+}
+
+# the organization as a BMPString (UTF-16), which Go's x509 reads as the same group
+test_deny_csr_masters_bmp if {
+	messages := cis_5_1_7.deny with input as data.fixtures["CIS-5.1.7/deny/csr-masters-bmp"]
+	wanted := ["spec.request asks for a certificate in the group system:masters"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[CIS-5.1.7] ")
+		some text in wanted
+		contains(message, text)
+	}
+}
+
+# the organization inside a multi-valued RDN beside the common name
+test_deny_csr_masters_multivalued_rdn if {
+	messages := cis_5_1_7.deny with input as data.fixtures["CIS-5.1.7/deny/csr-masters-multivalued-rdn"]
+	wanted := ["spec.request asks for a certificate in the group system:masters"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[CIS-5.1.7] ")
+		some text in wanted
+		contains(message, text)
+	}
+}
+
+# a PEM block with headers, which Go's pem skips
+test_deny_csr_masters_pem_headers if {
+	messages := cis_5_1_7.deny with input as data.fixtures["CIS-5.1.7/deny/csr-masters-pem-headers"]
+	wanted := ["spec.request asks for a certificate in the group system:masters"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[CIS-5.1.7] ")
+		some text in wanted
+		contains(message, text)
+	}
+}
+
+# the group system:masterr (one bit off), its attribute at base64's second alignment
+test_allow_csr_lookalike_after_name if {
+	count(cis_5_1_7.deny) == 0 with input as data.fixtures["CIS-5.1.7/allow/csr-lookalike-after-name"]
+}
+
+# the group system:masterr, at the third alignment
+test_allow_csr_lookalike_after_longer_name if {
+	count(cis_5_1_7.deny) == 0 with input as data.fixtures["CIS-5.1.7/allow/csr-lookalike-after-longer-name"]
+}
+
+# the group system:masterr as a BMPString
+test_allow_csr_lookalike_bmp if {
+	count(cis_5_1_7.deny) == 0 with input as data.fixtures["CIS-5.1.7/allow/csr-lookalike-bmp"]
+}
+
+# the attribute at base64's second alignment
+test_deny_csr_masters_after_name if {
+	messages := cis_5_1_7.deny with input as data.fixtures["CIS-5.1.7/deny/csr-masters-after-name"]
+	wanted := ["spec.request asks for a certificate in the group system:masters"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[CIS-5.1.7] ")
+		some text in wanted
+		contains(message, text)
+	}
+}
+
+# the attribute at the third alignment
+test_deny_csr_masters_after_longer_name if {
+	messages := cis_5_1_7.deny with input as data.fixtures["CIS-5.1.7/deny/csr-masters-after-longer-name"]
+	wanted := ["spec.request asks for a certificate in the group system:masters"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[CIS-5.1.7] ")
+		some text in wanted
+		contains(message, text)
+	}
+}
