@@ -11,7 +11,7 @@ import pytest
 from harness.errors import HarnessError
 from harness.model.catalog import load_catalog
 from harness.model.fixtures import load_fixtures, load_folder, merged_state
-from harness.model.manifests import is_custom_resource
+from harness.model.manifests import REVIEWED, is_custom_resource
 
 _catalog = load_catalog()
 _fixtures = load_fixtures(_catalog.with_policy)
@@ -37,7 +37,7 @@ def message_subject(fixture) -> str:
         return ""
     if kind == "ClusterState":
         return "cluster: "
-    if kind in {"ClusterRole", "ClusterRoleBinding"}:
+    if kind in REVIEWED and not REVIEWED[kind].namespaced:
         return f"{kind} {fixture.subject.name}"
     return f"{kind} {fixture.namespace}/"
 
