@@ -354,10 +354,20 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="manifests of the cluster's objects",
     )
-    p.add_argument(
-        "--kubeconfig", type=Path, help="collect from a live cluster (not available yet)"
-    )
+    p.add_argument("--kubeconfig", type=Path, help="collect from a live cluster (lists, read-only)")
     p.add_argument("--context")
+    p.add_argument(
+        "--no-probe",
+        dest="probe",
+        action="store_false",
+        help="live: do not probe NetworkPolicy enforcement (CIS-5.3.1 then rests on the "
+        "network plugin's name); the probe runs two pods in a throw-away namespace",
+    )
+    p.add_argument(
+        "--probe-image",
+        help="live: the probe pods' image, with nc (default: the Debian image built here, "
+        "which kind clusters of this harness hold)",
+    )
     p.add_argument("--controls", type=_id_list)
     p.add_argument("--format", choices=["table", "json"], default="table")
     p.add_argument("--config", type=Path)
@@ -923,6 +933,22 @@ def cmd_controlplane(args: argparse.Namespace) -> int:
         cluster.stop()
 
 
+def _probe_image(args: argparse.Namespace) -> str | None:
+    if not args.probe:
+        if args.probe_image:
+            raise HarnessError("--probe-image and --no-probe contradict each other")
+        return None
+    if args.probe_image:
+        return args.probe_image
+    from harness.infra import kindimages
+
+    return kindimages.debian_ref()
+
+
+def _note(text: str) -> None:
+    err.print(f"note: {text}", markup=False, soft_wrap=True)
+
+
 def cmd_audit(args: argparse.Namespace) -> int:
     from harness.checks.audit import audit_dir, audit_live
     from harness.model.config import load_config
@@ -933,7 +959,9 @@ def cmd_audit(args: argparse.Namespace) -> int:
     if args.kubeconfig and args.from_dir:
         raise HarnessError("audit takes --kubeconfig or --from-dir, not both")
     if args.kubeconfig:
-        findings = audit_live(args.kubeconfig, args.context, controls, config)
+        findings = audit_live(
+            args.kubeconfig, args.context, controls, config, _probe_image(args), _note
+        )
     elif args.from_dir:
         findings = audit_dir(args.from_dir, controls, config)
     else:

@@ -80,3 +80,39 @@ def test_check_reviews_rbac_objects():
         "ClusterRoleBinding/mallory-admin": "deny",
         "DaemonSet/kube-system/kube-flannel-ds": "allow",
     }
+
+
+def test_a_saved_probe_decides_cis_5_3_1_over_the_plugin_name(tmp_path):
+    """netprobe.document() is the shape lib/audit.rego reads: an enforcing probe passes
+    a flannel cluster, a probe whose traffic went on fails it."""
+    from harness.infra import netprobe
+
+    verdicts = {}
+    for name, blocked in (("enforcing", True), ("not-enforcing", False)):
+        result = {"reached_before": True, "blocked_after": blocked, "reached_again": True}
+        probe = tmp_path / f"{name}.yaml"
+        probe.write_text(json.dumps(netprobe.document(result)))
+        run = audit("--from-dir", str(DATA), str(probe), "--controls", "CIS-5.3.1",
+                    "--format", "json")  # fmt: skip
+        verdicts[name] = json.loads(run.stdout)[0]
+    assert verdicts["enforcing"]["decision"] == "allow"
+    assert verdicts["not-enforcing"]["messages"] == [
+        "[CIS-5.3.1] cluster: traffic went on after a deny-all ingress NetworkPolicy: the "
+        "network plugin does not enforce NetworkPolicy"
+    ]
+
+
+def test_ready_nodes_counts_only_schedulable_ready_nodes():
+    from harness.infra import netprobe
+
+    def node(ready: str, unschedulable: bool = False) -> dict:
+        return {"spec": {"unschedulable": unschedulable},
+                "status": {"conditions": [{"type": "Ready", "status": ready}]}}  # fmt: skip
+
+    items = [node("True"), node("False"), node("True", unschedulable=True), {}]
+
+    def kubectl(*args: str, what: str, timeout: float = 600) -> str:
+        assert args == ("get", "nodes", "-o", "json")
+        return json.dumps({"items": items})
+
+    assert netprobe.ready_nodes(kubectl) == 1

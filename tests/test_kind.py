@@ -110,3 +110,31 @@ def test_ctrl_c_during_a_kind_run_deletes_its_cluster(kind_ready, tmp_path, spaw
     proc.wait(timeout=600)
     assert proc.returncode != 0
     assert leftovers() == {"clusters": [], "containers": []}
+
+
+def test_audit_probes_network_policy_on_a_live_kind_cluster(kind_ready, tmp_path):
+    """CIS-5.3.1 from evidence: `harness audit --kubeconfig` runs the probe on a kind
+    cluster with kube-router and passes it, though kube-router's name alone would too;
+    so the deny-all probe is also checked to have been measured, and cleaned up."""
+    cluster = kind.KindCluster(kind.check_prerequisites(), kind_ready, "kube-router", CLUSTER)
+    try:
+        cluster.create()
+        cluster.install_cni()
+        result = subprocess.run(
+            [sys.executable, "-m", "harness", "audit", "--kubeconfig", str(cluster.kubeconfig),
+             "--context", cluster.context, "--controls", "CIS-5.3.1", "--format", "json"],
+            capture_output=True, text=True, timeout=600,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout)[0]["decision"] == "allow"
+        assert "probing NetworkPolicy enforcement" in result.stderr
+        assert "no network-policy probe" not in result.stderr
+        namespaces = cluster.kubectl("get", "namespaces", "-o", "name", what="namespaces")
+        probes = [n for n in namespaces.split() if "netprobe" in n]
+        phases = [cluster.kubectl("get", n, "-o", "jsonpath={.status.phase}", what="phase")
+                  for n in probes]  # fmt: skip
+        assert all(p == "Terminating" for p in phases), phases
+    finally:
+        cluster.delete()
+        cluster.cleanup()
+    assert leftovers() == {"clusters": [], "containers": []}

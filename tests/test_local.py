@@ -206,7 +206,7 @@ def test_audit_a_live_cluster_seeded_with_a_cluster_admin_binding(local):
             "--kubeconfig",
             str(target.cluster.kubeconfig),
             "--controls",
-            "CIS-5.1.1,CIS-5.1.7,CIS-5.2.1,NSA-4.1.6",
+            "CIS-5.1.1,CIS-5.1.7,CIS-5.2.1,CIS-5.3.1,NSA-4.1.6",
             "--format",
             "json",
         ],
@@ -235,4 +235,11 @@ def test_audit_a_live_cluster_seeded_with_a_cluster_admin_binding(local):
     # The MeshConfig was read: only the missing mesh-wide mTLS is reported.
     assert denied[("cluster", "NSA-4.1.6")] == [
         "[NSA-4.1.6] cluster: no mesh-wide PeerAuthentication with mtls.mode STRICT in istio-system"
+    ]
+    # A control plane without nodes cannot run the NetworkPolicy probe: said at once, and
+    # CIS-5.3.1 falls back to the plugin's name (none here).
+    assert "note: no network-policy probe (no Ready, schedulable node" in result.stderr
+    assert denied[("cluster", "CIS-5.3.1")] == [
+        "[CIS-5.3.1] cluster: no known network plugin found; cannot tell whether "
+        "NetworkPolicy is enforced"
     ]

@@ -7,7 +7,7 @@ manifests, for example the output of `kubectl get <kinds> -A -o yaml`."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from harness.model.policies import PolicySet, load_modules
 from harness.targets.wasm import WasmTarget
 
 CLUSTER = "cluster"
+LOCAL_IMAGES = "pac-harness.local/"  # built here and loaded into kind's nodes, never pulled
 
 # What a live audit reads: (group, version, resource, kind), listed in every namespace;
 # Istio's kinds are skipped where the cluster does not serve them.
@@ -119,10 +120,54 @@ def _explain(exc: kubeapi.ApiError) -> str:
     return f"HTTP {exc.status}: {exc}"
 
 
+# The one audit control that a live cluster can show rather than describe.
+PROBED_CONTROL = "CIS-5.3.1"
+
+
+def probe_network_policy(
+    kubeconfig: Path, context: str | None, image: str, note: Callable[[str], None]
+) -> dict[str, Any] | None:
+    """Does the cluster's CNI enforce NetworkPolicy (harness.infra.netprobe), as a
+    NetworkPolicyProbe document for the audit policies; None, with a note saying why, when
+    the probe cannot run (no node, no permission, no image), and CIS-5.3.1 falls back to
+    the plugin's name."""
+    import tempfile
+
+    from harness.errors import TargetError
+    from harness.infra import kind, netprobe
+
+    kubectl = kind.kubectl_runner(kubeconfig, context)
+    pull = "Never" if image.startswith(LOCAL_IMAGES) else "IfNotPresent"
+    try:
+        if netprobe.ready_nodes(kubectl) == 0:
+            raise TargetError("no Ready, schedulable node to run its pods on")
+        note(f"probing NetworkPolicy enforcement with {image} in a throw-away namespace")
+        with tempfile.TemporaryDirectory(prefix="pac-harness-probe-") as workdir:
+            result = netprobe.probe(kubectl, image, Path(workdir), pull)
+    except TargetError as exc:
+        note(
+            f"no network-policy probe ({exc}); {PROBED_CONTROL} is decided from the "
+            "network plugin's name only (partial evidence)"
+        )
+        return None
+    return netprobe.document(result)
+
+
 def audit_live(
-    kubeconfig: Path, context: str | None, controls: list[Control], config: dict[str, Any]
+    kubeconfig: Path,
+    context: str | None,
+    controls: list[Control],
+    config: dict[str, Any],
+    probe_image: str | None = None,
+    note: Callable[[str], None] = print,
 ) -> list[Finding]:
-    return _audit(classify(collect_live(kubeconfig, context)), controls, config)
+    """probe_image: run the NetworkPolicy probe with it (an image with nc); None: do not."""
+    docs = collect_live(kubeconfig, context)
+    if probe_image and any(c.id == PROBED_CONTROL for c in controls):
+        probe = probe_network_policy(kubeconfig, context, probe_image, note)
+        if probe is not None:
+            docs.append(Document(probe, Path(f"{kubeconfig}#probe"), len(docs)))
+    return _audit(classify(docs), controls, config)
 
 
 def audit_dir(

@@ -85,6 +85,18 @@ def kubectl_binary() -> str | None:
     return str(found.path) if found else shutil.which("kubectl")
 
 
+def kubectl_runner(kubeconfig: Path, context: str | None):
+    """kubectl(*args, what=..., timeout=...) -> stdout on one cluster, raising a one-line
+    TargetError (the shape harness.infra.netprobe takes)."""
+    binary = kubectl_binary() or "kubectl"
+    prefix = [binary, "--kubeconfig", str(kubeconfig), *(["--context", context] if context else [])]
+
+    def kubectl(*args: str, what: str, timeout: float = 600) -> str:
+        return run([*prefix, *args], what, timeout=timeout)
+
+    return kubectl
+
+
 def check_prerequisites() -> str:
     """kind, kubectl and an answering container engine; returns kind's path, or raises
     one line naming everything that is missing."""
@@ -223,9 +235,7 @@ class KindCluster:
         )
 
     def kubectl(self, *args: str, what: str, timeout: float = 600) -> str:
-        binary = kubectl_binary() or "kubectl"
-        cmd = [binary, "--kubeconfig", str(self.kubeconfig), "--context", self.context, *args]
-        return run(cmd, what, timeout=timeout)
+        return kubectl_runner(self.kubeconfig, self.context)(*args, what=what, timeout=timeout)
 
     def install_cni(self, calico_manifest: Path | None = None) -> None:
         """The chosen CNI, then wait until every node is Ready, which needs a working CNI."""

@@ -23,7 +23,7 @@ ENFORCE_TIMEOUT_S = 60  # kube-router and Calico apply policies within seconds
 Kubectl = Callable[..., str]  # kubectl(*args, what=...) -> stdout, raising TargetError
 
 
-def _pod(namespace: str, name: str, image: str, command: list[str]) -> dict:
+def _pod(namespace: str, name: str, image: str, command: list[str], pull: str) -> dict:
     return {
         "apiVersion": "v1",
         "kind": "Pod",
@@ -31,7 +31,7 @@ def _pod(namespace: str, name: str, image: str, command: list[str]) -> dict:
         "spec": {
             "terminationGracePeriodSeconds": 0,
             "containers": [
-                {"name": name, "image": image, "imagePullPolicy": "Never", "command": command}
+                {"name": name, "image": image, "imagePullPolicy": pull, "command": command}
             ],
         },
     }
@@ -72,9 +72,10 @@ def _apply(kubectl: Kubectl, obj: dict, what: str, workdir) -> None:
     kubectl("apply", "-f", str(path), what=what)
 
 
-def probe(kubectl: Kubectl, image: str, workdir) -> dict:
+def probe(kubectl: Kubectl, image: str, workdir, pull: str = "Never") -> dict:
     """{reached_before, blocked_after, seconds_to_block, reached_again}; raises
-    TargetError when the probe pods cannot run at all."""
+    TargetError when the probe pods cannot run at all. image needs nc (netcat-openbsd);
+    pull is the pods' imagePullPolicy (Never for an image loaded into kind's nodes)."""
     namespace = NAMESPACE_PREFIX + secrets.token_hex(3)
     ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}
     _apply(kubectl, ns, "creating the probe namespace", workdir)
@@ -83,7 +84,7 @@ def probe(kubectl: Kubectl, image: str, workdir) -> dict:
             ("server", ["nc", "-lk", str(PORT)]),
             ("client", ["sleep", "infinity"]),
         ):
-            _apply(kubectl, _pod(namespace, name, image, command), f"{name} pod", workdir)
+            _apply(kubectl, _pod(namespace, name, image, command, pull), f"{name} pod", workdir)
         kubectl(
             "-n", namespace, "wait", "--for=condition=Ready", "pod/server", "pod/client",
             f"--timeout={READY_TIMEOUT}", what="waiting for the probe pods", timeout=200,
@@ -115,3 +116,36 @@ def probe(kubectl: Kubectl, image: str, workdir) -> dict:
 
 def enforces(result: dict) -> bool:
     return all(result.get(k) for k in ("reached_before", "blocked_after", "reached_again"))
+
+
+def ready_nodes(kubectl: Kubectl) -> int:
+    """Nodes that could run the probe's pods; a control plane without nodes (the local
+    target) has none, and the probe is not worth waiting for there."""
+    nodes = json.loads(kubectl("get", "nodes", "-o", "json", what="listing nodes"))["items"]
+    return sum(
+        1
+        for node in nodes
+        if not node.get("spec", {}).get("unschedulable")
+        and any(
+            c.get("type") == "Ready" and c.get("status") == "True"
+            for c in node.get("status", {}).get("conditions", [])
+        )
+    )
+
+
+def document(result: dict) -> dict:
+    """The probe as the audit policies read it (CIS-5.3.1, lib/audit.rego): one more
+    object beside the cluster's, so a saved state carries its evidence with it."""
+    keys = ("reached_before", "blocked_after", "seconds_to_block", "reached_again")
+    status = {_camel(k): result.get(k) for k in keys}
+    return {
+        "apiVersion": "pac-harness.io/v1",
+        "kind": "NetworkPolicyProbe",
+        "metadata": {"name": "network-policy-probe"},
+        "status": status,
+    }
+
+
+def _camel(name: str) -> str:
+    first, *rest = name.split("_")
+    return first + "".join(word.title() for word in rest)

@@ -51,6 +51,15 @@ cni_support := {
 
 version_dependent_cni := {"kindnet"}
 
+# CIS-5.3.1 on a live cluster: `harness audit` probes (harness.infra.netprobe) and adds
+# what the traffic did as a NetworkPolicyProbe document (pac-harness.io/v1). Where one
+# exists it decides and the names above do not: a plugin can be named and not enforce.
+network_policy_probes := objects_of("NetworkPolicyProbe")
+
+network_policy_probed if count(network_policy_probes) > 0
+
+probe_saw(probe, name) if probe.status[name] == true
+
 detected_cni contains plugin if {
 	some kind in ["DaemonSet", "Deployment"]
 	some workload in objects_of(kind)

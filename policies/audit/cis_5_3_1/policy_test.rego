@@ -68,3 +68,93 @@ test_deny_unknown_plugin if {
 		contains(message, text)
 	}
 }
+
+# a live probe saw a deny-all policy stop traffic and its deletion restore it, so kindnet's release does not matter
+test_allow_probe_kindnet_enforces if {
+	count(cis_5_3_1.deny) == 0 with input as data.fixtures["CIS-5.3.1/allow/probe-kindnet-enforces"]
+}
+
+# calico-node is named, but the probe's traffic went on under a deny-all policy; the probe beats the name
+test_deny_probe_calico_not_enforcing if {
+	messages := cis_5_3_1.deny with input as data.fixtures["CIS-5.3.1/deny/probe-calico-not-enforcing"]
+	wanted := ["traffic went on after a deny-all ingress NetworkPolicy: the network plugin does not enforce NetworkPolicy"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[CIS-5.3.1] ")
+		some text in wanted
+		contains(message, text)
+	}
+}
+
+# the probe's client could not connect even before any policy existed
+test_deny_probe_never_reached if {
+	messages := cis_5_3_1.deny with input as data.fixtures["CIS-5.3.1/deny/probe-never-reached"]
+	wanted := ["the network-policy probe's client never reached its server, so the probe shows nothing"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[CIS-5.3.1] ")
+		some text in wanted
+		contains(message, text)
+	}
+}
+
+# traffic stopped under the policy but stayed stopped without it
+test_deny_probe_not_restored if {
+	messages := cis_5_3_1.deny with input as data.fixtures["CIS-5.3.1/deny/probe-not-restored"]
+	wanted := ["traffic did not come back once the deny-all NetworkPolicy was deleted, so the policy is not shown to be what stopped it"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[CIS-5.3.1] ")
+		some text in wanted
+		contains(message, text)
+	}
+}
+
+# a probe document without a status decides nothing and passes nothing
+test_deny_probe_without_result if {
+	messages := cis_5_3_1.deny with input as data.fixtures["CIS-5.3.1/deny/probe-without-result"]
+	wanted := ["the network-policy probe's client never reached its server, so the probe shows nothing"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[CIS-5.3.1] ")
+		some text in wanted
+		contains(message, text)
+	}
+}
+
+# a plugin the name list does not know, shown by the probe to enforce NetworkPolicy
+test_allow_probe_unknown_plugin_enforces if {
+	count(cis_5_3_1.deny) == 0 with input as data.fixtures["CIS-5.3.1/allow/probe-unknown-plugin-enforces"]
+}
+
+# flannel is named, but something on this cluster enforces NetworkPolicy, as the probe shows
+test_allow_probe_flannel_enforces if {
+	count(cis_5_3_1.deny) == 0 with input as data.fixtures["CIS-5.3.1/allow/probe-flannel-enforces"]
+}
+
+# traffic went on under the policy and failed after it (a flaky network); only the failure to block is reported
+test_deny_probe_neither_blocked_nor_restored if {
+	messages := cis_5_3_1.deny with input as data.fixtures["CIS-5.3.1/deny/probe-neither-blocked-nor-restored"]
+	wanted := ["traffic went on after a deny-all ingress NetworkPolicy: the network plugin does not enforce NetworkPolicy"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[CIS-5.3.1] ")
+		some text in wanted
+		contains(message, text)
+	}
+}
