@@ -7,6 +7,7 @@ manifests, for example the output of `kubectl get <kinds> -A -o yaml`."""
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -159,15 +160,19 @@ def audit_live(
     controls: list[Control],
     config: dict[str, Any],
     probe_image: str | None = None,
-    note: Callable[[str], None] = print,
+    note: Callable[[str], None] | None = None,
 ) -> list[Finding]:
     """probe_image: run the NetworkPolicy probe with it (an image with nc); None: do not."""
     docs = collect_live(kubeconfig, context)
     if probe_image and any(c.id == PROBED_CONTROL for c in controls):
-        probe = probe_network_policy(kubeconfig, context, probe_image, note)
+        probe = probe_network_policy(kubeconfig, context, probe_image, note or _stderr)
         if probe is not None:
             docs.append(Document(probe, Path(f"{kubeconfig}#probe"), len(docs)))
     return _audit(classify(docs), controls, config)
+
+
+def _stderr(text: str) -> None:
+    print(f"note: {text}", file=sys.stderr)
 
 
 def audit_dir(
