@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -111,6 +112,19 @@ def require_tool(name: str) -> Path:
 @pytest.fixture(scope="session")
 def opa_binary() -> Path:
     return require_tool("opa")
+
+
+def opa_eval(opa: Path, expression: str, document: dict, tmp_path: Path) -> list | None:
+    """`opa eval` of one expression over document as input: OPA's own answer, the oracle
+    for what the other engines and the wasm host serve. None where it is undefined."""
+    (tmp_path / "input.json").write_text(json.dumps(document))
+    out = subprocess.run(
+        [str(opa), "eval", "--format", "json", "--input", str(tmp_path / "input.json"),
+         expression],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    result = json.loads(out.stdout).get("result")
+    return None if result is None else result[0]["expressions"][0]["value"]
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,7 @@ import pytest
 
 from harness import paths
 from harness.model.manifests import admission_review
+from tests.conftest import opa_eval
 from tests.oracles.csr import (
     CORPUS,
     OWN_SIGNER,
@@ -28,13 +29,8 @@ MASTERS = "system:masters"
 
 def go_organizations(opa: Path, request: str, tmp_path: Path) -> list[str]:
     """The subject's organizations as Go's x509 parses the PEM in spec.request."""
-    (tmp_path / "request.json").write_text(json.dumps({"request": request}))
-    out = subprocess.run(
-        [str(opa), "eval", "--format", "json", "--input", str(tmp_path / "request.json"),
-         "crypto.x509.parse_certificate_request(base64.decode(input.request))"],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    parsed = json.loads(out.stdout)["result"][0]["expressions"][0]["value"]
+    expression = "crypto.x509.parse_certificate_request(base64.decode(input.request))"
+    parsed = opa_eval(opa, expression, {"request": request}, tmp_path)
     return parsed["Subject"]["Organization"] or []
 
 

@@ -24,7 +24,7 @@ from harness.model.fixtures import load_fixtures
 from harness.replay import Plan, replay
 from harness.reporting.results import Recorder, load_run
 from harness.targets.opa import OpaServerTarget
-from tests.conftest import small_run, wait_for_replay
+from tests.conftest import opa_eval, small_run, wait_for_replay
 
 
 def test_rego_unit_tests_pass_with_full_line_coverage(opa_binary, catalog):
@@ -109,19 +109,13 @@ def test_wasm_host_yaml_unmarshal_follows_opa(opa_binary, text, tmp_path):
     OPA's fails (malformed YAML)."""
     from harness.targets.wasm import HOST_BUILTINS, Undefined
 
-    (tmp_path / "input.json").write_text(json.dumps({"text": text}))
-    out = subprocess.run(
-        [str(opa_binary), "eval", "--format", "json", "--input", str(tmp_path / "input.json"),
-         "yaml.unmarshal(input.text)"],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    result = json.loads(out.stdout).get("result")
+    result = opa_eval(opa_binary, "yaml.unmarshal(input.text)", {"text": text}, tmp_path)
     try:
         ours = HOST_BUILTINS["yaml.unmarshal"](text)
     except Undefined:
         assert result is None, result
     else:
-        assert result[0]["expressions"][0]["value"] == ours
+        assert result == ours
 
 
 @pytest.mark.parametrize(
@@ -129,21 +123,11 @@ def test_wasm_host_yaml_unmarshal_follows_opa(opa_binary, text, tmp_path):
 )
 def test_wasm_host_indexof_n_follows_opa(opa_binary, text, search, tmp_path):
     """indexof_n is served by the host: character (not byte) indexes, overlaps counted."""
-    from harness.targets.wasm import HOST_BUILTINS, Undefined
+    from harness.targets.wasm import HOST_BUILTINS
 
-    (tmp_path / "input.json").write_text(json.dumps({"text": text, "search": search}))
-    out = subprocess.run(
-        [str(opa_binary), "eval", "--format", "json", "--input", str(tmp_path / "input.json"),
-         "indexof_n(input.text, input.search)"],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    result = json.loads(out.stdout).get("result")
-    try:
-        ours = HOST_BUILTINS["indexof_n"](text, search)
-    except Undefined:
-        assert result is None, result
-    else:
-        assert ours == result[0]["expressions"][0]["value"]
+    document = {"text": text, "search": search}
+    result = opa_eval(opa_binary, "indexof_n(input.text, input.search)", document, tmp_path)
+    assert HOST_BUILTINS["indexof_n"](text, search) == result
 
 
 def test_opa_answers_as_a_webhook(opa_target, fixture_set):
