@@ -23,7 +23,6 @@ from harness.model.policies import PolicySet, load_modules
 from harness.targets.wasm import WasmTarget
 
 CLUSTER = "cluster"
-LOCAL_IMAGES = "pac-harness.local/"  # built here and loaded into kind's nodes, never pulled
 
 # What a live audit reads: (group, version, resource, kind), listed in every namespace;
 # Istio's kinds are skipped where the cluster does not serve them.
@@ -135,10 +134,11 @@ def probe_network_policy(
     import tempfile
 
     from harness.errors import TargetError
-    from harness.infra import kind, netprobe
+    from harness.infra import kind, kindimages, netprobe
 
     kubectl = kind.kubectl_runner(kubeconfig, context)
-    pull = "Never" if image.startswith(LOCAL_IMAGES) else "IfNotPresent"
+    # Images built here are loaded into kind's nodes and never pulled.
+    pull = "Never" if image.startswith(kindimages.REPOSITORY + "/") else "IfNotPresent"
     try:
         if netprobe.ready_nodes(kubectl) == 0:
             raise TargetError("no Ready, schedulable node to run its pods on")
