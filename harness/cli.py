@@ -423,7 +423,8 @@ def cmd_controls(args: argparse.Namespace) -> int:
                 "enforcement": c.enforcement,
                 "scope": c.scope,
                 "thesis": {"assessment": c.thesis.assessment, "verdict": c.thesis.verdict},
-                "policy": f"policies/controls/{c.policy}" if c.policy else None,
+                "policy": _policy_dir(c, c.enforcement) if c.policy else None,
+                "also_at": {point: _policy_dir(c, point) for point, _ in c.also_at},
                 "fixtures": f"scenarios/fixtures/{c.fixtures}" if c.fixtures else None,
                 "rationale": c.rationale,
             }
@@ -439,7 +440,7 @@ def cmd_controls(args: argparse.Namespace) -> int:
             c.id,
             c.title,
             c.assessment,
-            c.enforcement,
+            "+".join(c.points) or c.enforcement,
             f"{c.thesis.assessment} {c.thesis.verdict}",
             c.policy or "",
             c.fixtures or "",
@@ -449,6 +450,12 @@ def cmd_controls(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------- run
+
+
+def _policy_dir(control, point: str) -> str:
+    from harness.model.catalog import PACKAGE_ROOTS
+
+    return f"policies/{PACKAGE_ROOTS[point]}/{control.points[point]}"
 
 
 def _target_options(args: argparse.Namespace):

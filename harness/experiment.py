@@ -183,7 +183,7 @@ def execute(
                 if target.supplementary_label:
                     log(f"after the replay: {target.supplementary_label}")
                 extras = target.supplementary(plan)
-        if node_check_runs and any(c.enforcement == "node" for c in experiment.controls):
+        if node_check_runs and any("node" in c.points for c in experiment.controls):
             extras["node_check_process"] = time_node_check(
                 experiment.fixtures, node_check_runs, log
             )

@@ -31,10 +31,9 @@ class Plan:
         """(label, query, fixtures) per enforcement point with a combined query."""
         groups: dict[str, dict[str, Fixture]] = {}
         for control in self.controls:
-            if control.enforcement in COMBINED_BY_POINT:
-                bucket = groups.setdefault(control.enforcement, {})
-                for fixture in self.fixtures.by_control[control.id]:
-                    bucket.setdefault(fixture.id, fixture)
+            for fixture in self.fixtures.by_control[control.id]:
+                if fixture.point in COMBINED_BY_POINT:
+                    groups.setdefault(fixture.point, {}).setdefault(fixture.id, fixture)
         return [(*COMBINED_BY_POINT[p], list(f.values())) for p, f in groups.items()]
 
     @property
@@ -55,7 +54,7 @@ def replay(target: Target, plan: Plan, recorder: Recorder, progress: ProgressFn)
                 recorder,
                 POLICY_MODE,
                 control.id,
-                control.entrypoint,
+                fixture.entrypoint(control),
                 fixture,
                 plan.iterations,
                 plan.warmup,

@@ -3,11 +3,13 @@ policy and enough fixtures, and load-time validation that names the bad entry.""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 import yaml
 
+from harness import paths
 from harness.errors import HarnessError
 from harness.model.catalog import load_catalog
 from harness.model.fixtures import load_folder
@@ -121,6 +123,10 @@ def test_container_controls_cover_init_or_ephemeral(catalog, fixture_set, embedd
         (lambda e: e[0].update(assessment="RX"), "assessment must be one of"),
         (lambda e: e[0].update(thesis={"assessment": "RD", "verdict": "yes"}), "thesis.verdict"),
         (lambda e: e[0].update(framework="cis"), "does not match the id"),
+        (lambda e: e[0].update(also_at={"admission": "nsa_1_1"}), "also_at point must be"),
+        (lambda e: e[0].update(also_at={"node": "Bad-Name"}), "also_at.node must be a Rego"),
+        (lambda e: e[0].update(also_at={"node": "no_such_pkg"}), "no_such_pkg not found"),
+        (lambda e: e[0].update(also_at=["node"]), "also_at maps enforcement points"),
     ],
 )
 def test_catalog_validation_names_the_entry(tmp_path, mutate, message):
@@ -145,3 +151,27 @@ def test_malformed_catalog_is_one_line_error(tmp_path):
 def test_unknown_control_id(catalog):
     with pytest.raises(HarnessError, match=r"unknown control id 'NSA-9\.9'"):
         catalog.select(["NSA-9.9"])
+
+
+def test_a_fixture_needs_a_policy_at_its_point(tmp_path):
+    """A node tree in the folder of a control without a node policy is refused, naming
+    the file, rather than fed to the admission policy."""
+    from harness.model.fixtures import load_fixtures
+
+    control = load_catalog().get("NSA-1.1")
+    folder = tmp_path / control.fixtures
+    shutil.copytree(paths.fixtures_dir() / control.fixtures, folder)
+    tree = folder / "allow" / "node.yaml"
+    tree.write_text("apiVersion: pac-harness.io/v1\nkind: NodeTree\nmetadata: {name: n}\n")
+    suite = folder / "suite.yaml"
+    suite.write_text(suite.read_text() + "- file: allow/node.yaml\n  covers: [explicit]\n")
+    with pytest.raises(HarnessError) as exc:
+        load_fixtures([control], tmp_path)
+    assert str(exc.value).startswith(f"{tree}: NSA-1.1 has no policy at the node point")
+
+
+def test_cis_5_1_7_is_decided_at_admission_and_on_the_node(catalog):
+    control = catalog.get("CIS-5.1.7")
+    assert control.entrypoints == ["controls/cis_5_1_7/deny", "node/cis_5_1_7/deny"]
+    assert [c.id for c in catalog.select_for(["CIS-5.1.7"], "node-check")] == ["CIS-5.1.7"]
+    assert [c.id for c in catalog.select_for(["CIS-5.1.7"], "check")] == ["CIS-5.1.7"]

@@ -3,6 +3,7 @@ trees materialized from the fixture data (ownership needs root: CI runs as root)
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.model import nodetree
 from harness.model.node import collect, parse_flags
 from harness.model.nodetree import materialize
 from harness.reporting.results import load_run
@@ -50,6 +52,41 @@ def test_missing_files_are_facts(tmp_path):
     }
     assert snap["kubelet_config"]["present"] is False
     assert snap["kubeconfigs"] == []
+
+
+def test_client_certificates_are_read_as_client_go_reads_a_kubeconfig(tmp_path):
+    """Inline data wins over a file; a relative file is relative to the kubeconfig; users
+    without a certificate are skipped; what cannot be read is a fact, not a crash."""
+    corpus = nodetree.certificate_corpus()
+    masters, admin = corpus["kubernetes-super-admin"], corpus["kubernetes-admin"]
+    pki = tmp_path / "etc/kubernetes/pki"
+    pki.mkdir(parents=True)
+    (pki / "masters.crt").write_text(masters)
+    users = [
+        {"name": "inline", "user": {"client-certificate-data": b64(admin),
+                                     "client-certificate": "pki/masters.crt"}},
+        {"name": "relative", "user": {"client-certificate": "pki/masters.crt"}},
+        {"name": "absolute", "user": {"client-certificate": "/etc/kubernetes/pki/masters.crt"}},
+        {"name": "token", "user": {"token": "secret"}},
+        {"name": "missing", "user": {"client-certificate": "pki/none.crt"}},
+        {"name": "not-base64", "user": {"client-certificate-data": "%%%"}},
+    ]  # fmt: skip
+    (tmp_path / "etc/kubernetes/x.conf").write_text(json.dumps({"users": users}))
+    (tmp_path / "etc/kubernetes/broken.conf").write_text("users: [unclosed\n")
+    configs = {k["path"]: k for k in collect(tmp_path)["kubeconfigs"]}
+    found = {
+        u["name"]: u.get("organizations", u.get("error"))
+        for u in configs["etc/kubernetes/x.conf"]["users"]
+    }
+    assert found["inline"] == ["kubeadm:cluster-admins"]
+    assert found["relative"] == found["absolute"] == ["system:masters"]
+    assert "token" not in found
+    assert "No such file" in found["missing"] and found["not-base64"]
+    assert configs["etc/kubernetes/broken.conf"]["config_error"]
+
+
+def b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
 
 
 def test_unreadable_manifest_is_a_fact(tmp_path):

@@ -183,14 +183,15 @@ def audit_dir(
 
 def _audit(found: Collected, controls: list[Control], config: dict[str, Any]) -> list[Finding]:
     findings = decide_objects(found, controls, config)
-    cluster_controls = [c for c in controls if c.has_policy and c.enforcement == "audit"]
+    cluster_controls = [c for c in controls if "audit" in c.points]
     if cluster_controls:
         state = snapshot(d.body for d in found.everything)
-        policy = PolicySet(load_modules(), config, {}, [c.entrypoint for c in cluster_controls])
+        queries = [c.entrypoint_at("audit") for c in cluster_controls]
+        policy = PolicySet(load_modules(), config, {}, queries)
         with WasmTarget() as target:
             target.start(policy)
-            for control in cluster_controls:
-                decision = target.decide(target.prepare(state, control.entrypoint))
+            for control, query in zip(cluster_controls, queries, strict=True):
+                decision = target.decide(target.prepare(state, query))
                 findings.append(
                     Finding("", CLUSTER, control.id, decision.verdict, list(decision.messages))
                 )

@@ -92,21 +92,22 @@ def decide_objects(
     found: Collected, controls: list[Control], config: dict[str, Any]
 ) -> list[Finding]:
     """Every reviewed object against every selected admission control."""
-    controls = [c for c in controls if c.has_policy and c.enforcement == "admission"]
+    controls = [c for c in controls if "admission" in c.points]
     if not controls or not found.subjects:
         return []
     policy = PolicySet(
         modules=load_modules(),
         config=config,
         state=cluster_state(d.body for d in found.state),
-        queries=[c.entrypoint for c in controls],
+        queries=[c.entrypoint_at("admission") for c in controls],
     )
     findings: list[Finding] = []
     with WasmTarget() as target:
         target.start(policy)
         for subject in found.subjects:
             for control in controls:
-                decision = target.decide(target.prepare(subject.review, control.entrypoint))
+                query = control.entrypoint_at("admission")
+                decision = target.decide(target.prepare(subject.review, query))
                 findings.append(
                     Finding(
                         file=str(subject.document.source),

@@ -468,7 +468,7 @@ def run(seed: int, count: int, out: Path, progress: Callable[[], None]) -> dict:
     controls = ["NSA-1.4", *CIS_CHECKS]
     fixture_set = load_fixtures(c for c in catalog.with_policy if c.enforcement == "admission")
     mutants = generate(bases_from_fixtures(fixture_set.unique), count, seed)
-    queries = {c: f"{catalog.get(c).package_root}/{catalog.get(c).policy}/deny" for c in controls}
+    queries = {c: catalog.get(c).entrypoint_at("admission") for c in controls}
     engine = EmbeddedTarget()
     engine.start(PolicySet(load_modules(), load_config(), {}, list(queries.values())))
 

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import paths
-from harness.checks.regotests import opa_test_answer, test_data, test_package
+from harness.checks.regotests import opa_test_answer, test_data, test_packages
 from harness.errors import HarnessError
 from harness.infra import tools
 from harness.model.catalog import Control
@@ -308,7 +308,8 @@ def all_mutants(opa: Path, root: Path) -> tuple[list[Mutant], dict[Rule, set[Rul
 
 
 def control_regex(controls: list[Control]) -> str:
-    return "^(" + "|".join(re.escape(test_package(c)) for c in controls) + r")\."
+    packages = [p for c in controls for p in test_packages(c)]
+    return "^(" + "|".join(re.escape(p) for p in packages) + r")\."
 
 
 def _opa_test(opa: Path, root: Path, data: Path, run: str) -> Any:
@@ -443,7 +444,7 @@ def run_mutation(
             )
         found, graph = all_mutants(opa, root)
         mutants = [m for m in found if level in (None, m.level)]
-        reach = {c.id: reachable(graph, (f"{c.package_root}.{c.policy}", "deny")) for c in controls}
+        reach = {c.id: _reach(graph, c) for c in controls}
         owners = {m: [cid for cid, rules in reach.items() if m.rule in rules] for m in mutants}
         reached = [m for m in mutants if owners[m]]
         outcomes = [Outcome(m, "unexercised") for m in mutants if not owners[m]]
@@ -519,6 +520,15 @@ def write(report: MutationReport, folder: Path) -> Path:
     return path
 
 
+def _reach(graph: dict[Rule, set[Rule]], control: Control) -> set[Rule]:
+    """The rules the control's deny rules reach, at every point it has a policy."""
+    found: set[Rule] = set()
+    for entrypoint in control.entrypoints:
+        root, package, _ = entrypoint.split("/")
+        found |= reachable(graph, (f"{root}.{package}", "deny"))
+    return found
+
+
 def _run_one(
     opa: Path, copy: Path, data: Path, mutant: Mutant, owners: list[str], controls: list[Control]
 ) -> Outcome:
@@ -534,7 +544,11 @@ def _run_one(
     if failing is None:
         return Outcome(mutant, "stillborn", owners, error=str(answer))
     killed = sorted(
-        {c.id for c in mine if any(f.startswith(test_package(c) + ".") for f in failing)}
+        {
+            c.id
+            for c in mine
+            if any(f.startswith(p + ".") for p in test_packages(c) for f in failing)
+        }
     )
     return Outcome(mutant, "killed" if killed else "survived", owners, killed)
 

@@ -34,19 +34,20 @@ class NodeFinding:
 
 
 def check_node(root: Path, controls: list[Control], config: dict[str, Any]) -> list[NodeFinding]:
-    controls = [c for c in controls if c.enforcement == "node" and c.has_policy]
+    controls = [c for c in controls if "node" in c.points]
     snapshot = collect(root)
+    queries = [c.entrypoint_at("node") for c in controls]
     # Compile only what node policies can reach: a cold start before kubelet is timed.
-    roots = {"lib"} | {c.package_root for c in controls}
+    roots = {"lib"} | {q.split("/")[0] for q in queries}
     modules = [
         m for m in load_modules() if m.path.relative_to(paths.policies_dir()).parts[0] in roots
     ]
-    policy = PolicySet(modules, config, {}, [c.entrypoint for c in controls])
+    policy = PolicySet(modules, config, {}, queries)
     findings = []
     with WasmTarget() as target:
         target.start(policy)
-        for control in controls:
-            decision = target.decide(target.prepare(snapshot, control.entrypoint))
+        for control, query in zip(controls, queries, strict=True):
+            decision = target.decide(target.prepare(snapshot, query))
             findings.append(NodeFinding(control.id, decision.verdict, list(decision.messages)))
     return findings
 

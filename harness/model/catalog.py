@@ -35,7 +35,15 @@ REQUIRED_KEYS = {
     "scope",
     "rationale",
 }
-OPTIONAL_KEYS = {"policy", "fixtures", "published_id", "condition", "verdict", "fuzz_difference"}
+OPTIONAL_KEYS = {
+    "policy",
+    "also_at",
+    "fixtures",
+    "published_id",
+    "condition",
+    "verdict",
+    "fuzz_difference",
+}
 # Which enforcement points each command evaluates (run takes every point).
 COMMAND_POINTS = {
     "check": {"admission"},
@@ -48,6 +56,8 @@ COMMAND_POINTS = {
 OWN_VERDICTS = {"not-enforceable"}
 # Where an enforcement point's Rego packages live: policies/<root>/<policy>/, data.<root>.
 PACKAGE_ROOTS = {"admission": "controls", "node": "node", "audit": "audit", "none": "controls"}
+# The points a fixture can feed (its subject's kind says which); also_at names these.
+FIXTURE_POINTS = ("admission", "node", "audit")
 _ID = re.compile(r"^(NSA|CIS)-\d+(\.\d+)*$")
 _PACKAGE = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -81,10 +91,31 @@ class Control:
     # Why `harness fuzz` may see this control differ from Pod Security Admission on
     # purpose (None: every difference is a defect).
     fuzz_difference: str | None = None
+    # Packages at further enforcement points, where one point cannot see every way to
+    # break the control (CIS-5.1.7: bindings at admission, kubeconfigs on the node). Their
+    # fixtures share the control's folder; each fixture's kind says which point it feeds.
+    also_at: tuple[tuple[str, str], ...] = ()
 
     @property
     def has_policy(self) -> bool:
         return self.policy is not None
+
+    @property
+    def points(self) -> dict[str, str]:
+        """Enforcement point -> Rego package, the primary point first."""
+        if self.policy is None:
+            return {}
+        return {self.enforcement: self.policy, **dict(self.also_at)}
+
+    def entrypoint_at(self, point: str) -> str:
+        """The deny rule of this control's package at point, as a data path."""
+        if point not in self.points:
+            raise HarnessError(f"{self.id}: has no policy at the {point} point")
+        return f"{PACKAGE_ROOTS[point]}/{self.points[point]}/deny"
+
+    @property
+    def entrypoints(self) -> list[str]:
+        return [self.entrypoint_at(point) for point in self.points]
 
     @property
     def package_root(self) -> str:
@@ -92,10 +123,10 @@ class Control:
 
     @property
     def entrypoint(self) -> str:
-        """The deny rule of this control's Rego package, as a data path."""
+        """The deny rule of this control's Rego package at its primary point."""
         if self.policy is None:
             raise HarnessError(f"{self.id}: has no policy")
-        return f"{self.package_root}/{self.policy}/deny"
+        return self.entrypoint_at(self.enforcement)
 
     def sort_key(self) -> tuple:
         prefix, _, number = self.id.partition("-")
@@ -139,7 +170,7 @@ class Catalog:
         command does, rather than an empty result."""
         points = COMMAND_POINTS[command]
         if not ids:
-            return [c for c in self.controls if c.has_policy and c.enforcement in points]
+            return [c for c in self.controls if set(c.points) & points]
         chosen = self.select(ids)
         for control in chosen:
             if not control.has_policy:
@@ -147,7 +178,7 @@ class Catalog:
                 raise HarnessError(
                     f"{control.id} has no policy ({why}: see `python -m harness controls`)"
                 )
-            if control.enforcement not in points:
+            if not set(control.points) & points:
                 other = next(c for c, p in COMMAND_POINTS.items() if control.enforcement in p)
                 raise HarnessError(
                     f"{control.id} is a{'n' if control.enforcement[0] in 'aeiou' else ''} "
@@ -220,6 +251,7 @@ def _parse_entry(entry: Any, index: int, path: Path) -> Control:
         raise HarnessError(f"{where}: an RD control needs a policy")
     if policy is not None and not entry.get("fixtures"):
         raise HarnessError(f"{where}: a control with a policy needs a fixtures folder")
+    also_at = _also_at(entry.get("also_at"), entry["enforcement"], policy, where)
     verdict = entry.get("verdict")
     if verdict is not None:
         _expect(verdict, OWN_VERDICTS, where, "verdict")
@@ -241,16 +273,29 @@ def _parse_entry(entry: Any, index: int, path: Path) -> Control:
         condition=entry.get("condition"),
         verdict=verdict,
         fuzz_difference=entry.get("fuzz_difference"),
+        also_at=also_at,
     )
 
 
+def _also_at(value: Any, primary: str, policy: str | None, where: str) -> tuple:
+    if value is None:
+        return ()
+    if policy is None:
+        raise HarnessError(f"{where}: also_at needs a policy at the primary point first")
+    if not isinstance(value, dict) or not value:
+        raise HarnessError(f"{where}: also_at maps enforcement points to Rego packages")
+    for point, package in value.items():
+        _expect(point, set(FIXTURE_POINTS) - {primary}, where, "also_at point")
+        if not (isinstance(package, str) and _PACKAGE.match(package)):
+            raise HarnessError(f"{where}: also_at.{point} must be a Rego package name")
+    return tuple(value.items())
+
+
 def _check_files(control: Control, path: Path, policies: Path, fixtures: Path) -> None:
-    if control.policy is not None:
-        package_dir = policies / control.package_root / control.policy
+    for point, package in control.points.items():
+        package_dir = policies / PACKAGE_ROOTS[point] / package
         if not any(p for p in package_dir.glob("*.rego") if not p.name.endswith("_test.rego")):
-            raise HarnessError(
-                f"{path}: {control.id}: policy {control.policy} not found in {package_dir}"
-            )
+            raise HarnessError(f"{path}: {control.id}: policy {package} not found in {package_dir}")
     if control.fixtures is not None and not (fixtures / control.fixtures).is_dir():
         raise HarnessError(
             f"{path}: {control.id}: fixtures folder {fixtures / control.fixtures} not found"

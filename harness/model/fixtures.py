@@ -81,6 +81,17 @@ class Fixture:
     def is_node_tree(self) -> bool:
         return self.subject.kind == NODE_TREE
 
+    @property
+    def point(self) -> str:
+        """The enforcement point whose policies decide this fixture's input."""
+        if self.is_node_tree:
+            return "node"
+        return "audit" if self.subject.kind == CLUSTER_STATE else "admission"
+
+    def entrypoint(self, control: Control) -> str:
+        """control's deny rule at this fixture's point."""
+        return control.entrypoint_at(self.point)
+
     @cached_property
     def input(self) -> dict[str, Any]:
         """What the policy engine sees: an AdmissionReview, a node snapshot (NC) or a
@@ -197,6 +208,7 @@ def load_fixtures(controls: Iterable[Control], root: Path | None = None) -> Fixt
             cache[control.fixtures] = load_folder(control.fixtures, root)
         usable = []
         for fixture in cache[control.fixtures]:
+            _check_point(control, fixture)
             if fixture.is_node_tree and not can_materialize():
                 result.skipped.append((fixture.id, "node trees set file owners, which needs root"))
             else:
@@ -204,6 +216,16 @@ def load_fixtures(controls: Iterable[Control], root: Path | None = None) -> Fixt
         result.by_control[control.id] = usable
     merged_state(result.unique)  # validate state ownership early, with a clear error
     return result
+
+
+def _check_point(control: Control, fixture: Fixture) -> None:
+    """A node tree in an admission control's folder needs a node policy to decide it."""
+    points = control.points
+    if fixture.point not in points:
+        raise HarnessError(
+            f"{fixture.path}: {control.id} has no policy at the {fixture.point} point "
+            f"(it has {', '.join(points)}); add one under also_at or move the fixture"
+        )
 
 
 def merged_state(fixtures: Iterable[Fixture]) -> dict[str, Any]:

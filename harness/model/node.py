@@ -7,6 +7,8 @@ facts in the snapshot, never crashes: a policy can then deny "manifest missing".
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 import stat
 from pathlib import Path
@@ -130,7 +132,8 @@ def read_passwd(root: Path) -> list[dict[str, Any]]:
 
 
 def kubeconfigs(root: Path, users: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """etc/kubernetes/*.conf (owned by root) and each user's ~/.kube/config (owned by them)."""
+    """etc/kubernetes/*.conf (owned by root) and each user's ~/.kube/config (owned by them):
+    file facts, and who each credential is (client_identities)."""
     found = []
     system_dir = root / SYSTEM_KUBECONFIG_DIR
     if system_dir.is_dir():
@@ -141,7 +144,44 @@ def kubeconfigs(root: Path, users: list[dict[str, Any]]) -> list[dict[str, Any]]
         path = root / home / ".kube" / "config"
         if path.exists():
             found.append(file_facts(root, path, owner_name=user["name"], owner_uid=user["uid"]))
+    for facts in found:
+        facts.update(client_identities(root, root / facts["path"]))
     return found
+
+
+def client_identities(root: Path, path: Path) -> dict[str, Any]:
+    """{"users": [{name, certificate, organizations | error}]} for each kubeconfig user
+    with a client certificate, read as client-go reads it (inline data wins over a file,
+    a relative file is relative to the kubeconfig), or {"config_error": why}."""
+    from harness.model.certs import CertificateError, leaf_organizations
+
+    try:
+        config = yamlfile.load(path.read_text(encoding="utf-8")) or {}
+        entries = [(str(u.get("name", "")), u.get("user") or {}) for u in config.get("users") or []]
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, AttributeError, TypeError) as exc:
+        return {"config_error": " ".join(str(exc).split())[:200] or type(exc).__name__}
+    found = []
+    for name, user in entries:
+        if not isinstance(user, dict):
+            continue
+        data, file = user.get("client-certificate-data"), user.get("client-certificate")
+        if not data and not file:
+            continue  # a token, exec plugin or auth provider: no certificate to read
+        entry: dict[str, Any] = {"name": name, "certificate": "inline" if data else str(file)}
+        try:
+            pem = base64.b64decode(str(data), validate=True) if data else _under(root, path, file)
+            entry["organizations"] = leaf_organizations(pem)
+        except (OSError, binascii.Error, CertificateError) as exc:
+            entry["error"] = " ".join(str(exc).split())[:200] or type(exc).__name__
+        found.append(entry)
+    return {"users": found}
+
+
+def _under(root: Path, kubeconfig: Path, file: Any) -> bytes:
+    """A certificate file a kubeconfig names, under root (relative: to the kubeconfig)."""
+    name = str(file)
+    target = root / name.lstrip("/") if name.startswith("/") else kubeconfig.parent / name
+    return target.read_bytes()
 
 
 def file_facts(root: Path, path: Path, owner_name: str, owner_uid: int) -> dict[str, Any]:

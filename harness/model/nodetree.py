@@ -10,6 +10,7 @@ manifests removed or corrupted, file owners and modes changed, dangling links ad
 
 from __future__ import annotations
 
+import base64
 import copy
 import os
 import shutil
@@ -39,6 +40,7 @@ _EDIT_KEYS = {
     "corrupt",
     "links",
     "encryption_config",
+    "certificates",
 }
 
 PKI = "/etc/kubernetes/pki"
@@ -135,6 +137,51 @@ KUBECONFIGS = {
 }
 
 
+# Whose client certificate each kubeconfig holds (kubeadm v1.29 on), by name in
+# scenarios/node-certificates.yaml; a path that is no kubeconfig gets the PEM itself.
+# kubelet.conf names its rotating certificate's file, as kubeadm writes it.
+KUBELET_CLIENT_PEM = "var/lib/kubelet/pki/kubelet-client-current.pem"
+CERTIFICATES = {
+    "etc/kubernetes/admin.conf": "kubernetes-admin",
+    "etc/kubernetes/super-admin.conf": "kubernetes-super-admin",
+    "etc/kubernetes/controller-manager.conf": "controller-manager",
+    "etc/kubernetes/scheduler.conf": "scheduler",
+    "home/alice/.kube/config": "kubernetes-admin",
+    KUBELET_CLIENT_PEM: "kubelet",
+}
+CERTIFICATE_FILES = {"etc/kubernetes/kubelet.conf": "/" + KUBELET_CLIENT_PEM}
+CERTIFICATES_FILE = "node-certificates.yaml"
+
+
+def certificate_corpus() -> dict[str, str]:
+    """PEM by name (tests/oracles/certs.py writes the file)."""
+    from harness import paths
+    from harness.model.yamlfile import read_yaml
+
+    path = paths.scenarios_dir() / CERTIFICATES_FILE
+    return (read_yaml(path, "node certificates not found") or {}).get("certificates") or {}
+
+
+def kubeconfig_text(path: str, pem: str | None) -> str:
+    """A kubeconfig with one user: the certificate inline, by file, or none."""
+    if pem is not None:
+        user = {"client-certificate-data": base64.b64encode(pem.encode()).decode()}
+    elif path in CERTIFICATE_FILES:
+        user = {"client-certificate": CERTIFICATE_FILES[path]}
+    else:
+        user = {}
+    name = Path(path).stem
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "kubernetes", "cluster": {"server": "https://10.0.0.10:6443"}}],
+        "contexts": [{"name": name, "context": {"cluster": "kubernetes", "user": name}}],
+        "current-context": name,
+        "users": [{"name": name, "user": user}],
+    }
+    return yaml.safe_dump(config, sort_keys=False)
+
+
 def baseline_flags(base: str) -> dict[str, dict[str, str]]:
     flags = copy.deepcopy(KUBEADM_FLAGS)
     if base == "hardened":
@@ -182,10 +229,19 @@ def materialize(spec: dict[str, Any], root: Path) -> list[str]:
     files = {path: {"owner": owner, "mode": "0600"} for path, owner in KUBECONFIGS.items()}
     for path, edit in (spec.get("files") or {}).items():
         files.setdefault(path, {"owner": "root", "mode": "0600"}).update(edit)
+    corpus = certificate_corpus()
+    certificates = {**CERTIFICATES, **(spec.get("certificates") or {})}
+    unknown = sorted(set(certificates.values()) - set(corpus))
+    if unknown:
+        raise HarnessError(f"NodeTree: unknown certificate(s) {', '.join(unknown)}")
+    for path, name in certificates.items():
+        if path not in files:
+            _write(root / path, corpus[name])
     problems = []
     for path, facts in files.items():
         target = root / path
-        _write(target, "apiVersion: v1\nkind: Config\n")
+        name = certificates.get(path)
+        _write(target, kubeconfig_text(path, corpus[name] if name else None))
         target.chmod(int(str(facts.get("mode", "0600")), 8))
         uid, gid, _ = USERS[facts.get("owner", "root")]
         try:

@@ -24,7 +24,8 @@ def queries_for(controls) -> list[str]:
     """Every query a run of controls asks: each control's deny rule, then the combined
     query of each enforcement point among them."""
     controls = list(controls)
-    return [c.entrypoint for c in controls] + combined_queries(c.enforcement for c in controls)
+    entrypoints = [e for c in controls for e in c.entrypoints]
+    return entrypoints + combined_queries(p for c in controls for p in c.points)
 
 
 @dataclass(frozen=True)

@@ -574,7 +574,7 @@ class KubeTarget(Target):
                     continue
                 seen.add(fixture.id)
                 try:
-                    prepared = self.prepare(fixture.input, control.entrypoint)
+                    prepared = self.prepare(fixture.input, fixture.entrypoint(control))
                 except SkipFixture:
                     continue
                 for i in range(plan.iterations):

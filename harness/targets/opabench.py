@@ -29,7 +29,7 @@ def bench_cases(plan: Plan) -> list[tuple[str, str, Fixture]]:
         for expect in ("allow", "deny"):
             first = next((f for f in fixtures if f.expect == expect), None)
             if first is not None:
-                cases.append((control.id, control.entrypoint, first))
+                cases.append((control.id, first.entrypoint(control), first))
     if plan.combined_iterations:
         for label, query, fixtures in plan.combined_groups():
             cases.append((label, query, fixtures[-1]))

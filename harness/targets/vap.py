@@ -349,7 +349,7 @@ class VapTarget(LocalTarget):
         for control in plan.controls:
             for fixture in plan.fixtures.by_control[control.id]:
                 try:
-                    prepared = self.prepare(fixture.input, control.entrypoint)
+                    prepared = self.prepare(fixture.input, fixture.entrypoint(control))
                 except SkipFixture:
                     continue
                 for i in range(plan.iterations):
