@@ -106,7 +106,7 @@ def test_container_controls_cover_init_or_ephemeral(catalog, fixture_set, embedd
             m
             for f in fixtures
             if f.expect == "deny"
-            for m in embedded.decide(embedded.prepare(f.input, control.entrypoint)).messages
+            for m in embedded.decide(embedded.prepare(f.input, f.entrypoint(control))).messages
         ]
         if any(": container " in m for m in messages):
             tags = {t for f in fixtures if f.expect == "deny" for t in f.covers}

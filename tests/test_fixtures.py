@@ -22,7 +22,7 @@ K8S_VERSION = kubernetes_validate.latest_version()
 @pytest.mark.parametrize(("control_id", "fixture"), CASES, ids=[f"{c}:{f.id}" for c, f in CASES])
 def test_fixture_verdict(embedded, control_id, fixture):
     control = _catalog.get(control_id)
-    decision = embedded.decide(embedded.prepare(fixture.input, control.entrypoint))
+    decision = embedded.decide(embedded.prepare(fixture.input, fixture.entrypoint(control)))
     assert decision.verdict == fixture.expect, decision.messages
     prefix = f"[{control_id}] " + message_subject(fixture)
     for message in decision.messages:
@@ -205,7 +205,7 @@ def test_every_deny_fixture_is_denied_for_its_reason(catalog, fixture_set, embed
     wrong = []
     for control in catalog.with_policy:
         for fixture in fixture_set.by_control[control.id]:
-            decision = embedded.decide(embedded.prepare(fixture.input, control.entrypoint))
+            decision = embedded.decide(embedded.prepare(fixture.input, fixture.entrypoint(control)))
             if not fixture.decided_right(decision.allowed, decision.messages):
                 wrong.append(f"{control.id} {fixture.id}: {decision.messages}")
     assert not wrong, "\n".join(wrong)

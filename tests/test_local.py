@@ -65,7 +65,7 @@ def test_every_fixture_passes_real_api_server_validation(local):
             c for c in catalog.with_policy if fixture in fixtures.by_control.get(c.id, [])
         )
         try:
-            target.decide(target.prepare(fixture.input, control.entrypoint))
+            target.decide(target.prepare(fixture.input, fixture.entrypoint(control)))
         except SkipFixture:
             continue
         except TargetError as exc:
@@ -119,11 +119,11 @@ def test_decisions_through_the_api_server_match_the_embedded_engine(local, embed
     control = catalog.get(control_id)
     for fixture in fixtures.by_control[control_id]:
         try:
-            prepared = target.prepare(fixture.input, control.entrypoint)
+            prepared = target.prepare(fixture.input, fixture.entrypoint(control))
         except SkipFixture:
             continue
         via_api = target.decide(prepared)
-        direct = embedded.decide(embedded.prepare(fixture.input, control.entrypoint))
+        direct = embedded.decide(embedded.prepare(fixture.input, fixture.entrypoint(control)))
         assert via_api.allowed == direct.allowed, fixture.id
         assert set(via_api.messages) == set(direct.messages), fixture.id
 

@@ -130,6 +130,7 @@ def test_node_check_passes_a_hardened_node(tmp_path):
         "NSA-3.2",
         "NSA-4.1.1",
         "NSA-4.1.7",
+        "CIS-5.1.7",
         "CIS-5.4.2",
         "CIS-5.5.1",
     }

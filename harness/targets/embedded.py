@@ -54,12 +54,14 @@ class EmbeddedTarget(Target):
         self._rego = rego
 
     def prepare(self, review: dict[str, Any], query: str) -> Any:
-        return (review, query)
+        # Built once here, like the Wasm target's serialised input: decide() times only
+        # handing the input to the engine and evaluating.
+        return Input(_as_rego_strings(review)), query
 
     def decide(self, prepared: Any) -> Decision:
-        review, query = prepared
+        value_in, query = prepared
         rego = self._rego
-        rego.set_input(Input(review))
+        rego.set_input(value_in)
         out = rego.query_bundle_entrypoint(self._bundle, query)
         if not out.ok():
             raise TargetError(f"embedded engine failed on {query}: {out}")
@@ -69,6 +71,21 @@ class EmbeddedTarget(Target):
 
     def describe(self) -> dict[str, Any]:
         return {"engine": "regopy (rego-cpp)", "engine_version": regopy.__version__}
+
+
+def _as_rego_strings(value: Any) -> Any:
+    """rego-cpp keeps a string as its JSON-escaped text, and regopy's Input hands Python
+    strings over unescaped: a quote, backslash or newline in the input then compared unequal
+    to the same Rego literal and broke the engine's JSON output (a kubeconfig error message
+    with quotes made `decide` raise). Escaping every string, keys included, the way
+    rego-cpp's own JSON reader does makes both right (tests/test_engine.py)."""
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)[1:-1]
+    if isinstance(value, dict):
+        return {_as_rego_strings(k): _as_rego_strings(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_as_rego_strings(v) for v in value]
+    return value
 
 
 _log_level_set = False
