@@ -24,6 +24,11 @@ test_allow_node_issuer_in_masters if {
 	count(cis_5_1_7.deny) == 0 with input as data.fixtures["CIS-5.1.7/allow/node-issuer-in-masters"]
 }
 
+# the break-glass super-admin.conf may hold system:masters, so it is not read at all, and a broken one is no finding
+test_allow_node_super_admin_unreadable if {
+	count(cis_5_1_7.deny) == 0 with input as data.fixtures["CIS-5.1.7/allow/node-super-admin-unreadable"]
+}
+
 # admin.conf as kubeadm wrote it before v1.29, in system:masters
 test_deny_node_legacy_admin if {
 	messages := cis_5_1_7.deny with input as data.fixtures["CIS-5.1.7/deny/node-legacy-admin"]
