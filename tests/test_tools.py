@@ -100,3 +100,17 @@ def test_install_reuses_what_is_there(opa_binary):
     resolved = tools.install("opa", log=lambda _: None)
     assert resolved.source in {"path", "cache"}
     assert resolved.path == opa_binary
+
+
+def test_free_ports_stay_below_the_ephemeral_range(tmp_path, monkeypatch):
+    """A server's port is never one an outgoing connection can take in the meantime."""
+    from harness.infra import processes
+
+    ranges = tmp_path / "ip_local_port_range"
+    ranges.write_text("40000\t60999\n")
+    monkeypatch.setattr(processes, "EPHEMERAL_RANGE_FILE", ranges)
+    ports = {processes.free_port() for _ in range(50)}
+    assert all(processes.LOWEST_PORT <= p < 40000 for p in ports)
+    for port in list(ports)[:5]:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", port))

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import random
 import signal
 import socket
 import subprocess
+from pathlib import Path
 
 PR_SET_PDEATHSIG = 1
 
@@ -33,7 +35,29 @@ def stop(proc: subprocess.Popen, timeout: float = 15) -> None:
         proc.wait()
 
 
+EPHEMERAL_RANGE_FILE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+LOWEST_PORT = 10000
+
+
 def free_port() -> int:
-    with socket.socket() as s:
+    """A port a server of ours can listen on a moment later. Taken below the kernel's
+    ephemeral range: a port from that range (what bind to port 0 returns) can meanwhile
+    become the source port of any outgoing connection, which made etcd fail with
+    "address already in use" while the machine was busy."""
+    low = _ephemeral_low()
+    for _ in range(200):
+        port = random.randrange(LOWEST_PORT, low)
+        with socket.socket() as s, contextlib.suppress(OSError):
+            s.bind(("127.0.0.1", port))
+            return port
+    with socket.socket() as s:  # below the range everything is taken: fall back
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def _ephemeral_low() -> int:
+    try:
+        low = int(EPHEMERAL_RANGE_FILE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768  # Linux's default
+    return max(low, LOWEST_PORT + 1000)
