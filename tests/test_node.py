@@ -144,15 +144,21 @@ def test_node_check_fails_a_kubeadm_default_node(tmp_path):
     )
     result = node_check("--root", str(tmp_path))
     assert result.returncode == 1
-    assert "1 passed, 7 failed" in result.stdout  # only NSA-3.2 (RBAC) holds on kubeadm
+    # On kubeadm (v1.29 on) only NSA-3.2 (RBAC) and CIS-5.1.7 (admin.conf is no longer
+    # in system:masters) hold.
+    assert "2 passed, 7 failed" in result.stdout
     assert "--anonymous-auth must be false (is unset)" in result.stdout
     assert "home/alice/.kube/config: mode 0644" in result.stdout
 
 
-def test_node_check_on_an_empty_root_fails_every_control(tmp_path):
+def test_node_check_on_an_empty_root_fails_every_control_that_reads_a_manifest(tmp_path):
+    """Except CIS-5.1.7: where no kubeconfig exists, none holds a system:masters
+    certificate."""
     result = node_check("--root", str(tmp_path), "--format", "json")
     assert result.returncode == 1
-    for finding in json.loads(result.stdout):
+    findings = {f["control"]: f for f in json.loads(result.stdout)}
+    assert findings.pop("CIS-5.1.7")["decision"] == "allow"
+    for finding in findings.values():
         assert any("manifest missing or unreadable" in m for m in finding["messages"])
 
 
