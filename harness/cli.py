@@ -190,6 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="kind: the NetworkPolicy-enforcing CNI (auto: Calico where its images can be "
         "pulled, else kube-router built here; run.json says which ran and why)",
     )
+    _probe_flags(g, "cluster")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser(
@@ -356,18 +357,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--kubeconfig", type=Path, help="collect from a live cluster (lists, read-only)")
     p.add_argument("--context")
-    p.add_argument(
-        "--no-probe",
-        dest="probe",
-        action="store_false",
-        help="live: do not probe NetworkPolicy enforcement (CIS-5.3.1 then rests on the "
-        "network plugin's name); the probe runs two pods in a throw-away namespace",
-    )
-    p.add_argument(
-        "--probe-image",
-        help="live: the probe pods' image, with nc (default: the Debian image built here, "
-        "which kind clusters of this harness hold)",
-    )
+    _probe_flags(p, "live")
     p.add_argument("--controls", type=_id_list)
     p.add_argument("--format", choices=["table", "json"], default="table")
     p.add_argument("--config", type=Path)
@@ -458,9 +448,28 @@ def _policy_dir(control, point: str) -> str:
     return f"policies/{PACKAGE_ROOTS[point]}/{control.points[point]}"
 
 
+def _probe_flags(parser, scope: str) -> None:
+    """CIS-5.3.1's live probe: audit --kubeconfig and run --target cluster run it."""
+    parser.add_argument(
+        "--no-probe",
+        dest="probe",
+        action="store_false",
+        help=f"{scope}: do not probe NetworkPolicy enforcement (CIS-5.3.1 then rests on the "
+        "network plugin's name); the probe runs two pods in a throw-away namespace",
+    )
+    parser.add_argument(
+        "--probe-image",
+        help=f"{scope}: the probe pods' image, with nc (default: the Debian image built "
+        "here, which kind clusters of this harness hold)",
+    )
+
+
 def _target_options(args: argparse.Namespace):
     from harness.targets import TargetOptions
 
+    if args.target != "cluster" and not args.probe:
+        raise HarnessError("--no-probe applies to --target cluster")
+    probe_image = _probe_image(args) if args.target == "cluster" else args.probe_image
     return TargetOptions(
         kubeconfig=args.kubeconfig,
         context=args.context,
@@ -470,6 +479,7 @@ def _target_options(args: argparse.Namespace):
         calico_manifest=args.calico_manifest,
         cni=args.cni,
         cluster_name=args.cluster_name or TargetOptions.cluster_name,
+        probe_image=probe_image,
     )
 
 

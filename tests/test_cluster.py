@@ -203,11 +203,29 @@ def test_a_failed_install_leaves_nothing_behind(controlplane, policy_set, monkey
     check.api.close()
 
 
+def test_a_cluster_run_probes_network_policy_first_and_records_why_it_could_not(
+    controlplane, capsys
+):
+    """run --target cluster runs CIS-5.3.1's probe (the one audit runs, tested live in
+    test_kind) before its webhook exists; with no node here it says so at once."""
+    target = ClusterTarget(controlplane.kubeconfig, CONTEXT, probe_image="example/nc:1")
+    target.connect()
+    target._probe_network_policy()
+    assert target.network_probe is None
+    err = capsys.readouterr().err
+    assert "note: no network-policy probe (no Ready, schedulable node" in err
+    assert "run.json records none" in err
+    assert target.describe()["network_policy_probe"] is None
+    target.api.close()
+
+
 def test_cluster_options_are_checked_against_the_target():
     with pytest.raises(Exception, match="--keep applies to --target kind"):
         make_target("cluster", TargetOptions(keep=True))
     with pytest.raises(Exception, match="--kubeconfig applies to --target cluster"):
         make_target("local", TargetOptions(kubeconfig=Path("k")))
+    with pytest.raises(Exception, match="--probe-image applies to --target cluster"):
+        make_target("kind", TargetOptions(probe_image="example/nc:1"))
 
 
 # ---------------------------------------------------------------- kind, subprocess layer

@@ -7,7 +7,6 @@ manifests, for example the output of `kubectl get <kinds> -A -o yaml`."""
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -125,33 +124,16 @@ PROBED_CONTROL = "CIS-5.3.1"
 
 
 def probe_network_policy(
-    kubeconfig: Path, context: str | None, image: str, note: Callable[[str], None]
+    kubeconfig: Path, context: str | None, image: str, note: Callable[[str], None] | None
 ) -> dict[str, Any] | None:
-    """Does the cluster's CNI enforce NetworkPolicy (harness.infra.netprobe), as a
-    NetworkPolicyProbe document for the audit policies; None, with a note saying why, when
-    the probe cannot run (no node, no permission, no image), and CIS-5.3.1 falls back to
+    """Does the cluster's CNI enforce NetworkPolicy, as a NetworkPolicyProbe document for
+    the audit policies; None when the probe cannot run, and CIS-5.3.1 then falls back to
     the plugin's name."""
-    import tempfile
+    from harness.infra import netprobe
 
-    from harness.errors import TargetError
-    from harness.infra import kind, kindimages, netprobe
-
-    kubectl = kind.kubectl_runner(kubeconfig, context)
-    # Images built here are loaded into kind's nodes and never pulled.
-    pull = "Never" if image.startswith(kindimages.REPOSITORY + "/") else "IfNotPresent"
-    try:
-        if netprobe.ready_nodes(kubectl) == 0:
-            raise TargetError("no Ready, schedulable node to run its pods on")
-        note(f"probing NetworkPolicy enforcement with {image} in a throw-away namespace")
-        with tempfile.TemporaryDirectory(prefix="pac-harness-probe-") as workdir:
-            result = netprobe.probe(kubectl, image, Path(workdir), pull)
-    except TargetError as exc:
-        note(
-            f"no network-policy probe ({exc}); {PROBED_CONTROL} is decided from the "
-            "network plugin's name only (partial evidence)"
-        )
-        return None
-    return netprobe.document(result)
+    fallback = f"{PROBED_CONTROL} is decided from the network plugin's name only (partial evidence)"
+    result = netprobe.probe_cluster(kubeconfig, context, image, note, fallback)
+    return None if result is None else netprobe.document(result)
 
 
 def audit_live(
@@ -165,14 +147,10 @@ def audit_live(
     """probe_image: run the NetworkPolicy probe with it (an image with nc); None: do not."""
     docs = collect_live(kubeconfig, context)
     if probe_image and any(c.id == PROBED_CONTROL for c in controls):
-        probe = probe_network_policy(kubeconfig, context, probe_image, note or _stderr)
+        probe = probe_network_policy(kubeconfig, context, probe_image, note)
         if probe is not None:
             docs.append(Document(probe, Path(f"{kubeconfig}#probe"), len(docs)))
     return _audit(classify(docs), controls, config)
-
-
-def _stderr(text: str) -> None:
-    print(f"note: {text}", file=sys.stderr)
 
 
 def audit_dir(

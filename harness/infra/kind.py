@@ -85,11 +85,13 @@ def kubectl_binary() -> str | None:
     return str(found.path) if found else shutil.which("kubectl")
 
 
-def kubectl_runner(kubeconfig: Path, context: str | None):
+def kubectl_runner(kubeconfig: Path | None, context: str | None):
     """kubectl(*args, what=..., timeout=...) -> stdout on one cluster, raising a one-line
-    TargetError (the shape harness.infra.netprobe takes)."""
+    TargetError (the shape harness.infra.netprobe takes). No kubeconfig: kubectl's own
+    default, as for the cluster target."""
     binary = kubectl_binary() or "kubectl"
-    prefix = [binary, "--kubeconfig", str(kubeconfig), *(["--context", context] if context else [])]
+    prefix = [binary, *(["--kubeconfig", str(kubeconfig)] if kubeconfig else [])]
+    prefix += ["--context", context] if context else []
 
     def kubectl(*args: str, what: str, timeout: float = 600) -> str:
         return run([*prefix, *args], what, timeout=timeout)

@@ -9,8 +9,11 @@ from __future__ import annotations
 import contextlib
 import json
 import secrets
+import sys
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from harness.errors import TargetError
 
@@ -131,6 +134,38 @@ def ready_nodes(kubectl: Kubectl) -> int:
             for c in node.get("status", {}).get("conditions", [])
         )
     )
+
+
+def probe_cluster(
+    kubeconfig: Path | None,
+    context: str | None,
+    image: str,
+    note: Callable[[str], None] | None,
+    fallback: str,
+) -> dict | None:
+    """The probe on the cluster a kubeconfig names, with "enforces" added; None when it
+    cannot run there (no node, no permission, no image), with a note saying why and what
+    happens instead (fallback); notes go to stderr unless note is given."""
+    from harness.infra import kind, kindimages
+
+    note = note or _stderr
+    kubectl = kind.kubectl_runner(kubeconfig, context)
+    # Images built here are loaded into kind's nodes and never pulled.
+    pull = "Never" if image.startswith(kindimages.REPOSITORY + "/") else "IfNotPresent"
+    try:
+        if ready_nodes(kubectl) == 0:
+            raise TargetError("no Ready, schedulable node to run its pods on")
+        note(f"probing NetworkPolicy enforcement with {image} in a throw-away namespace")
+        with tempfile.TemporaryDirectory(prefix="pac-harness-probe-") as workdir:
+            result = probe(kubectl, image, Path(workdir), pull)
+    except TargetError as exc:
+        note(f"no network-policy probe ({exc}); {fallback}")
+        return None
+    return {**result, "enforces": enforces(result)}
+
+
+def _stderr(text: str) -> None:
+    print(f"note: {text}", file=sys.stderr)
 
 
 def document(result: dict) -> dict:

@@ -29,6 +29,7 @@ class TargetOptions:
     calico_manifest: Path | None = None
     cni: str = "auto"  # kind: calico, kube-router, or auto (Calico where it can be pulled)
     cluster_name: str = "pac-harness"  # kind: the cluster's name (tests use their own)
+    probe_image: str | None = None  # cluster: probe NetworkPolicy enforcement with it
 
 
 # Which targets each option means something to (checked, so a flag is never ignored).
@@ -41,6 +42,7 @@ OPTION_TARGETS = {
     "calico_manifest": {"kind"},
     "cni": {"kind"},
     "cluster_name": {"kind"},
+    "probe_image": {"cluster"},
 }
 
 
@@ -85,7 +87,7 @@ def _kind(o: TargetOptions) -> Target:
 def _cluster(o: TargetOptions) -> Target:
     from harness.targets.cluster import ClusterTarget
 
-    return ClusterTarget(o.kubeconfig, o.context, o.dry_run)
+    return ClusterTarget(o.kubeconfig, o.context, o.dry_run, o.probe_image)
 
 
 _FACTORIES: dict[str, Callable[[TargetOptions], Target]] = {

@@ -71,11 +71,14 @@ class ClusterTarget(KubeTarget):
         kubeconfig: Path | None = None,
         context: str | None = None,
         dry_run: bool = True,
+        probe_image: str | None = None,
     ) -> None:
         super().__init__()
         self.kubeconfig = kubeconfig
         self.context = context
         self.dry_run = dry_run
+        self.probe_image = probe_image
+        self.network_probe: dict[str, Any] | None = None
         self.creds: incluster.Credentials | None = None
         self.kinds: list[KindInfo] = []
         self.images = incluster.OFFICIAL
@@ -108,6 +111,8 @@ class ClusterTarget(KubeTarget):
 
     def provision(self, policy: PolicySet) -> None:
         self.connect()
+        if self.probe_image:
+            self._probe_network_policy()
         self.creds = incluster.generate_credentials()
         self.kinds = self.served_state_kinds()
         bundle = incluster.bundle_tarball(policy)
@@ -125,6 +130,15 @@ class ClusterTarget(KubeTarget):
                     "left by an earlier run? delete it or the pac-harness namespace"
                 )
         self._wait_available()
+
+    def _probe_network_policy(self) -> None:
+        """CIS-5.3.1's evidence on this cluster, before the webhook exists (its policies
+        would judge the probe's pods); recorded in run.json, as the kind target does."""
+        from harness.infra import netprobe
+
+        self.network_probe = netprobe.probe_cluster(
+            self.kubeconfig, self.context, self.probe_image, None, "run.json records none"
+        )
 
     def _wait_available(self) -> None:
         path = object_path(
@@ -174,6 +188,7 @@ class ClusterTarget(KubeTarget):
             "transport": "kube-apiserver "
             + ("dry-run" if self.dry_run else "create+delete")
             + " -> HTTPS webhook (Service)",
+            "network_policy_probe": self.network_probe,
         }
 
     # ------------------------------------------------------------ teardown
@@ -220,7 +235,6 @@ class KindTarget(ClusterTarget):
         self.requested_cni = cni
         self.cni = ""
         self.cni_reason = ""
-        self.network_probe: dict[str, Any] | None = None
         self.kind = None
 
     def provision(self, policy: PolicySet) -> None:
@@ -248,7 +262,7 @@ class KindTarget(ClusterTarget):
     def describe(self) -> dict[str, Any]:
         node_image = self.kind.image if self.kind else None
         return {**super().describe(), "node_image": node_image, "cni": self.cni,
-                "cni_reason": self.cni_reason, "network_policy_probe": self.network_probe}  # fmt: skip
+                "cni_reason": self.cni_reason}  # fmt: skip
 
     # The harness owns this cluster, but Calico and kind's storage run in these: a
     # webhook outage (or a deny) must not block them. Fixtures there are skipped.
