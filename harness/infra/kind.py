@@ -256,8 +256,7 @@ class KindCluster:
         """Does the CNI enforce NetworkPolicy? Measured, not assumed (harness.infra.netprobe)."""
         from harness.infra import netprobe
 
-        result = netprobe.probe(self.kubectl, image, self._workdir)
-        return {**result, "enforces": netprobe.enforces(result)}
+        return netprobe.probe(self.kubectl, image, self._workdir)
 
     def delete(self) -> None:
         run(

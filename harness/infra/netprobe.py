@@ -76,7 +76,7 @@ def _apply(kubectl: Kubectl, obj: dict, what: str, workdir) -> None:
 
 
 def probe(kubectl: Kubectl, image: str, workdir, pull: str = "Never") -> dict:
-    """{reached_before, blocked_after, seconds_to_block, reached_again}; raises
+    """{reached_before, blocked_after, seconds_to_block, reached_again, enforces}; raises
     TargetError when the probe pods cannot run at all. image needs nc (netcat-openbsd);
     pull is the pods' imagePullPolicy (Never for an image loaded into kind's nodes)."""
     namespace = NAMESPACE_PREFIX + secrets.token_hex(3)
@@ -110,8 +110,9 @@ def probe(kubectl: Kubectl, image: str, workdir, pull: str = "Never") -> dict:
         kubectl("-n", namespace, "delete", "networkpolicy", "default-deny",
                 what="deleting the deny-all policy")  # fmt: skip
         restored = _eventually(reaches)
-        return {"reached_before": reached, "blocked_after": blocked,
-                "seconds_to_block": seconds, "reached_again": restored}  # fmt: skip
+        result = {"reached_before": reached, "blocked_after": blocked,
+                  "seconds_to_block": seconds, "reached_again": restored}  # fmt: skip
+        return {**result, "enforces": enforces(result)}
     finally:
         with contextlib.suppress(TargetError):
             kubectl("delete", "namespace", namespace, "--wait=false", what="probe cleanup")
@@ -143,9 +144,9 @@ def probe_cluster(
     note: Callable[[str], None] | None,
     fallback: str,
 ) -> dict | None:
-    """The probe on the cluster a kubeconfig names, with "enforces" added; None when it
-    cannot run there (no node, no permission, no image), with a note saying why and what
-    happens instead (fallback); notes go to stderr unless note is given."""
+    """The probe on the cluster a kubeconfig names; None when it cannot run there (no
+    node, no permission, no image), with a note saying why and what happens instead
+    (fallback); notes go to stderr unless note is given."""
     from harness.infra import kind, kindimages
 
     note = note or _stderr
@@ -157,11 +158,10 @@ def probe_cluster(
             raise TargetError("no Ready, schedulable node to run its pods on")
         note(f"probing NetworkPolicy enforcement with {image} in a throw-away namespace")
         with tempfile.TemporaryDirectory(prefix="pac-harness-probe-") as workdir:
-            result = probe(kubectl, image, Path(workdir), pull)
+            return probe(kubectl, image, Path(workdir), pull)
     except TargetError as exc:
         note(f"no network-policy probe ({exc}); {fallback}")
         return None
-    return {**result, "enforces": enforces(result)}
 
 
 def _stderr(text: str) -> None:
