@@ -201,6 +201,27 @@ def test_also_is_a_list_of_texts_on_deny_cases_only(tmp_path):
         load_folder("demo", tmp_path)
 
 
+def test_a_case_user_is_the_requests_username(tmp_path):
+    folder = tmp_path / "demo"
+    (folder / "allow").mkdir(parents=True)
+    (folder / "allow" / "a.yaml").write_text(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: a}\nspec: {containers: []}\n"
+    )
+    suite = folder / "suite.yaml"
+    suite.write_text("cases:\n- file: allow/a.yaml\n  user: system:serviceaccount:ns:sa\n")
+    (fixture,) = load_folder("demo", tmp_path)
+    assert fixture.input["request"]["userInfo"]["username"] == "system:serviceaccount:ns:sa"
+    suite.write_text("cases:\n- file: allow/a.yaml\n  user: [a]\n")
+    with pytest.raises(HarnessError, match=r"allow/a.yaml: user is a username"):
+        load_folder("demo", tmp_path)
+    (folder / "allow" / "a.yaml").write_text(
+        "apiVersion: pac-harness/v1\nkind: NodeTree\nmetadata: {name: a}\n"
+    )
+    suite.write_text("cases:\n- file: allow/a.yaml\n  user: someone\n")
+    with pytest.raises(HarnessError, match=r"only an admission request has a user"):
+        load_folder("demo", tmp_path)
+
+
 def test_every_deny_fixture_is_denied_for_its_reason(catalog, fixture_set, embedded):
     wrong = []
     for control in catalog.with_policy:

@@ -10,11 +10,13 @@ from pathlib import Path
 
 import pytest
 
+from harness import paths
 from harness.errors import TargetError
 from harness.model.catalog import load_catalog
 from harness.model.config import load_config
 from harness.model.fixtures import load_fixtures
-from harness.model.policies import PolicySet, combined_queries, load_modules
+from harness.model.manifests import admission_review
+from harness.model.policies import PolicySet, RegoModule, combined_queries, load_modules
 from harness.reporting.results import load_run
 from harness.targets.base import SkipFixture
 from harness.targets.local import LocalTarget
@@ -36,6 +38,16 @@ CONTROLS = [
 ]
 
 
+# A policy that names who made the request: a fixture's own user must reach OPA as made.
+WHOAMI = RegoModule(
+    paths.policies_dir() / "controls" / "harness_whoami" / "policy.rego",
+    """package controls.harness_whoami
+
+deny contains concat("", ["made by ", input.request.userInfo.username])
+""",
+)
+
+
 @pytest.fixture(scope="module")
 def local():
     for tool in ("opa", "etcd", "kube-apiserver"):
@@ -44,7 +56,7 @@ def local():
     controls = [c for c in catalog.with_policy if c.enforcement == "admission"]
     fixtures = load_fixtures(controls)
     policy = PolicySet(
-        load_modules(),
+        [*load_modules(), WHOAMI],
         load_config(),
         fixtures.state(),
         [c.entrypoint for c in controls] + combined_queries(["admission"]),
@@ -126,6 +138,47 @@ def test_decisions_through_the_api_server_match_the_embedded_engine(local, embed
         direct = embedded.decide(embedded.prepare(fixture.input, fixture.entrypoint(control)))
         assert via_api.allowed == direct.allowed, fixture.id
         assert set(via_api.messages) == set(direct.messages), fixture.id
+
+
+def test_a_fixture_user_is_impersonated_with_a_grant_in_its_namespace_only(local):
+    """The request reaches the webhook as made by the fixture's user, who may create the
+    reviewed kinds in the fixture's namespace through a RoleBinding there, and nowhere
+    else: no cluster-wide binding is made."""
+    from harness.targets.kube import REPLAY_GROUP, REPLAY_ROLE
+
+    target, _, _ = local
+    user = "system:serviceaccount:external-secrets:external-secrets"
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "who", "namespace": "replay-as"},
+        "spec": {"containers": [{"name": "c", "image": "registry.k8s.io/pause:3.10"}]},
+    }
+    query = "controls/harness_whoami/deny"
+    as_user = target.decide(target.prepare(admission_review(pod, user=user), query))
+    assert as_user.messages == (f"made by {user}",)
+    as_harness = target.decide(target.prepare(admission_review(pod), query))
+    assert as_harness.messages != as_user.messages  # no fixture user: the harness's own
+    binding = json.loads(
+        target._call(
+            "GET",
+            f"/apis/rbac.authorization.k8s.io/v1/namespaces/replay-as/rolebindings/{REPLAY_ROLE}",
+        )
+    )
+    assert binding["subjects"] == [
+        {"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": REPLAY_GROUP}
+    ]
+    cluster_bindings = json.loads(
+        target._call("GET", "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings")
+    )["items"]
+    assert not [b for b in cluster_bindings if b["roleRef"]["name"] == REPLAY_ROLE]
+    role = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRole",
+        "metadata": {"name": "x"},
+    }
+    with pytest.raises(SkipFixture, match="cluster-scoped"):
+        target.prepare(admission_review(role, user=user), query)
 
 
 def test_run_against_the_local_control_plane(tmp_path):

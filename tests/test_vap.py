@@ -186,3 +186,28 @@ def _oracle_binary(tmp_path):
     binary = tmp_path / "imageref"
     subprocess.run(["go", "build", "-o", str(binary), "."], cwd=ORACLE, check=True, timeout=600)
     return binary
+
+
+def test_a_fixture_user_is_replayed_in_a_routing_group_that_may_create(tmp_path):
+    """A fixture's own user is impersonated in the routing group of each mechanism, whose
+    binding lets it create what fixtures hold: every request is judged by admission
+    (denied by the policies and the webhook, admitted by none), not forbidden by RBAC."""
+    from harness.model.policies import PolicySet, load_modules
+    from harness.targets.kube import PROBE_NAMESPACE, api_path, probe_pod
+    from harness.targets.vap import MECHANISMS, NONE, VapTarget
+
+    for tool in ("opa", "etcd", "kube-apiserver"):
+        require_tool(tool)
+    target = VapTarget()
+    target.start(PolicySet(load_modules(), load_config(), {}, []))
+    try:
+        target._select("ALL")
+        pod = probe_pod("as-user", PROBE_NAMESPACE)
+        verdicts = {}
+        for mechanism in MECHANISMS:
+            with target._as(mechanism):
+                decision = target._submit("POST", api_path(pod), pod, True, "someone-else")
+            verdicts[mechanism] = decision.allowed
+    finally:
+        target.close()
+    assert verdicts == {m: m == NONE for m in MECHANISMS}

@@ -25,7 +25,7 @@ from harness.model.yamlfile import read_yaml
 
 EXPECTATIONS = ("allow", "deny")
 COVERAGE_TAGS = {"absent", "explicit", "init", "ephemeral", "override", "template"}
-_CASE_KEYS = {"file", "note", "reason", "also", "covers", "operation", "subresource"}
+_CASE_KEYS = {"file", "note", "reason", "also", "covers", "operation", "subresource", "user"}
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,9 @@ class Fixture:
     # message must be the reason's or one of these, so a check that starts to fire where
     # it should not (an extra message) fails the fixture too.
     also: tuple[str, ...] = ()
+    # Who makes the request (its userInfo.username); None: the harness itself. Targets
+    # behind a real API server impersonate this user.
+    user: str | None = None
 
     @property
     def wanted(self) -> tuple[str, ...]:
@@ -101,7 +104,11 @@ class Fixture:
         if self.subject.kind == CLUSTER_STATE:
             return cluster_snapshot(self.subject.body.get("objects") or [])
         return admission_review(
-            self.subject.body, self.operation, self.subresource, uid=f"pac-harness-{self.id}"
+            self.subject.body,
+            self.operation,
+            self.subresource,
+            uid=f"pac-harness-{self.id}",
+            user=self.user,
         )
 
 
@@ -183,6 +190,11 @@ def _load_case(folder: Path, name: str, suite_file: Path, case: Any) -> Fixture:
         raise HarnessError(
             f"{path}: a fixture holds exactly one object under review (found {len(subjects)})"
         )
+    user = case.get("user")
+    if user is not None and not (isinstance(user, str) and user.strip() == user and user):
+        raise HarnessError(f"{suite_file}: {rel}: user is a username (text without spaces)")
+    if user is not None and subjects[0].kind in (NODE_TREE, CLUSTER_STATE):
+        raise HarnessError(f"{suite_file}: {rel}: only an admission request has a user")
     return Fixture(
         folder=name,
         expect=expect,
@@ -195,6 +207,7 @@ def _load_case(folder: Path, name: str, suite_file: Path, case: Any) -> Fixture:
         subresource=case.get("subresource"),
         reason=reason,
         also=tuple(also),
+        user=user,
     )
 
 

@@ -196,13 +196,20 @@ def is_custom_resource(body: dict[str, Any]) -> bool:
     return "." in group and not group.endswith(".k8s.io")
 
 
+# The username of requests the harness makes as itself (fixtures without a user).
+HARNESS_USER = "pac-harness"
+
+
 def admission_review(
     body: dict[str, Any],
     operation: str = "CREATE",
     subresource: str | None = None,
     uid: str | None = None,
+    user: str | None = None,
 ) -> dict[str, Any]:
-    """Wrap an object the way kube-apiserver sends it to a validating webhook."""
+    """Wrap an object the way kube-apiserver sends it to a validating webhook, as made by
+    user (default: the harness). Policies may read the username only: behind a real API
+    server the groups are the ones the replay is impersonated with."""
     kind = body["kind"]
     info = REVIEWED.get(kind) or STATE.get(kind)
     group, _, version = body["apiVersion"].rpartition("/")
@@ -217,7 +224,7 @@ def admission_review(
         "requestResource": gvr,
         "name": (body.get("metadata") or {}).get("name", ""),
         "operation": operation,
-        "userInfo": {"username": "pac-harness", "groups": ["system:authenticated"]},
+        "userInfo": {"username": user or HARNESS_USER, "groups": ["system:authenticated"]},
         "object": body,
         "oldObject": None,
         "dryRun": False,

@@ -21,7 +21,7 @@ from harness.errors import TargetError
 from harness.infra import kubeapi
 from harness.infra.kubeapi import ApiError, api_base
 from harness.model import yamlfile
-from harness.model.manifests import REVIEWED, STATE, KindInfo
+from harness.model.manifests import HARNESS_USER, REVIEWED, STATE, KindInfo
 from harness.model.policies import COMBINED_QUERY, PolicySet
 from harness.targets.base import Decision, SkipFixture, Target
 
@@ -36,6 +36,13 @@ ACTIVE_TIMEOUT_S = 30
 GONE_TIMEOUT_S = 30  # for a deleted replay object to disappear (--no-dry-run)
 REPLICATION_TIMEOUT_S = 30
 WEBHOOK_PATH = "/v0/data/webhook/selected"
+# A fixture made by a user of its own (its suite's `user`) is replayed impersonating that
+# user in this group, which a RoleBinding in the fixture's namespace gives REPLAY_ROLE:
+# create and update of the reviewed kinds there, nothing else (no cluster-admin, also on
+# a cluster the harness does not own).
+REPLAY_GROUP = "pac-harness:replay"
+REPLAY_ROLE = "pac-harness-replay"
+RBAC_V1 = "rbac.authorization.k8s.io/v1"
 
 # Kinds the targets themselves create, beside the fixtures' kinds.
 OWN_KINDS = {
@@ -150,6 +157,7 @@ class KubeTarget(Target):
         self._accounts: set[tuple[str, str]] = set()
         self._pods: set[tuple[str, str]] = set()
         self._incomplete: dict[str, str] = {}  # namespace -> state resource not served
+        self._granted: set[str] = set()  # namespaces where REPLAY_GROUP may replay
         self.created: list[dict[str, Any]] = []  # what teardown removes, in creation order
 
     # ------------------------------------------------------------ subclass hooks
@@ -467,8 +475,13 @@ class KubeTarget(Target):
             method, path, body = "PUT", object_path(body), self._as_update(body)
         elif operation != "CREATE":
             raise SkipFixture(f"{operation} {request.get('subResource') or ''} is not replayed")
+        user = (request.get("userInfo") or {}).get("username")
+        if user == HARNESS_USER:
+            user = None
+        if user is not None:
+            self.grant_replay(ns if kind_info(body).namespaced else None)
         self._select("ALL" if query == COMBINED_QUERY else query.split("/")[1])
-        return method, path, body
+        return method, path, body, user
 
     def _as_update(self, body: dict[str, Any]) -> dict[str, Any]:
         """An UPDATE of an object the cluster already has (Kubernetes' own RBAC objects,
@@ -504,18 +517,59 @@ class KubeTarget(Target):
             self._pods.add(key)
 
     def decide(self, prepared: Any) -> Decision:
-        method, path, body = prepared
-        return self._submit(method, path, body, self.dry_run)
+        method, path, body, user = prepared
+        return self._submit(method, path, body, self.dry_run, user)
 
-    def request_headers(self) -> dict[str, str] | None:
-        """Extra headers on every replayed request (the vap target selects its policy
-        through the requester's groups)."""
-        return None
+    def request_headers(self, user: str | None) -> dict[str, str] | None:
+        """Extra headers on every replayed request: the impersonation of a fixture's own
+        user (the vap target also selects its policy through the requester's groups)."""
+        if user is None:
+            return None
+        return {"Impersonate-User": user, "Impersonate-Group": REPLAY_GROUP}
 
-    def _submit(self, method: str, path: str, body: dict[str, Any], dry_run: bool) -> Decision:
+    def grant_replay(self, namespace: str | None) -> None:
+        """Let REPLAY_GROUP create and update the reviewed kinds in namespace, and wait
+        until the API server's authorizer knows it (it learns of RBAC objects
+        asynchronously). Cluster-scoped objects would need a cluster-wide grant, which a
+        replay does not take."""
+        if namespace is None:
+            raise SkipFixture("a cluster-scoped object is not replayed as another user")
+        if namespace in self._granted:
+            return
+        self._select("NONE")  # the webhook judges RBAC objects too; these are the harness's
+        if not self._granted:
+            self._create(replay_role(), track=True)
+        self._create(replay_binding(namespace), track=True)
+        self._granted.add(namespace)
+        self._wait_authorized(namespace)
+
+    def _wait_authorized(self, namespace: str) -> None:
+        """Until a member of REPLAY_GROUP may create pods in namespace."""
+        review = {
+            "apiVersion": "authorization.k8s.io/v1",
+            "kind": "SelfSubjectAccessReview",
+            "spec": {
+                "resourceAttributes": {"namespace": namespace, "verb": "create", "resource": "pods"}
+            },
+        }
+        path = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
+        headers = {"Impersonate-User": REPLAY_ROLE, "Impersonate-Group": REPLAY_GROUP}
+        deadline = time.monotonic() + ACTIVE_TIMEOUT_S
+        while time.monotonic() < deadline:
+            answer = json.loads(self._call("POST", path, review, headers=headers))
+            if (answer.get("status") or {}).get("allowed"):
+                return
+            time.sleep(0.1)
+        raise TargetError(
+            f"the replay group's RoleBinding in {namespace} was not in force in {ACTIVE_TIMEOUT_S} s"
+        )
+
+    def _submit(
+        self, method: str, path: str, body: dict[str, Any], dry_run: bool, user: str | None = None
+    ) -> Decision:
         query = [("dryRun", "All")] if dry_run else []
         try:
-            self._call(method, path, body, query, headers=self.request_headers())
+            self._call(method, path, body, query, headers=self.request_headers(user))
         except ApiError as exc:
             message = str(exc)
             marker = "denied the request: "
@@ -544,7 +598,7 @@ class KubeTarget(Target):
         0, dependents collected in the background) and wait until it is gone, before the
         next iteration creates it again. On a cluster with a garbage collector an object
         can linger a moment (a Job's default propagation is orphan, which finalizes)."""
-        method, _, body = prepared
+        method, _, body, _ = prepared
         if self.dry_run or not decision.allowed or method != "POST":
             return
         path = object_path(body)
@@ -606,6 +660,40 @@ def probe_pod(
         "kind": "Pod",
         "metadata": {"name": name, "namespace": namespace},
         "spec": {"containers": [container]},
+    }
+
+
+def replay_role() -> dict[str, Any]:
+    """What an impersonated fixture user may do: create and update the reviewed kinds."""
+    by_group: dict[str, set[str]] = {}
+    for info in REVIEWED.values():
+        by_group.setdefault(info.group, set()).add(info.resource)
+    by_group[""].add("pods/ephemeralcontainers")
+    return {
+        "apiVersion": RBAC_V1,
+        "kind": "ClusterRole",
+        "metadata": {"name": REPLAY_ROLE, "labels": dict(MANAGED_BY)},
+        "rules": [
+            {"apiGroups": [group], "resources": sorted(resources), "verbs": ["create", "update"]}
+            for group, resources in sorted(by_group.items())
+        ],
+    }
+
+
+def replay_binding(namespace: str) -> dict[str, Any]:
+    """REPLAY_ROLE for REPLAY_GROUP in one replay namespace only."""
+    return {
+        "apiVersion": RBAC_V1,
+        "kind": "RoleBinding",
+        "metadata": {"name": REPLAY_ROLE, "namespace": namespace, "labels": dict(MANAGED_BY)},
+        "roleRef": {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": "ClusterRole",
+            "name": REPLAY_ROLE,
+        },
+        "subjects": [
+            {"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": REPLAY_GROUP}
+        ],
     }
 
 

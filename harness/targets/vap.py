@@ -224,7 +224,8 @@ class VapTarget(LocalTarget):
 
     def register_webhook(self) -> None:
         """Here: the ValidatingAdmissionPolicies and their bindings, and the binding that
-        lets the replay user create what the fixtures hold."""
+        lets the replay user create what the fixtures hold (and so a fixture's own user,
+        impersonated in a routing group; the control plane is thrown away at close)."""
         self._create(
             {
                 "apiVersion": "rbac.authorization.k8s.io/v1",
@@ -236,7 +237,11 @@ class VapTarget(LocalTarget):
                     "name": "cluster-admin",
                 },
                 "subjects": [
-                    {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": REPLAY_USER}
+                    {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": REPLAY_USER},
+                    *(
+                        {"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": group}
+                        for group in self.routing_groups()
+                    ),
                 ],
             }
         )
@@ -307,18 +312,26 @@ class VapTarget(LocalTarget):
         finally:
             self._mechanism = before
 
-    def request_headers(self) -> dict[str, str] | None:
-        """Every replayed request is made as REPLAY_USER. Its group selects the control's
-        policy (vap), the OPA webhook (which reads the control from data.harness.selected)
-        or neither (the baseline); all three pay for impersonation and for evaluating
-        every match condition alike."""
+    def routing_groups(self) -> list[str]:
+        """Every group request_headers can send."""
+        selections = ["ALL", "NONE", *(p.package for p in self.library.policies.values())]
+        return [WEBHOOK_GROUP, *(GROUP_PREFIX + s for s in selections)]
+
+    def grant_replay(self, namespace: str | None) -> None:
+        """Nothing to grant: the routing groups hold the rights (register_webhook)."""
+
+    def request_headers(self, user: str | None) -> dict[str, str] | None:
+        """Every replayed request is made as REPLAY_USER, or the fixture's own user. Its
+        group selects the control's policy (vap), the OPA webhook (which reads the control
+        from data.harness.selected) or neither (the baseline); all three pay for
+        impersonation and for evaluating every match condition alike."""
         if self._mechanism == WEBHOOK:
             group = WEBHOOK_GROUP
         elif self._mechanism == VAP:
             group = GROUP_PREFIX + (self._selected or "NONE")
         else:
             group = GROUP_PREFIX + "NONE"
-        return {"Impersonate-User": REPLAY_USER, "Impersonate-Group": group}
+        return {"Impersonate-User": user or REPLAY_USER, "Impersonate-Group": group}
 
     # ------------------------------------------------------------ decisions
 
