@@ -373,6 +373,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--controls", type=_id_list)
     p.add_argument("--format", choices=["table", "json"], default="table")
     p.add_argument("--config", type=Path)
+    p.add_argument(
+        "--user",
+        help="the username that writes the manifests (default: pac-harness); an "
+        "AdmissionReview keeps the one it records. CIS-5.4.2 reads it for Secrets",
+    )
     p.set_defaults(func=cmd_check)
     return parser
 
@@ -1000,14 +1005,14 @@ def cmd_check(args: argparse.Namespace) -> int:
     catalog = load_catalog()
     controls = catalog.select_for(args.controls, "check")
     config = load_config(args.config)
-    found = collect(args.paths)
+    found = collect(args.paths, args.user)
     if not found.subjects:
         kinds = sorted({d.kind for d in found.everything})
         what = f"only {', '.join(kinds)}" if kinds else "no Kubernetes objects"
         err.print(
             f"note: nothing to check in {', '.join(map(str, args.paths))}: {what}; check "
-            "reviews Pods, workloads with a pod template, RBAC objects and "
-            "CertificateSigningRequests",
+            "reviews Pods, workloads with a pod template, RBAC objects, "
+            "CertificateSigningRequests and Secrets",
             markup=False,
             soft_wrap=True,
         )

@@ -73,6 +73,50 @@ def test_check_table_shows_denials():
     assert "2 denied" in result.stdout
 
 
+def test_check_judges_secrets_as_the_user_given(tmp_path):
+    """CIS-5.4.2 reads who writes a Secret: --user for manifests, the recorded username
+    for an AdmissionReview."""
+    secret = tmp_path / "secret.yaml"
+    secret.write_text(
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: db, namespace: shop}\n"
+        "stringData: {password: x}\n"
+    )
+    controller = "system:serviceaccount:external-secrets:external-secrets"
+    as_harness = harness_cli("check", str(secret), "--controls", "CIS-5.4.2", "--format", "json")
+    assert as_harness.returncode == 1, as_harness.stderr
+    (finding,) = json.loads(as_harness.stdout)
+    assert finding["messages"] == [
+        "[CIS-5.4.2] Secret shop/db: written by pac-harness, not by an external-secrets "
+        "controller listed in secret_writers (Secret values must come from the external manager)"
+    ]
+    as_controller = harness_cli(
+        "check", str(secret), "--controls", "CIS-5.4.2", "--user", controller
+    )
+    assert as_controller.returncode == 0, as_controller.stdout + as_controller.stderr
+    review = tmp_path / "review.json"
+    review.write_text(
+        json.dumps(
+            {
+                "apiVersion": "admission.k8s.io/v1",
+                "kind": "AdmissionReview",
+                "request": {
+                    "operation": "CREATE",
+                    "userInfo": {"username": "jane"},
+                    "object": {
+                        "apiVersion": "v1",
+                        "kind": "Secret",
+                        "metadata": {"name": "db", "namespace": "shop"},
+                    },
+                },
+            }
+        )
+    )
+    recorded = harness_cli(
+        "check", str(review), "--controls", "CIS-5.4.2", "--user", controller, "--format", "json"
+    )
+    assert "written by jane" in json.loads(recorded.stdout)[0]["messages"][0]
+
+
 def test_config_extends_trusted_registries(tmp_path):
     config = tmp_path / "config.yaml"
     config.write_text("trusted_registries: [quay.io]\n")

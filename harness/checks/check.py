@@ -56,22 +56,25 @@ class Collected:
     everything: list[Document]
 
 
-def collect(paths: Iterable[Path]) -> Collected:
-    """Split the input into objects to decide and cluster state; reject unknown kinds."""
-    return classify(doc for file in find_manifest_files(paths) for doc in load_documents(file))
+def collect(paths: Iterable[Path], user: str | None = None) -> Collected:
+    """Split the input into objects to decide and cluster state; reject unknown kinds.
+    Plain manifests are judged as written by user (default: the harness); an
+    AdmissionReview keeps the username it records."""
+    docs = (doc for file in find_manifest_files(paths) for doc in load_documents(file))
+    return classify(docs, user)
 
 
-def classify(documents: Iterable[Document]) -> Collected:
+def classify(documents: Iterable[Document], user: str | None = None) -> Collected:
     found = Collected([], [], [])
     for doc in documents:
         if doc.kind == ADMISSION_REVIEW:
-            body, operation, sub = unwrap_review(doc.body, doc.source)
+            body, operation, sub, recorded = unwrap_review(doc.body, doc.source)
             doc = Document(body, doc.source, doc.index)
             _require_known(doc)
-            review = admission_review(body, operation, sub)
+            review = admission_review(body, operation, sub, user=recorded or user)
         else:
             _require_known(doc)
-            review = admission_review(doc.body) if doc.kind in REVIEWED else None
+            review = admission_review(doc.body, user=user) if doc.kind in REVIEWED else None
         found.everything.append(doc)
         if review is not None and doc.kind in REVIEWED:
             found.subjects.append(Subject(doc, review))

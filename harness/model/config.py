@@ -117,6 +117,9 @@ _CHECKS = {
     "sandbox_runtime_classes": lambda v: _string_list(v, "[gvisor, kata]"),
     "exemptions": _exemptions,
     "rbac_allowlist": _rbac_allowlist,
+    "secret_writers": lambda v: _string_list(
+        v, "[system:serviceaccount:external-secrets:external-secrets]"
+    ),
 }
 KNOWN_KEYS = set(_CHECKS)
 

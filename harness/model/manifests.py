@@ -58,8 +58,12 @@ CERTIFICATES: dict[str, KindInfo] = {
     ),
 }
 
+# Secrets: who writes them says whether their values come from an external manager
+# (CIS-5.4.2).
+SECRETS: dict[str, KindInfo] = {"Secret": KindInfo("", "v1", "secrets")}
+
 # Everything an admission policy reviews.
-REVIEWED: dict[str, KindInfo] = {**POD_BEARING, **RBAC, **CERTIFICATES}
+REVIEWED: dict[str, KindInfo] = {**POD_BEARING, **RBAC, **CERTIFICATES, **SECRETS}
 
 # Kinds that form the cluster state policies consult (as kube-mgmt replicates them).
 STATE: dict[str, KindInfo] = {
@@ -96,7 +100,6 @@ OTHER_BUILTIN_KINDS = frozenset(
         "PodTemplate",
         "PriorityClass",
         "RuntimeClass",
-        "Secret",
         "Service",
         "ServiceAccount",
         "StorageClass",
@@ -246,12 +249,20 @@ def _previous_version(body: dict[str, Any], subresource: str | None) -> dict[str
     return old
 
 
-def unwrap_review(body: dict[str, Any], source: Path) -> tuple[dict[str, Any], str, str | None]:
-    """The object, operation and subresource inside an AdmissionReview."""
+def unwrap_review(
+    body: dict[str, Any], source: Path
+) -> tuple[dict[str, Any], str, str | None, str | None]:
+    """The object, operation, subresource and username inside an AdmissionReview."""
     request = body.get("request")
     if not isinstance(request, dict) or not isinstance(request.get("object"), dict):
         raise HarnessError(f"{source}: AdmissionReview without request.object")
-    return request["object"], request.get("operation", "CREATE"), request.get("subResource")
+    user = (request.get("userInfo") or {}).get("username")
+    return (
+        request["object"],
+        request.get("operation", "CREATE"),
+        request.get("subResource"),
+        user if isinstance(user, str) and user else None,
+    )
 
 
 def cluster_state(documents: Iterable[dict[str, Any]]) -> dict[str, Any]:

@@ -47,7 +47,6 @@ RBAC_V1 = "rbac.authorization.k8s.io/v1"
 # Kinds the targets themselves create, beside the fixtures' kinds.
 OWN_KINDS = {
     "ServiceAccount": KindInfo("", "v1", "serviceaccounts"),
-    "Secret": KindInfo("", "v1", "secrets"),
     "ConfigMap": KindInfo("", "v1", "configmaps"),
     "Service": KindInfo("", "v1", "services"),
     "RuntimeClass": KindInfo("node.k8s.io", "v1", "runtimeclasses", namespaced=False),

@@ -1,0 +1,18 @@
+package controls.cis_5_4_2
+
+import data.lib.k8s
+import data.lib.secrets
+
+control := "CIS-5.4.2"
+
+# The admission half of CIS-5.4.2; the node half (policies/node/cis_5_4_2) asks that
+# what etcd holds be encrypted with a key kept outside the cluster.
+deny contains k8s.format(control, [null, message]) if {
+	secrets.applies(control)
+	not secrets.minted_token
+	not secrets.listed_writer
+	message := concat("", [
+		"written by ", secrets.writer,
+		", not by an external-secrets controller listed in secret_writers (Secret values must come from the external manager)",
+	])
+}
