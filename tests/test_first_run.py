@@ -86,6 +86,30 @@ def test_a_control_cut_short_is_incomplete_not_failing():
     assert cut["NSA-1.1"] == "incomplete"
 
 
+def test_a_control_decided_at_two_points_needs_both_exercised():
+    """CIS-5.1.7 is decided at admission and on the node: a target that runs only the
+    admission fixtures (the kube targets run no node fixture) has no verdict on it."""
+    catalog = load_catalog()
+
+    def status(points: list[str], expected: list[str]) -> str:
+        records = pd.DataFrame(
+            {
+                "mode": ["policy"] * len(points),
+                "control": ["CIS-5.1.7"] * len(points),
+                "fixture": [f"CIS-5.1.7/{e}/{i}" for i, e in enumerate(expected)],
+                "point": points,
+                "expected": expected,
+                "correct": [True] * len(points),
+            }
+        )
+        (row,) = [c for c in compute_coverage(catalog, records).controls if c.id == "CIS-5.1.7"]
+        return row.status
+
+    assert status(["admission"] * 2, ["allow", "deny"]) == "incomplete"
+    assert status(["admission", "admission", "node"], ["allow", "deny", "deny"]) == "failing"
+    assert status(["admission", "admission", "node", "node"], ["allow", "deny"] * 2) == "enforced"
+
+
 @pytest.mark.parametrize(
     ("args", "says"),
     [

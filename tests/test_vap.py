@@ -18,7 +18,7 @@ from tests.conftest import require_tool, small_run
 
 
 def admission_controls():
-    return [c for c in load_catalog().with_policy if c.enforcement == "admission"]
+    return [c for c in load_catalog().with_policy if "admission" in c.points]
 
 
 def test_every_admission_control_has_a_policy_or_a_stated_reason():
@@ -35,7 +35,7 @@ def test_each_policy_file_is_named_after_its_control_package():
     for control, policy in library.policies.items():
         assert control_of(policy.package) == control
         entry = next(c for c in admission_controls() if c.id == control)
-        assert entry.entrypoint == f"controls/{policy.package}/deny"
+        assert entry.entrypoint_at("admission") == f"controls/{policy.package}/deny"
 
 
 def test_the_admin_config_reaches_the_policies_as_cel_lists():

@@ -20,13 +20,18 @@ def vap_dir() -> Path:
     return paths.policies_dir() / "vap"
 
 
+# What a policy's validations can be asked about: pods (every pod-bearing kind), RBAC
+# objects or Secrets.
+APPLIES_TO = ("pods", "rbac", "secrets")
+
+
 @dataclass(frozen=True)
 class VapPolicy:
     """One control's CEL: its validations and own variables, as written in its file."""
 
     control: str
     package: str
-    applies_to: str  # "pods" or "rbac"
+    applies_to: str  # one of APPLIES_TO
     variables: list[dict[str, str]]
     validations: list[dict[str, str]]
 
@@ -54,8 +59,8 @@ def load_library(root: Path | None = None) -> VapLibrary:
         doc = yamlfile.read_yaml(path, "missing")
         if not isinstance(doc, dict) or not doc.get("control") or not doc.get("validations"):
             raise HarnessError(f"{path}: needs `control` and a list of `validations`")
-        if doc.get("applies_to") not in ("pods", "rbac"):
-            raise HarnessError(f"{path}: applies_to must be pods or rbac")
+        if doc.get("applies_to") not in APPLIES_TO:
+            raise HarnessError(f"{path}: applies_to must be one of {', '.join(APPLIES_TO)}")
         policies[doc["control"]] = VapPolicy(
             doc["control"], path.stem, doc["applies_to"], doc.get("variables") or [],
             doc["validations"],

@@ -22,8 +22,9 @@ FAILING = "failing"
 PENDING = "pending"
 OUT_OF_SCOPE = "out-of-scope"
 NOT_RUN = "not-run"
-# An interrupted run measured some of the control's fixtures and none wrongly: no
-# verdict either way.
+# Some of the control's fixtures were measured and none wrongly, but not all: an
+# interrupted run, or a target that cannot decide one of the control's enforcement points
+# (a kube target runs no node fixture). No verdict either way.
 INCOMPLETE = "incomplete"
 NOT_ENFORCEABLE = "not-enforceable"
 
@@ -169,6 +170,8 @@ def _control_coverage(
     unfinished = planned is not None and allow + deny < planned.get(control.id, 0)
     if status in (ENFORCED, PARTIAL, FAILING) and not wrong and unfinished:
         status = INCOMPLETE
+    if status in (ENFORCED, PARTIAL):
+        status = _every_point(control, frame, status)
     return ControlCoverage(
         id=control.id,
         framework=control.framework,
@@ -186,6 +189,21 @@ def _control_coverage(
         published_id=control.published_id,
         condition=control.condition,
     )
+
+
+def _every_point(control: Control, frame: pd.DataFrame, status: str) -> str:
+    """A control decided at several points (catalog also_at) holds only where each point
+    was exercised with allow and deny fixtures: one half's evidence says nothing of the
+    other's. Runs recorded before the point column keep the whole-control reading."""
+    if len(control.points) < 2 or "point" not in frame:
+        return status
+    ran = frame.drop_duplicates("fixture").groupby("point", observed=True)["expected"]
+    expected = {point: set(values) for point, values in ran}
+    if any(not expected.get(point) for point in control.points):
+        return INCOMPLETE
+    if any(expected[point] != {"allow", "deny"} for point in control.points):
+        return FAILING
+    return status
 
 
 def _status(control: Control, iterations: int, allow: int, deny: int, wrong: int) -> str:

@@ -52,6 +52,7 @@ class Recorder:
                 "mode",
                 "control",
                 "fixture",
+                "point",
                 "iteration",
                 "expected",
                 "decision",
@@ -82,6 +83,7 @@ class Recorder:
         cols["mode"].append(mode)
         cols["control"].append(control)
         cols["fixture"].append(fixture.id)
+        cols["point"].append(fixture.point)
         cols["iteration"].append(iteration)
         cols["expected"].append(expected)
         cols["decision"].append(decision.verdict)
@@ -281,6 +283,7 @@ def records_frame(recorder: Recorder, meta: dict[str, Any], start: int = 0) -> p
             "mode": pd.Categorical(cols["mode"]),
             "control": pd.Categorical(cols["control"]),
             "fixture": pd.Categorical(cols["fixture"]),
+            "point": pd.Categorical(cols["point"]),
             "iteration": pd.array(cols["iteration"], dtype="int32"),
             "expected": pd.Categorical(cols["expected"]),
             "decision": pd.Categorical(cols["decision"]),
@@ -326,6 +329,8 @@ def _read_records(directory: Path) -> pd.DataFrame:
         return records_frame(Recorder(), {})
     frames = [pd.read_parquet(p) for p in parts]
     records = pd.concat(frames, ignore_index=True)
-    for column in ("mode", "control", "fixture", "expected", "decision", "target", "engine"):
-        records[column] = records[column].astype("category")
+    for column in ("mode", "control", "fixture", "point", "expected", "decision", "target"):
+        if column in records:
+            records[column] = records[column].astype("category")
+    records["engine"] = records["engine"].astype("category")
     return records

@@ -25,7 +25,7 @@ from typing import Any
 from harness.errors import HarnessError, TargetError
 from harness.infra.kubeapi import ApiError
 from harness.model import inputs
-from harness.model.manifests import POD_BEARING, RBAC, KindInfo
+from harness.model.manifests import POD_BEARING, RBAC, SECRETS, KindInfo
 from harness.model.policies import COMBINED_QUERY, PolicySet
 from harness.model.vap import (
     VapLibrary,
@@ -130,16 +130,18 @@ def probe_validation(policy: VapPolicy) -> dict[str, str]:
 
 
 def probe_object(applies_to: str) -> dict[str, Any]:
-    """A dry-run create each kind of policy sees: a pod, or a Role."""
+    """A dry-run create each kind of policy sees: a pod, a Role or a Secret."""
     if applies_to == "pods":
         return probe_pod("vap-probe", PROBE_NAMESPACE)
     meta = {"name": "vap-probe", "namespace": PROBE_NAMESPACE}
+    if applies_to == "secrets":
+        return {"apiVersion": "v1", "kind": "Secret", "metadata": meta}
     return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": meta,
             "rules": []}  # fmt: skip
 
 
 def reviewed_kinds(applies_to: str) -> dict[str, KindInfo]:
-    return POD_BEARING if applies_to == "pods" else RBAC
+    return {"pods": POD_BEARING, "rbac": RBAC, "secrets": SECRETS}[applies_to]
 
 
 def resource_rules(applies_to: str) -> list[dict[str, Any]]:
