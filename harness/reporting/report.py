@@ -556,11 +556,15 @@ def summary_lines(coverage: Coverage, latency: pd.DataFrame, run: Run) -> list[s
         )
     lacking = [c.id for c in failing if not c.wrong_decisions]
     if lacking:
-        lines.append("failing controls (no allow or no deny fixture ran): " + ", ".join(lacking))
+        lines.append(
+            "failing controls (no allow or no deny fixture ran at one of their points): "
+            + ", ".join(lacking)
+        )
     unfinished = [c.id for c in coverage.controls if c.status == "incomplete"]
     if unfinished:
         lines.append(
-            "not complete (the run stopped before all their fixtures ran): " + ", ".join(unfinished)
+            "not complete (the run stopped before all their fixtures ran, or this target "
+            "cannot decide one of their enforcement points): " + ", ".join(unfinished)
         )
     return lines
 
