@@ -196,7 +196,7 @@ def test_the_compliant_example_passes_every_admission_control():
     result = harness_cli("check", str(EXAMPLES), "--format", "json")
     assert result.returncode == 0, result.stdout
     findings = json.loads(result.stdout)
-    admission = {c.id for c in load_catalog().with_policy if c.enforcement == "admission"}
+    admission = {c.id for c in load_catalog().with_policy if "admission" in c.points}
     workload = [f for f in findings if f["resource"] == "Deployment/shop/web"]
     assert {f["control"] for f in workload} == admission
     assert all(f["decision"] == "allow" for f in findings)
