@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -156,6 +157,13 @@ def wait_for_replay(proc) -> None:
     raise AssertionError("the run ended before it started measuring")
 
 
+def _interruptible() -> None:
+    """The child takes Ctrl-C however the suite was started: a shell that puts the suite
+    in the background without job control makes it ignore SIGINT, and Python keeps an
+    ignored SIGINT ignored (the runs then finished instead of stopping)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.fixture
 def spawn():
     """Popen for tests that signal a `harness run`: whatever a failing test leaves
@@ -165,7 +173,13 @@ def spawn():
     procs: list[subprocess.Popen] = []
 
     def start(args: list[str]) -> subprocess.Popen:
-        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            args,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            preexec_fn=_interruptible,
+        )
         procs.append(proc)
         return proc
 
