@@ -329,8 +329,8 @@ def _read_records(directory: Path) -> pd.DataFrame:
         return records_frame(Recorder(), {})
     frames = [pd.read_parquet(p) for p in parts]
     records = pd.concat(frames, ignore_index=True)
-    for column in ("mode", "control", "fixture", "point", "expected", "decision", "target"):
-        if column in records:
+    categories = ("mode", "control", "fixture", "point", "expected", "decision", "target", "engine")
+    for column in categories:
+        if column in records:  # chunks written before the point column have none
             records[column] = records[column].astype("category")
-    records["engine"] = records["engine"].astype("category")
     return records
