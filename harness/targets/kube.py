@@ -102,8 +102,8 @@ def webhook_configuration(
     object_selector: dict[str, Any] | None = None,
     match_conditions: list[dict[str, str]] | None = None,
 ) -> dict[str, Any]:
-    """OPA as a validating webhook for pods, pod-bearing workloads, RBAC objects and
-    certificate signing requests.
+    """OPA as a validating webhook for pods, pod-bearing workloads, RBAC objects,
+    certificate signing requests and Secrets.
     A namespace selector does not apply to cluster-scoped objects (ClusterRoles and
     their bindings); on a cluster the harness does not own, the object selector keeps
     the webhook to objects the harness labelled."""
