@@ -284,8 +284,9 @@ def mechanism_matrix(runs: list[Run], catalog: Catalog) -> pd.DataFrame:
     """Admission controls x the mechanisms that decide at admission: the OPA webhook
     (local target), a ValidatingAdmissionPolicy (vap target), Kyverno and Pod Security
     Admission (the peers run). ✓: every fixture decided as expected; else what went
-    wrong; blank: not covered."""
-    ids = [c.id for c in catalog.with_policy if c.enforcement == "admission"]
+    wrong; blank: not covered. A control decided at admission and elsewhere (also_at) is
+    a row too, for its admission fixtures."""
+    ids = [c.id for c in catalog.with_policy if "admission" in c.points]
     columns: dict[str, dict[str, str]] = {}
     library = load_vap_library()
     for target, label in (("local", "OPA webhook"), ("vap", "ValidatingAdmissionPolicy")):
