@@ -144,10 +144,10 @@ def test_peers_command_writes_a_run_with_psa_and_the_scanners(tmp_path):
 
 def test_kyverno_maps_each_control_to_its_own_policy(catalog):
     from harness.model.vap import load_library, policy_name
-    from harness.peers.kyverno import APPLIES_TO
+    from harness.peers.kyverno import JUDGED_OFFLINE
 
     mapped = load_peers(catalog)["kyverno"].controls
-    policies = {c: p for c, p in load_library().policies.items() if p.applies_to in APPLIES_TO}
+    policies = {c: p for c, p in load_library().policies.items() if p.applies_to in JUDGED_OFFLINE}
     assert mapped == {c: (policy_name(p.package),) for c, p in policies.items()}
 
 

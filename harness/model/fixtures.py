@@ -192,7 +192,9 @@ def _load_case(folder: Path, name: str, suite_file: Path, case: Any) -> Fixture:
         )
     user = case.get("user")
     if user is not None and not (isinstance(user, str) and user.strip() == user and user):
-        raise HarnessError(f"{suite_file}: {rel}: user is a username (text without spaces)")
+        raise HarnessError(
+            f"{suite_file}: {rel}: user is a username (non-empty text, no surrounding spaces)"
+        )
     if user is not None and subjects[0].kind in (NODE_TREE, CLUSTER_STATE):
         raise HarnessError(f"{suite_file}: {rel}: only an admission request has a user")
     return Fixture(

@@ -14,15 +14,20 @@ from typing import Any
 from harness import paths
 from harness.errors import HarnessError
 from harness.model import yamlfile
+from harness.model.manifests import POD_BEARING, RBAC, SECRETS, KindInfo
 
 
 def vap_dir() -> Path:
     return paths.policies_dir() / "vap"
 
 
-# What a policy's validations can be asked about: pods (every pod-bearing kind), RBAC
-# objects or Secrets.
-APPLIES_TO = ("pods", "rbac", "secrets")
+# What a policy's validations can be asked about, and the kinds that means: pods (every
+# pod-bearing kind), RBAC objects or Secrets.
+APPLIES_TO: dict[str, dict[str, KindInfo]] = {
+    "pods": POD_BEARING,
+    "rbac": RBAC,
+    "secrets": SECRETS,
+}
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ PSS_CONTROL = "NSA-1.4"
 BATCH = 40  # objects per CLI call
 # The policies the CLI can judge offline. Not secrets: CIS-5.4.2 asks who writes a
 # Secret (request.userInfo), and `kyverno apply` judges an object with no requester.
-APPLIES_TO = ("pods", "rbac")
+JUDGED_OFFLINE = ("pods", "rbac")
 
 
 def kyverno_policies(library: VapLibrary, config: dict[str, Any]) -> list[dict[str, Any]]:
@@ -103,7 +103,7 @@ def kyverno(binary: Path, fixtures: list[Fixture]) -> Fired:
     library, config = load_library(), load_config()
     with tempfile.TemporaryDirectory(prefix="pac-harness-kyverno-") as tmp:
         policy_files = {}
-        for applies_to in APPLIES_TO:
+        for applies_to in JUDGED_OFFLINE:
             chosen = [p for c, p in library.policies.items() if p.applies_to == applies_to]
             subset = VapLibrary({p.control: p for p in chosen}, library.shared, {}, {})
             path = Path(tmp) / f"policies-{applies_to}.yaml"

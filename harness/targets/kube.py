@@ -662,19 +662,26 @@ def probe_pod(
     }
 
 
+def resources_by_group(kinds: dict[str, KindInfo]) -> dict[str, list[str]]:
+    """API group -> the kinds' resources, sorted; pods bring their ephemeralcontainers
+    subresource (debug containers join a running pod through it)."""
+    by_group: dict[str, set[str]] = {}
+    for info in kinds.values():
+        by_group.setdefault(info.group, set()).add(info.resource)
+    if "pods" in by_group.get("", set()):
+        by_group[""].add("pods/ephemeralcontainers")
+    return {group: sorted(resources) for group, resources in sorted(by_group.items())}
+
+
 def replay_role() -> dict[str, Any]:
     """What an impersonated fixture user may do: create and update the reviewed kinds."""
-    by_group: dict[str, set[str]] = {}
-    for info in REVIEWED.values():
-        by_group.setdefault(info.group, set()).add(info.resource)
-    by_group[""].add("pods/ephemeralcontainers")
     return {
         "apiVersion": RBAC_V1,
         "kind": "ClusterRole",
         "metadata": {"name": REPLAY_ROLE, "labels": dict(MANAGED_BY)},
         "rules": [
-            {"apiGroups": [group], "resources": sorted(resources), "verbs": ["create", "update"]}
-            for group, resources in sorted(by_group.items())
+            {"apiGroups": [group], "resources": resources, "verbs": ["create", "update"]}
+            for group, resources in resources_by_group(REVIEWED).items()
         ],
     }
 

@@ -25,9 +25,10 @@ from typing import Any
 from harness.errors import HarnessError, TargetError
 from harness.infra.kubeapi import ApiError
 from harness.model import inputs
-from harness.model.manifests import POD_BEARING, RBAC, SECRETS, KindInfo
+from harness.model.manifests import KindInfo
 from harness.model.policies import COMBINED_QUERY, PolicySet
 from harness.model.vap import (
+    APPLIES_TO,
     VapLibrary,
     VapPolicy,
     bootstrap_objects,
@@ -46,6 +47,7 @@ from harness.targets.kube import (
     KubeTarget,
     api_path,
     probe_pod,
+    resources_by_group,
 )
 from harness.targets.local import LocalTarget
 
@@ -141,25 +143,18 @@ def probe_object(applies_to: str) -> dict[str, Any]:
 
 
 def reviewed_kinds(applies_to: str) -> dict[str, KindInfo]:
-    return {"pods": POD_BEARING, "rbac": RBAC, "secrets": SECRETS}[applies_to]
+    return APPLIES_TO[applies_to]
 
 
 def resource_rules(applies_to: str) -> list[dict[str, Any]]:
-    kinds = reviewed_kinds(applies_to)
-    extra = ["pods/ephemeralcontainers"] if applies_to == "pods" else []
-    by_group: dict[str, list[str]] = {}
-    for info in kinds.values():
-        by_group.setdefault(info.group, []).append(info.resource)
-    if extra:
-        by_group[""] += extra
     return [
         {
             "apiGroups": [group],
             "apiVersions": ["v1"],
             "operations": ["CREATE", "UPDATE"],
-            "resources": sorted(resources),
+            "resources": resources,
         }
-        for group, resources in sorted(by_group.items())
+        for group, resources in resources_by_group(reviewed_kinds(applies_to)).items()
     ]
 
 
