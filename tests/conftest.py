@@ -151,10 +151,12 @@ def opa_target(opa_binary, policy_set):
 
 def wait_for_replay(proc) -> None:
     """Block until a `harness run` subprocess says it has started measuring."""
+    seen = []
     for line in proc.stderr:
         if line.startswith("replaying "):
             return
-    raise AssertionError("the run ended before it started measuring")
+        seen.append(line)
+    raise AssertionError("the run ended before it started measuring: " + "".join(seen[-5:]).strip())
 
 
 def _interruptible() -> None:
