@@ -1,7 +1,7 @@
 """Image references as the kubelet parses them: policies/lib/images.rego against
-distribution/reference (the parser the kubelet and containerd use), built from the Go
-module proxy into a tiny oracle program, on a corpus of tricky spellings. Both Rego
-engines are compared with it."""
+distribution/reference (the parser the kubelet and containerd use) and containerd's
+resolver (the host it pulls from), built from the Go module proxy into a tiny oracle
+program, on a corpus of tricky spellings. Every Rego engine is compared with it."""
 
 from __future__ import annotations
 
@@ -123,6 +123,22 @@ EXTRA = [
     "a//b",
     "a/b/",
     "/a",
+    "a/.b",
+    "a./b",
+    "a/-b",
+    "a-/b",
+    "a/_b",
+    "a_/b",
+    "a.b_c-d__e/f",
+    "quay.io/a/.b",
+    "quay.io/a_/b",
+    ".a.io/x",
+    "a.io./x",
+    "a.io-/x",
+    "a-b.C0.io:1/x",
+    "a.io:/x",
+    "[::1]/a--b:t@sha256:" + "0" * 64,
+    "a_b.com/x",
 ]
 
 QUERY_MODULE = """package imageref_test

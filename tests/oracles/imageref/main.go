@@ -1,6 +1,11 @@
-// Reads one image reference per line and prints, per line, the JSON the kubelet's own
-// parser gives it (distribution/reference.ParseNormalizedNamed): the registry host, or
-// the error. The policies' image parsing (policies/lib/images.rego) is tested against it.
+// Reads one image reference per line and prints, per line, the JSON the kubelet and
+// containerd give it: the error of distribution/reference.ParseNormalizedNamed (the
+// kubelet's parser), or the registry host containerd's CRI pulls from (ParseDockerRef,
+// then containerd's own reference.Parse(...).Hostname(), as its docker resolver does).
+// The host is the parsed domain except where the first component reads as a registry
+// (it has "." or ":", or is "localhost") but is no valid domain: distribution then keeps
+// it in the path with an empty domain, and containerd still contacts it.
+// The policies' image parsing (policies/lib/images.rego) is tested against it.
 package main
 
 import (
@@ -10,6 +15,7 @@ import (
 	"encoding/json"
 	"os"
 
+	ctrref "github.com/containerd/containerd/v2/pkg/reference"
 	"github.com/distribution/reference"
 )
 
@@ -27,15 +33,26 @@ func main() {
 		if err := json.Unmarshal(in.Bytes(), &ref); err != nil {
 			panic(err)
 		}
-		v := verdict{Ref: ref}
-		named, err := reference.ParseNormalizedNamed(ref)
-		if err != nil {
-			v.Error = err.Error()
-		} else {
-			v.Domain = reference.Domain(named)
-		}
-		if err := out.Encode(v); err != nil {
-			panic(err)
-		}
+		out.Encode(judge(ref))
 	}
+}
+
+func judge(ref string) verdict {
+	v := verdict{Ref: ref}
+	if _, err := reference.ParseNormalizedNamed(ref); err != nil {
+		v.Error = err.Error()
+		return v
+	}
+	named, err := reference.ParseDockerRef(ref)
+	if err != nil {
+		v.Error = err.Error()
+		return v
+	}
+	spec, err := ctrref.Parse(named.String())
+	if err != nil {
+		v.Error = err.Error()
+		return v
+	}
+	v.Domain = spec.Hostname()
+	return v
 }
