@@ -44,11 +44,11 @@ untrusted_registry contains [c, msg] if {
 # or by a projected serviceAccountToken volume, which automount: false does not stop.
 # (With automount on, the API server adds such a volume itself; the first finding
 # already covers it.)
-token_automount contains [null, concat("", [k8s.spec_path, ".automountServiceAccountToken must be false"])] if {
+token_automount contains [k8s.whole_object, concat("", [k8s.spec_path, ".automountServiceAccountToken must be false"])] if {
 	not k8s.pod_spec.automountServiceAccountToken == false
 }
 
-token_automount contains [null, concat("", [k8s.spec_path, ".volumes[", format_int(i, 10), "] (", v.name, ") projects a service account token"])] if {
+token_automount contains [k8s.whole_object, concat("", [k8s.spec_path, ".volumes[", format_int(i, 10), "] (", v.name, ") projects a service account token"])] if {
 	k8s.pod_spec.automountServiceAccountToken == false
 	some i, v in k8s.pod_spec.volumes
 	some source in v.projected.sources
@@ -68,7 +68,7 @@ unhardened contains [c, "seccompProfile.type Unconfined is never allowed"] if {
 }
 
 # Explicit Unconfined at pod level denies even when every container overrides it.
-unhardened contains [null, concat("", [k8s.spec_path, ".securityContext.seccompProfile.type Unconfined is never allowed"])] if {
+unhardened contains [k8s.whole_object, concat("", [k8s.spec_path, ".securityContext.seccompProfile.type Unconfined is never allowed"])] if {
 	k8s.pod_spec.securityContext.seccompProfile.type == "Unconfined"
 }
 
@@ -83,12 +83,12 @@ unhardened contains [c, msg] if {
 # NSA-2.1, CIS-5.6.1, CIS-5.6.4
 system_namespaces := {"kube-system", "kube-public", "default"}
 
-in_namespace(reserved) := [null, concat("", ["namespace ", k8s.namespace, " is reserved; deploy workloads into a namespace of their own"])] if {
+in_namespace(reserved) := [k8s.whole_object, concat("", ["namespace ", k8s.namespace, " is reserved; deploy workloads into a namespace of their own"])] if {
 	k8s.namespace in reserved
 }
 
 # CIS-5.3.2: the namespace has a NetworkPolicy at all.
-no_network_policy contains [null, concat("", ["namespace ", k8s.namespace, " has no NetworkPolicy"])] if {
+no_network_policy contains [k8s.whole_object, concat("", ["namespace ", k8s.namespace, " has no NetworkPolicy"])] if {
 	count(k8s.state("networkpolicies", k8s.namespace)) == 0
 }
 
@@ -118,7 +118,7 @@ policy_types(spec) := ["Ingress"] if {
 	not spec.egress
 }
 
-no_default_deny contains [null, concat("", ["no NetworkPolicy in namespace ", k8s.namespace, " selects this pod for ", direction, " (a default deny)"])] if {
+no_default_deny contains [k8s.whole_object, concat("", ["no NetworkPolicy in namespace ", k8s.namespace, " selects this pod for ", direction, " (a default deny)"])] if {
 	some direction, _ in directions
 	not isolated(direction)
 }
@@ -128,7 +128,7 @@ isolated(direction) if {
 	isolated_direction == direction
 }
 
-no_default_deny contains [null, concat("", ["NetworkPolicy ", k8s.namespace, "/", name, " allows all ", direction, " traffic of this pod (", field, "[", format_int(i, 10), "] has no peers and no ports)"])] if {
+no_default_deny contains [k8s.whole_object, concat("", ["NetworkPolicy ", k8s.namespace, "/", name, " allows all ", direction, " traffic of this pod (", field, "[", format_int(i, 10), "] has no peers and no ports)"])] if {
 	some direction, field in directions
 	some [isolated_direction, name] in isolating
 	isolated_direction == direction
@@ -142,15 +142,15 @@ peer_field := {"ingress": "from", "egress": "to"}
 # NSA-2.6: Istio strict mTLS. The namespace has a namespace-wide PeerAuthentication
 # with STRICT (a mesh-wide one in the root namespace is not counted), the pod really
 # gets a sidecar, and no workload-level PeerAuthentication selecting it weakens the mode.
-no_strict_mtls contains [null, concat("", ["namespace ", k8s.namespace, " has no namespace-wide PeerAuthentication with mtls.mode STRICT"])] if {
+no_strict_mtls contains [k8s.whole_object, concat("", ["namespace ", k8s.namespace, " has no namespace-wide PeerAuthentication with mtls.mode STRICT"])] if {
 	not strict_mtls(k8s.namespace)
 }
 
-no_strict_mtls contains [null, concat("", ["the pod gets no Istio sidecar (", why, ")"])] if {
+no_strict_mtls contains [k8s.whole_object, concat("", ["the pod gets no Istio sidecar (", why, ")"])] if {
 	some why in no_sidecar
 }
 
-no_strict_mtls contains [null, concat("", ["PeerAuthentication ", k8s.namespace, "/", name, " selects this pod and sets mtls mode ", mode])] if {
+no_strict_mtls contains [k8s.whole_object, concat("", ["PeerAuthentication ", k8s.namespace, "/", name, " selects this pod and sets mtls mode ", mode])] if {
 	some name, pa in k8s.state("peerauthentications", k8s.namespace)
 	pa.spec.selector
 	k8s.selects(pa.spec.selector, pod_labels)
@@ -194,7 +194,7 @@ no_sidecar contains "neither the namespace (istio-injection=enabled or istio.io/
 # NSA-2.3. Ephemeral containers cannot carry resources, so only the other lists count.
 # A limit of zero bounds nothing (the kubelet sets no cgroup limit for it); a pod-level
 # limit (spec.resources, v1.34+) or a LimitRange default bounds every container.
-unbounded_resources contains [null, concat("", ["namespace ", k8s.namespace, " has no ResourceQuota"])] if {
+unbounded_resources contains [k8s.whole_object, concat("", ["namespace ", k8s.namespace, " has no ResourceQuota"])] if {
 	count(k8s.state("resourcequotas", k8s.namespace)) == 0
 }
 
@@ -227,7 +227,7 @@ audit_profile(c) if {
 }
 
 # CIS-5.1.5
-default_service_account contains [null, concat("", [k8s.spec_path, ".serviceAccountName must name a dedicated service account, not default"])] if {
+default_service_account contains [k8s.whole_object, concat("", [k8s.spec_path, ".serviceAccountName must name a dedicated service account, not default"])] if {
 	object.get(k8s.pod_spec, "serviceAccountName", "") in {"", "default"}
 }
 
@@ -238,7 +238,7 @@ privileged contains [c, "securityContext.privileged must not be true"] if {
 }
 
 # CIS-5.2.3, CIS-5.2.4, CIS-5.2.5
-host_namespace(field) := [null, concat("", [k8s.spec_path, ".", field, " must not be true"])] if {
+host_namespace(field) := [k8s.whole_object, concat("", [k8s.spec_path, ".", field, " must not be true"])] if {
 	k8s.pod_spec[field] == true
 }
 
@@ -273,7 +273,7 @@ kept_capabilities contains [c, "securityContext.capabilities.drop must include A
 }
 
 # CIS-5.2.11
-host_process contains [null, concat("", [k8s.spec_path, ".securityContext.windowsOptions.hostProcess must not be true"])] if {
+host_process contains [k8s.whole_object, concat("", [k8s.spec_path, ".securityContext.windowsOptions.hostProcess must not be true"])] if {
 	k8s.pod_spec.securityContext.windowsOptions.hostProcess == true
 }
 
@@ -283,7 +283,7 @@ host_process contains [c, "securityContext.windowsOptions.hostProcess must not b
 }
 
 # CIS-5.2.12
-host_path contains [null, concat("", [k8s.spec_path, ".volumes[", format_int(i, 10), "] (", v.name, ") must not be a hostPath volume"])] if {
+host_path contains [k8s.whole_object, concat("", [k8s.spec_path, ".volumes[", format_int(i, 10), "] (", v.name, ") must not be a hostPath volume"])] if {
 	some i, v in k8s.pod_spec.volumes
 	v.hostPath
 }

@@ -15,11 +15,6 @@ csr_write if {
 	k8s.kind == "CertificateSigningRequest"
 }
 
-applies(control) if {
-	csr_write
-	not control in k8s.exempt_controls
-}
-
 # Control characters spelt as base64: rego-cpp 1.5.2 keeps "\n" in a string literal as a
 # backslash and an n, where OPA reads a newline.
 newline := base64.decode("Cg==")
@@ -76,6 +71,6 @@ masters_requested if {
 }
 
 # CIS-5.1.7
-system_masters contains [null, "spec.request asks for a certificate in the group system:masters (subject O=system:masters)"] if {
+system_masters contains [k8s.whole_object, "spec.request asks for a certificate in the group system:masters (subject O=system:masters)"] if {
 	masters_requested
 }

@@ -7,24 +7,42 @@ package lib.images
 import data.lib.k8s
 
 # distribution/reference's grammar, anchored: [domain[:port]/]path[:tag][@digest]. It is
-# checked with string builtins, piece by piece, not with one regular expression: a
-# Wasm-compiled policy compiles a pattern again on every evaluation, and this grammar's
-# pattern cost about half a millisecond per image. tests/test_images.py holds the pieces
-# to distribution's own parser.
+# checked with string builtins, not with one regular expression: a Wasm-compiled policy
+# compiles a pattern again on every evaluation, and this grammar's pattern cost about half
+# a millisecond per image. Each piece is checked on the whole string at once (allowed
+# characters, first and last character, forbidden neighbours) rather than component by
+# component, because each function call costs more than a builtin in every engine.
+# tests/test_images.py holds the result to distribution's own parser.
 lower_alnum := "abcdefghijklmnopqrstuvwxyz0123456789"
 
+alnum := "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+
 letters := "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-
-alnum := concat("", [letters, "0123456789"])
-
-word := concat("", [alnum, "_"])
 
 hex_digits := "0123456789abcdefABCDEF"
 
 lower_hex := "0123456789abcdef"
 
+path_chars := "abcdefghijklmnopqrstuvwxyz0123456789._-/"
+
+dns_chars := "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-"
+
+word := "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_"
+
+tag_chars := "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-"
+
+ipv6_chars := "0123456789abcdefABCDEF:"
+
 # Every character of s is one of chars (trim leaves nothing).
 only(s, chars) if trim(s, chars) == ""
+
+# s is non-empty, of chars, and starts and ends with one of ends.
+bounded(s, chars, ends) if {
+	s != ""
+	trim(s, chars) == ""
+	trim(substring(s, 0, 1), ends) == ""
+	trim(substring(s, count(s) - 1, 1), ends) == ""
+}
 
 # The reference split at "@" and at the tag's ":" into its name components, tag and
 # digest; undefined when the string has more than one "@" or the last component more
@@ -44,40 +62,48 @@ second(pieces) := pieces[1] if count(pieces) > 1
 
 else := null
 
-# The name: domain/path or path alone, as the grammar's optional domain allows.
 well_formed(ref) if {
-	p := parts(ref)
-	name_well_formed(p.components)
-	tag_well_formed(p.tag)
-	digest_well_formed(p.digest)
-}
-
-name_well_formed(components) if {
-	every c in components {
-		path_component(c)
+	at := split(ref, "@")
+	count(at) <= 2
+	slashes := split(at[0], "/")
+	last := split(slashes[count(slashes) - 1], ":")
+	count(last) <= 2
+	name_well_formed(array.concat(array.slice(slashes, 0, count(slashes) - 1), [last[0]]))
+	every tag in array.slice(last, 1, 2) {
+		tag_well_formed(tag)
+	}
+	every digest in array.slice(at, 1, 2) {
+		digest_well_formed(digest)
 	}
 }
 
+# The name: path alone, or domain/path as the grammar's optional domain allows.
 name_well_formed(components) if {
+	path_well_formed(concat("/", components))
+} else if {
 	count(components) > 1
 	domain(components[0])
-	every c in array.slice(components, 1, count(components)) {
-		path_component(c)
-	}
+	path_well_formed(concat("/", array.slice(components, 1, count(components))))
 }
 
-# [a-z0-9]+ joined by separators ".", "_", "__" or a run of "-".
-path_component(c) if {
-	c != ""
-	only(c, concat("", [lower_alnum, "._-"]))
-	only(substring(c, 0, 1), lower_alnum)
-	only(substring(c, count(c) - 1, 1), lower_alnum)
-	not bad_separator(c)
+# Components of [a-z0-9]+ joined by separators ".", "_", "__" or a run of "-", the
+# components themselves joined by "/". On the joined string: every component is
+# non-empty and starts and ends with [a-z0-9] exactly when no two of "/._-" meet other
+# than as "__" or "--" and the string starts and ends with [a-z0-9]; "___" is the one
+# separator of three.
+path_well_formed(path) if {
+	bounded(path, path_chars, lower_alnum)
+	not bad_neighbours(path, path_pairs)
+	not contains(path, "___")
 }
 
-bad_separator(c) if {
-	some pair in {"..", "._", ".-", "_.", "_-", "-.", "-_", "___"}
-	contains(c, pair)
+path_pairs := {
+	"..", "._", ".-", "./", "_.", "_-", "_/", "-.", "-_", "-/", "/.", "/_", "/-", "//",
+}
+
+bad_neighbours(s, pairs) if {
+	some pair in pairs
+	contains(s, pair)
 }
 
 # host[:port], the host a DNS name or a bracketed IPv6 address.
@@ -93,7 +119,7 @@ domain(d) if {
 	startswith(d, "[")
 	close := indexof(d, "]")
 	close > 1
-	only(substring(d, 1, close - 1), concat("", [hex_digits, ":"]))
+	only(substring(d, 1, close - 1), ipv6_chars)
 	rest := substring(d, close + 1, -1)
 	port_well_formed(port_after(rest))
 }
@@ -109,35 +135,23 @@ port_well_formed(port) if {
 	only(port, "0123456789")
 }
 
-# Labels of [a-zA-Z0-9] and inner "-", joined by ".". (Each label is checked in a
-# helper: rego-cpp drops a `not` inside `every`.)
+# Labels of [a-zA-Z0-9] and inner "-", joined by ".": on the whole name, it starts and
+# ends with [a-zA-Z0-9] and no "." meets another "." or a "-".
 dns_name(name) if {
-	every label in split(name, ".") {
-		dns_label(label)
-	}
-}
-
-dns_label(label) if {
-	label != ""
-	only(label, concat("", [alnum, "-"]))
-	only(substring(label, 0, 1), alnum)
-	only(substring(label, count(label) - 1, 1), alnum)
+	bounded(name, dns_chars, alnum)
+	not bad_neighbours(name, {"..", ".-", "-."})
 }
 
 # [\w][\w.-]{0,127}
-tag_well_formed(null)
-
 tag_well_formed(tag) if {
-	count(tag) >= 1
+	tag != ""
 	count(tag) <= 128
+	only(tag, tag_chars)
 	only(substring(tag, 0, 1), word)
-	only(tag, concat("", [word, ".-"]))
 }
 
 # algorithm:hex, the algorithm [A-Za-z][A-Za-z0-9]* parts joined by one of "-_+.", and
 # at least 32 hex digits of either case.
-digest_well_formed(null)
-
 digest_well_formed(digest) if {
 	colon := indexof(digest, ":")
 	colon > 0
@@ -216,6 +230,7 @@ invalid(image) := "is not a string" if {
 } else := "is not a valid image reference" if {
 	not well_formed(concat("/", split_domain(image)))
 } else := "has a repository path longer than 255 characters" if {
+	count(image) > 247 # the path is at most "library/" longer than the image
 	count(path_of(image)) > 255
 } else := "has a digest of an unknown algorithm or the wrong length" if {
 	contains(image, "@")
@@ -238,7 +253,7 @@ registry(image) := split_domain(image)[0]
 # Every image the pod pulls: [container or null, where (for messages), reference].
 pulls contains [c, "", c.spec.image] if some c in k8s.containers
 
-pulls contains [null, concat("", [k8s.spec_path, ".volumes[", format_int(i, 10), "] (", v.name, "): "]), v.image.reference] if {
+pulls contains [k8s.whole_object, concat("", [k8s.spec_path, ".volumes[", format_int(i, 10), "] (", v.name, "): "]), v.image.reference] if {
 	some i, v in k8s.pod_spec.volumes
 	v.image
 }

@@ -59,7 +59,7 @@ violations contains checks.host_namespace(field) if {
 
 violations contains v if some v in checks.host_port
 
-violations contains [null, concat("", [k8s.spec_path, ".securityContext.appArmorProfile.type must be RuntimeDefault or Localhost"])] if {
+violations contains [k8s.whole_object, concat("", [k8s.spec_path, ".securityContext.appArmorProfile.type must be RuntimeDefault or Localhost"])] if {
 	profile := pod_sc.appArmorProfile
 	is_object(profile)
 	not object.get(profile, "type", "") in profile_types
@@ -72,7 +72,7 @@ violations contains [c, "securityContext.appArmorProfile.type must be RuntimeDef
 	not object.get(profile, "type", "") in profile_types
 }
 
-violations contains [null, concat("", ["annotation ", key, " must be runtime/default or localhost/<profile>"])] if {
+violations contains [k8s.whole_object, concat("", ["annotation ", key, " must be runtime/default or localhost/<profile>"])] if {
 	some key, value in as_object(k8s.pod_metadata.annotations)
 	startswith(key, "container.apparmor.security.beta.kubernetes.io/")
 	not allowed_apparmor_annotation(value)
@@ -84,7 +84,7 @@ allowed_apparmor_annotation("runtime/default")
 
 allowed_apparmor_annotation(value) if startswith(value, "localhost/")
 
-violations contains [null, concat("", [k8s.spec_path, ".securityContext.seLinuxOptions ", problem])] if {
+violations contains [k8s.whole_object, concat("", [k8s.spec_path, ".securityContext.seLinuxOptions ", problem])] if {
 	opts := pod_sc.seLinuxOptions
 	is_object(opts)
 	some problem in selinux_problems(opts)
@@ -105,7 +105,7 @@ selinux_problems(opts) := {concat("", ["type ", t, " is not allowed"]) |
 	as_string(object.get(opts, f, "")) != ""
 }
 
-violations contains [null, concat("", ["sysctl ", s.name, " is not in the safe set"])] if {
+violations contains [k8s.whole_object, concat("", ["sysctl ", s.name, " is not in the safe set"])] if {
 	some s in pod_sc.sysctls
 	not s.name in safe_sysctls
 }
@@ -135,7 +135,7 @@ violations contains [c, "securityContext.procMount must be Default"] if {
 	pm != "Default"
 }
 
-violations contains [null, concat("", [k8s.spec_path, ".volumes[", format_int(i, 10), "] (", v.name, ") uses volume type ", volume_type(v), ", which restricted does not allow"])] if {
+violations contains [k8s.whole_object, concat("", [k8s.spec_path, ".volumes[", format_int(i, 10), "] (", v.name, ") uses volume type ", volume_type(v), ", which restricted does not allow"])] if {
 	some i, v in k8s.pod_spec.volumes
 	not restricted_volume(v)
 }
@@ -158,7 +158,7 @@ violations contains v if {
 	some v in checks.privilege_escalation
 }
 
-violations contains [null, concat("", [k8s.spec_path, ".securityContext.runAsNonRoot must not be false"])] if {
+violations contains [k8s.whole_object, concat("", [k8s.spec_path, ".securityContext.runAsNonRoot must not be false"])] if {
 	not user_namespaced
 	pod_sc.runAsNonRoot == false
 }
@@ -176,7 +176,7 @@ violations contains [c, "securityContext.runAsNonRoot must be true (on the conta
 	not pod_sc.runAsNonRoot == true
 }
 
-violations contains [null, concat("", [k8s.spec_path, ".securityContext.runAsUser must not be 0"])] if {
+violations contains [k8s.whole_object, concat("", [k8s.spec_path, ".securityContext.runAsUser must not be 0"])] if {
 	not user_namespaced
 	pod_sc.runAsUser == 0
 }
@@ -187,7 +187,7 @@ violations contains [c, "securityContext.runAsUser must not be 0"] if {
 	sc(c).runAsUser == 0
 }
 
-violations contains [null, concat("", [k8s.spec_path, ".securityContext.seccompProfile.type must be RuntimeDefault or Localhost"])] if {
+violations contains [k8s.whole_object, concat("", [k8s.spec_path, ".securityContext.seccompProfile.type must be RuntimeDefault or Localhost"])] if {
 	not k8s.is_windows
 	profile := pod_sc.seccompProfile
 	is_object(profile)

@@ -11,11 +11,6 @@ binding_kinds := {"RoleBinding", "ClusterRoleBinding"}
 
 rbac_kinds := role_kinds | binding_kinds
 
-applies(control) if {
-	rbac_write
-	not control in k8s.exempt_controls
-}
-
 rbac_write if {
 	k8s.reviewed
 	k8s.kind in rbac_kinds
@@ -79,10 +74,10 @@ rules contains [i, rule] if {
 	some i, rule in k8s.obj.rules
 }
 
-finding(i, text) := [null, concat("", ["rules[", format_int(i, 10), "] ", text])]
+finding(i, text) := [k8s.whole_object, concat("", ["rules[", format_int(i, 10), "] ", text])]
 
 # CIS-5.1.1
-cluster_admin_bindings contains [null, concat("", ["binds cluster-admin to ", s.kind, " ", s.name, ", which is not in the allowlist"])] if {
+cluster_admin_bindings contains [k8s.whole_object, concat("", ["binds cluster-admin to ", s.kind, " ", s.name, ", which is not in the allowlist"])] if {
 	binding_under_review
 	k8s.obj.roleRef.kind == "ClusterRole"
 	k8s.obj.roleRef.name == "cluster-admin"
@@ -124,7 +119,7 @@ pod_creation contains finding(i, "grants create on pods or pod-creating workload
 }
 
 # CIS-5.1.7
-system_masters contains [null, concat("", ["subjects[", format_int(i, 10), "] is the group system:masters"])] if {
+system_masters contains [k8s.whole_object, concat("", ["subjects[", format_int(i, 10), "] is the group system:masters"])] if {
 	binding_under_review
 	some i, s in k8s.obj.subjects
 	s.kind == "Group"

@@ -13,11 +13,6 @@ secret_write if {
 	k8s.kind == "Secret"
 }
 
-applies(control) if {
-	secret_write
-	not control in k8s.exempt_controls
-}
-
 writer := input.request.userInfo.username
 
 listed_writer if writer in object.get(data.config, "secret_writers", [])

@@ -5,7 +5,8 @@ import data.lib.rbac
 
 control := "CIS-5.1.1"
 
-deny contains k8s.format(control, v) if {
-	rbac.applies(control)
+deny contains concat("", ["[", control, "] ", v[0].label, v[1]]) if {
+	rbac.rbac_write
+	not control in k8s.exempt_controls
 	some v in rbac.cluster_admin_bindings
 }

@@ -7,8 +7,9 @@ control := "CIS-5.4.2"
 
 # The admission half of CIS-5.4.2; the node half (policies/node/cis_5_4_2) asks that
 # what etcd holds be encrypted with a key kept outside the cluster.
-deny contains k8s.format(control, [null, message]) if {
-	secrets.applies(control)
+deny contains concat("", ["[", control, "] ", k8s.whole_object.label, message]) if {
+	secrets.secret_write
+	not control in k8s.exempt_controls
 	not secrets.minted_token
 	not secrets.listed_writer
 	message := concat("", [

@@ -5,7 +5,8 @@ import data.lib.k8s
 
 control := "NSA-2.3"
 
-deny contains k8s.format(control, v) if {
-	k8s.applies(control)
+deny contains concat("", ["[", control, "] ", v[0].label, v[1]]) if {
+	k8s.pod_write
+	not control in k8s.exempt_controls
 	some v in checks.unbounded_resources
 }
