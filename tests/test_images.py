@@ -139,6 +139,9 @@ EXTRA = [
     "a.io:/x",
     "[::1]/a--b:t@sha256:" + "0" * 64,
     "a_b.com/x",
+    "[-::1]/x",
+    "[::m]/x",
+    ":5000/x",
 ]
 
 QUERY_MODULE = """package imageref_test

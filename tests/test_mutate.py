@@ -111,6 +111,15 @@ def test_a_survivor_is_explained_only_by_its_own_entry(tmp_path):
         ("c/b.rego", "condition dropped", "x", "true"),
     }
     path.write_text(
+        "survivors:\n- {file: lib/a.rego, operator: element left out, original: '{1, 2}', "
+        "mutated: ['{1}', '{2}'], reason: each}\n"
+    )
+    known = mutate.known_survivors(path)
+    assert set(known) == {
+        ("lib/a.rego", "element left out", "{1, 2}", "{1}"),
+        ("lib/a.rego", "element left out", "{1, 2}", "{2}"),
+    }
+    path.write_text(
         "survivors:\n- {file: lib/a.rego, rule: scan, operator: comparison turned around, "
         "original: '==', mutated: '!=', reason: scanner}\n"
     )

@@ -24,6 +24,7 @@ are listed, with the reason, in scenarios/mutants.yaml.
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import re
 import shutil
@@ -392,11 +393,13 @@ def known_survivors(path: Path | None = None) -> Known:
     known: Known = {}
     for i, entry in enumerate(entries.get("survivors") or []):
         # `files` lists every control package that repeats the same mutation (each
-        # control's `applies` guard), so one reason is written once.
+        # control's write guard), and `mutated` may list every mutation of one text (each
+        # element left out of a set), so one reason is written once.
         try:
             files = entry["files"] if "files" in entry else [entry["file"]]
-            for file in files:
-                key = (file, entry["operator"], entry["original"], entry["mutated"])
+            mutated = entry["mutated"]
+            for file, text in itertools.product(files, _listed(mutated)):
+                key = (file, entry["operator"], entry["original"], text)
                 known.setdefault(key, []).append((_rules(entry.get("rule")), entry["reason"]))
         except (KeyError, TypeError):
             raise HarnessError(
@@ -406,10 +409,14 @@ def known_survivors(path: Path | None = None) -> Known:
     return known
 
 
+def _listed(value: str | list[str]) -> list[str]:
+    return value if isinstance(value, list) else [value]
+
+
 def _rules(rule: str | list[str] | None) -> frozenset[str] | None:
     if rule is None:
         return None
-    return frozenset([rule] if isinstance(rule, str) else rule)
+    return frozenset(_listed(rule))
 
 
 def reason_for(known: Known, mutant: Mutant) -> str:
