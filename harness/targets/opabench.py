@@ -2,7 +2,9 @@
 
 This is the "eval-only" column beside the embedded engine and the HTTPS round trip.
 One allow and one deny fixture per control are benchmarked (each `opa bench` runs for
-about a second), plus each combined query on one fixture.
+about a second), plus each combined query on one fixture. Beside the times, each row
+keeps OPA's heap allocations per evaluation: unlike a time, that count does not move with
+the machine's load, so a change to the policies shows in it from one run to the next.
 """
 
 from __future__ import annotations
@@ -63,7 +65,7 @@ def _bench_one(
             ref,
             "--format",
             "json",
-            "--benchmem=false",
+            "--benchmem=true",
             "--fail=false",
         ],
         capture_output=True,
@@ -82,5 +84,7 @@ def _bench_one(
         ns_per_op=out["T"] / out["N"],
         eval_p50_ns=extra.get("histogram_timer_rego_query_eval_ns_median"),
         eval_p99_ns=extra.get("histogram_timer_rego_query_eval_ns_99%"),
+        allocs_per_op=out["MemAllocs"] // out["N"] if "MemAllocs" in out else None,
+        bytes_per_op=out["MemBytes"] // out["N"] if "MemBytes" in out else None,
     )
     return row
