@@ -159,7 +159,7 @@ def test_invalid_rego_names_the_file(tmp_path):
     shutil.copytree(Path("policies"), home / "policies")
     shutil.copytree(Path("scenarios"), home / "scenarios")
     broken = home / "policies" / "controls" / "nsa_1_2" / "policy.rego"
-    broken.write_text(broken.read_text().replace("k8s.applies(control)", "k8s.applies(control) :="))
+    broken.write_text(broken.read_text().replace("k8s.pod_write", "k8s.pod_write :="))
     env = dict(os.environ, PAC_HARNESS_HOME=str(home))
     result = harness_cli("check", str(DATA / "mixed" / "debug-pod.yaml"), env=env, timeout=120)
     assert result.returncode == 2
