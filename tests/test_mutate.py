@@ -68,7 +68,11 @@ def test_a_mutant_belongs_to_the_controls_whose_deny_reaches_its_rule():
     opa = require_tool("opa")
     _, graph = mutate.all_mutants(opa, paths.policies_dir())
     reach = mutate.reachable(graph, ("controls.cis_5_2_2", "deny"))
-    assert {("lib.checks", "privileged"), ("lib.k8s", "containers"), ("lib.k8s", "pod_write")} <= reach
+    assert {
+        ("lib.checks", "privileged"),
+        ("lib.k8s", "containers"),
+        ("lib.k8s", "pod_write"),
+    } <= reach
     assert ("lib.checks", "no_strict_mtls") not in reach  # NSA-2.6's check
     assert ("lib.pss", "violations") in mutate.reachable(graph, ("controls.nsa_1_4", "deny"))
 
