@@ -33,17 +33,15 @@ func main() {
 		if err := json.Unmarshal(in.Bytes(), &ref); err != nil {
 			panic(err)
 		}
-		out.Encode(judge(ref))
+		if err := out.Encode(judge(ref)); err != nil {
+			panic(err)
+		}
 	}
 }
 
 func judge(ref string) verdict {
 	v := verdict{Ref: ref}
-	if _, err := reference.ParseNormalizedNamed(ref); err != nil {
-		v.Error = err.Error()
-		return v
-	}
-	named, err := reference.ParseDockerRef(ref)
+	named, err := reference.ParseDockerRef(ref) // ParseNormalizedNamed, then the tag dropped beside a digest
 	if err != nil {
 		v.Error = err.Error()
 		return v
