@@ -3,6 +3,7 @@ policy and enough fixtures, and load-time validation that names the bad entry.""
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -82,6 +83,21 @@ def test_every_rd_control_has_policy_and_fixtures(catalog):
         deny = [f for f in cases if f.expect == "deny"]
         assert len(allow) >= 2, f"{control.id}: needs at least 2 allow fixtures"
         assert len(deny) >= 3, f"{control.id}: needs at least 3 deny fixtures"
+
+
+def test_each_admission_policy_names_its_own_control(catalog):
+    """A control's id is a literal in its deny heads and exemption lookups (a rule
+    reference costs OPA an evaluation each time): every literal is the catalog's id."""
+    for control in catalog.with_policy:
+        policy = paths.policies_dir() / "controls" / control.policy / "policy.rego"
+        if not policy.is_file():
+            continue
+        text = policy.read_text()
+        heads = re.findall(r'^deny contains concat\("", \["\[([^\]]+)\] ', text, re.M)
+        lookups = re.findall(r'not k8s\.exempt_controls\["([^"]+)"\]', text)
+        rules = len(re.findall(r"^deny contains ", text, re.M))
+        assert len(heads) == len(lookups) == rules > 0, policy
+        assert set(heads) | set(lookups) == {control.id}, policy
 
 
 def test_fixtures_cover_absent_explicit_and_templates(catalog):

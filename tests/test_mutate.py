@@ -115,6 +115,25 @@ def test_a_survivor_is_explained_only_by_its_own_entry(tmp_path):
         ("c/b.rego", "condition dropped", "x", "true"),
     }
     path.write_text(
+        "survivors:\n- {files: [controls/nsa_4_1_3/policy.rego, controls/cis_5_2_2/policy.rego], "
+        "operator: condition dropped, original: 'not k8s.exempt_controls[\"{control}\"]', "
+        "mutated: 'true', reason: each control's own id}\n"
+    )
+    assert set(mutate.known_survivors(path)) == {
+        (
+            "controls/nsa_4_1_3/policy.rego",
+            "condition dropped",
+            'not k8s.exempt_controls["NSA-4.1.3"]',
+            "true",
+        ),
+        (
+            "controls/cis_5_2_2/policy.rego",
+            "condition dropped",
+            'not k8s.exempt_controls["CIS-5.2.2"]',
+            "true",
+        ),
+    }
+    path.write_text(
         "survivors:\n- {file: lib/a.rego, operator: element left out, original: '{1, 2}', "
         "mutated: ['{1}', '{2}'], reason: each}\n"
     )

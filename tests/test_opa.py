@@ -184,6 +184,7 @@ def test_run_against_opa_records_round_trips_and_bench(opa_binary, tmp_path):
     bench = run.extras["opa_bench"]
     assert {b["control"] for b in bench} == {"NSA-1.1", "CIS-5.2.2", "ALL"}
     assert all(b["eval_p50_ns"] > 0 and b["allocs_per_op"] > 0 for b in bench)
+    assert all(b["expression_evals"] > 0 for b in bench)
     result = subprocess.run(
         [sys.executable, "-m", "harness", "compare", str(out), "--format", "json"],
         capture_output=True,

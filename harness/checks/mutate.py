@@ -394,12 +394,15 @@ def known_survivors(path: Path | None = None) -> Known:
     for i, entry in enumerate(entries.get("survivors") or []):
         # `files` lists every control package that repeats the same mutation (each
         # control's write guard), and `mutated` may list every mutation of one text (each
-        # element left out of a set), so one reason is written once.
+        # element left out of a set), so one reason is written once. Each control writes
+        # its own id in its deny rules, so such an entry says {control} where it stands.
         try:
             files = entry["files"] if "files" in entry else [entry["file"]]
             mutated = entry["mutated"]
             for file, text in itertools.product(files, _listed(mutated)):
-                key = (file, entry["operator"], entry["original"], text)
+                control = _control_of(file)
+                original = entry["original"].replace("{control}", control)
+                key = (file, entry["operator"], original, text.replace("{control}", control))
                 known.setdefault(key, []).append((_rules(entry.get("rule")), entry["reason"]))
         except (KeyError, TypeError):
             raise HarnessError(
@@ -407,6 +410,12 @@ def known_survivors(path: Path | None = None) -> Known:
                 " and reason"
             ) from None
     return known
+
+
+def _control_of(file: str) -> str:
+    """controls/nsa_4_1_3/policy.rego -> NSA-4.1.3, as packages are named after their ids."""
+    match = re.fullmatch(r"controls/([a-z]+)_(\w+)/policy\.rego", file)
+    return f"{match[1].upper()}-{match[2].replace('_', '.')}" if match else "{control}"
 
 
 def _listed(value: str | list[str]) -> list[str]:

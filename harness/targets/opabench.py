@@ -3,8 +3,10 @@
 This is the "eval-only" column beside the embedded engine and the HTTPS round trip.
 One allow and one deny fixture per control are benchmarked (each `opa bench` runs for
 about a second), plus each combined query on one fixture. Beside the times, each row
-keeps OPA's heap allocations per evaluation: unlike a time, that count does not move with
-the machine's load, so a change to the policies shows in it from one run to the next.
+keeps two counts that, unlike a time, do not move with the machine's load, so a change to
+the policies shows in them from one run to the next: OPA's heap allocations per
+evaluation, and the expressions it evaluates for one decision (its profiler's count).
+The second follows the time more closely: the evaluator's cost is mostly per step.
 """
 
 from __future__ import annotations
@@ -44,7 +46,10 @@ def run_bench(opa: Path, bundle: Path, plan: Plan, progress=None) -> list[dict[s
         for control_id, query, fixture in bench_cases(plan):
             path = Path(tmp) / "input.json"
             path.write_text(json.dumps(fixture.input))
-            rows.append(_bench_one(opa, bundle, path, control_id, query, fixture))
+            row = _bench_one(opa, bundle, path, control_id, query, fixture)
+            if "error" not in row:
+                row["expression_evals"] = _expression_evals(opa, bundle, path, row["query"])
+            rows.append(row)
             if progress:
                 progress(control_id, fixture.id)
     return rows
@@ -88,3 +93,30 @@ def _bench_one(
         bytes_per_op=out["MemBytes"] // out["N"] if "MemBytes" in out else None,
     )
     return row
+
+
+def _expression_evals(opa: Path, bundle: Path, input_file: Path, ref: str) -> int | None:
+    """Expressions OPA evaluates for one decision, summed over its profile (every row)."""
+    result = subprocess.run(
+        [
+            str(opa),
+            "eval",
+            "--bundle",
+            str(bundle),
+            "--input",
+            str(input_file),
+            ref,
+            "--profile",
+            "--profile-limit",
+            "1000000",
+            "--format",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    try:
+        return sum(row["num_eval"] for row in json.loads(result.stdout).get("profile", []))
+    except (ValueError, KeyError, TypeError):
+        return None

@@ -27,17 +27,18 @@ mutable_root_filesystem contains [c, "securityContext.readOnlyRootFilesystem mus
 # (lib.images), must be in the admin's trusted set, matched exactly.
 trusted_registries := {r | some r in data.config.trusted_registries}
 
-untrusted_registry contains [c, concat("", [where, "image ", image, " ", why])] if {
+untrusted_registry contains [c, concat("", [where, "image ", image, " ", problem])] if {
 	some [c, where, image] in images.pulls
-	why := images.invalid(image)
+	problem := registry_problem(image)
 }
 
-untrusted_registry contains [c, msg] if {
-	some [c, where, image] in images.pulls
-	not images.invalid(image)
+# Why the image is refused: not a reference the runtime would pull, or pulled from a
+# registry outside the trusted set. One function, so each image is parsed once.
+registry_problem(image) := why if {
+	why := images.invalid(image)
+} else := concat("", ["is from registry ", reg, ", which is not trusted (trusted: ", concat(", ", sort(trusted_registries)), ")"]) if {
 	reg := images.registry(image)
 	not reg in trusted_registries
-	msg := concat("", [where, "image ", image, " is from registry ", reg, ", which is not trusted (trusted: ", concat(", ", sort(trusted_registries)), ")"])
 }
 
 # NSA-1.5, CIS-5.1.6: a token reaches the pod by automount (unless the pod sets false)

@@ -88,22 +88,18 @@ name_well_formed(components) if {
 
 # Components of [a-z0-9]+ joined by separators ".", "_", "__" or a run of "-", the
 # components themselves joined by "/". On the joined string: every component is
-# non-empty and starts and ends with [a-z0-9] exactly when no two of "/._-" meet other
-# than as "__" or "--" and the string starts and ends with [a-z0-9]; "___" is the one
-# separator of three.
+# non-empty and starts and ends with [a-z0-9] exactly when the string starts and ends
+# with [a-z0-9] and no two of "/._-" meet other than as "__" or "--"; "___" is the one
+# separator of three. With "___" ruled out, each "__" reads as one "_", and "_" and "/"
+# as "." (a separator that is not "-"): then no two separators meet exactly when ".."
+# ".-" and "-." do not occur: six builtins instead of a test per forbidden pair (14).
 path_well_formed(path) if {
 	bounded(path, path_chars, lower_alnum)
-	not bad_neighbours(path, path_pairs)
 	not contains(path, "___")
-}
-
-path_pairs := {
-	"..", "._", ".-", "./", "_.", "_-", "_/", "-.", "-_", "-/", "/.", "/_", "/-", "//",
-}
-
-bad_neighbours(s, pairs) if {
-	some pair in pairs
-	contains(s, pair)
+	separators := replace(replace(replace(path, "__", "_"), "_", "."), "/", ".")
+	not contains(separators, "..")
+	not contains(separators, ".-")
+	not contains(separators, "-.")
 }
 
 # host[:port], the host a DNS name or a bracketed IPv6 address.
@@ -139,7 +135,9 @@ port_well_formed(port) if {
 # ends with [a-zA-Z0-9] and no "." meets another "." or a "-".
 dns_name(name) if {
 	bounded(name, dns_chars, alnum)
-	not bad_neighbours(name, {"..", ".-", "-."})
+	not contains(name, "..")
+	not contains(name, ".-")
+	not contains(name, "-.")
 }
 
 # [\w][\w.-]{0,127}
@@ -250,7 +248,7 @@ known_digest(d) if {
 
 registry(image) := split_domain(image)[0]
 
-# Every image the pod pulls: [container or null, where (for messages), reference].
+# Every image the pod pulls: [container or k8s.whole_object, where (for messages), reference].
 pulls contains [c, "", c.spec.image] if some c in k8s.containers
 
 pulls contains [k8s.whole_object, concat("", [k8s.spec_path, ".volumes[", format_int(i, 10), "] (", v.name, "): "]), v.image.reference] if {

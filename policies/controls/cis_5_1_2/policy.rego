@@ -3,10 +3,8 @@ package controls.cis_5_1_2
 import data.lib.k8s
 import data.lib.rbac
 
-control := "CIS-5.1.2"
-
-deny contains concat("", ["[", control, "] ", v[0].label, v[1]]) if {
+deny contains concat("", ["[CIS-5.1.2] ", v[0].label, v[1]]) if {
 	rbac.rbac_write
-	not control in k8s.exempt_controls
+	not k8s.exempt_controls["CIS-5.1.2"]
 	some v in rbac.secret_access
 }

@@ -3,10 +3,8 @@ package controls.cis_5_2_11
 import data.lib.checks
 import data.lib.k8s
 
-control := "CIS-5.2.11"
-
-deny contains concat("", ["[", control, "] ", v[0].label, v[1]]) if {
+deny contains concat("", ["[CIS-5.2.11] ", v[0].label, v[1]]) if {
 	k8s.pod_write
-	not control in k8s.exempt_controls
+	not k8s.exempt_controls["CIS-5.2.11"]
 	some v in checks.host_process
 }

@@ -3,10 +3,8 @@ package controls.nsa_1_2
 import data.lib.checks
 import data.lib.k8s
 
-control := "NSA-1.2"
-
-deny contains concat("", ["[", control, "] ", v[0].label, v[1]]) if {
+deny contains concat("", ["[NSA-1.2] ", v[0].label, v[1]]) if {
 	k8s.pod_write
-	not control in k8s.exempt_controls
+	not k8s.exempt_controls["NSA-1.2"]
 	some v in checks.mutable_root_filesystem
 }

@@ -3,10 +3,8 @@ package controls.nsa_2_6
 import data.lib.checks
 import data.lib.k8s
 
-control := "NSA-2.6"
-
-deny contains concat("", ["[", control, "] ", v[0].label, v[1]]) if {
+deny contains concat("", ["[NSA-2.6] ", v[0].label, v[1]]) if {
 	k8s.pod_write
-	not control in k8s.exempt_controls
+	not k8s.exempt_controls["NSA-2.6"]
 	some v in checks.no_strict_mtls
 }
