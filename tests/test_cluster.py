@@ -22,6 +22,7 @@ import yaml
 from harness.cli import main
 from harness.errors import TargetError
 from harness.infra import kind
+from harness.infra.kubeapi import ApiError
 from harness.model.manifests import STATE, admission_review
 from harness.targets import TargetOptions, incluster, make_target
 from harness.targets.cluster import ClusterTarget, connect
@@ -107,6 +108,36 @@ def test_every_incluster_object_passes_the_real_api_server(api, policy_set):
         except Exception as exc:
             rejected.append(f"{body['kind']} {body['metadata']['name']}: {exc}")
     assert rejected == []
+
+
+def test_a_refused_read_of_replicated_state_means_not_yet(api, monkeypatch):
+    """The wait for OPA to hold the cluster state retries a refused read (a kind run once
+    died on one) and names the last refusal if the state never arrives."""
+    answers = [ApiError(403, "resolve_deny: denied destination"), None, {"replicated": True}]
+
+    def get_data(path):
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    monkeypatch.setattr(api, "get_data", get_data)
+    labelled = {
+        "kind": "Namespace",
+        "metadata": {"name": "pac-harness-replication", "labels": {"team": "a"}},
+    }
+    api._create_state({"namespaces": {"pac-harness-replication": labelled}})
+    assert answers == []
+
+    monkeypatch.setattr(api, "get_data", lambda path: get_data(path) if answers else None)
+    monkeypatch.setattr("harness.targets.kube.REPLICATION_TIMEOUT_S", 0.2)
+    answers.append(ApiError(403, "resolve_deny: denied destination"))
+    labelled = {
+        "kind": "Namespace",
+        "metadata": {"name": "pac-harness-replication-2", "labels": {"team": "a"}},
+    }
+    with pytest.raises(TargetError, match=r"within 0.2 s \(last read: HTTP 403, resolve_deny"):
+        api._create_state({"namespaces": {"pac-harness-replication-2": labelled}})
 
 
 def test_kube_mgmt_may_read_exactly_the_replicated_kinds():

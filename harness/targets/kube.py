@@ -376,10 +376,21 @@ class KubeTarget(Target):
         deadline = time.monotonic() + REPLICATION_TIMEOUT_S
         for body in created:
             path = replicated_path(STATE[body["kind"]], body)
-            while self.get_data(path) is None:
+            last_error = ""
+            while True:
+                try:
+                    if self.get_data(path) is not None:
+                        break
+                except ApiError as exc:
+                    # "Not yet" until the deadline: on kind, one read through the API
+                    # server's proxy to OPA was refused ("resolve_deny: denied
+                    # destination", not an API server message) early in a run of a
+                    # setup that had passed many times before.
+                    last_error = f" (last read: HTTP {exc.status}, {exc})"
                 if time.monotonic() > deadline:
                     raise TargetError(
                         f"{path} was not replicated into OPA within {REPLICATION_TIMEOUT_S} s"
+                        + last_error
                     )
                 time.sleep(0.05)
 
