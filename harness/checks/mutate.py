@@ -41,7 +41,7 @@ from harness import paths
 from harness.checks.regotests import opa_test_answer, test_data, test_packages
 from harness.errors import HarnessError
 from harness.infra import tools
-from harness.model.catalog import Control
+from harness.model.catalog import Control, load_catalog
 from harness.model.fixtures import FixtureSet
 from harness.model.policies import load_modules
 from harness.model.yamlfile import read_yaml
@@ -391,6 +391,7 @@ def known_survivors(path: Path | None = None) -> Known:
         return {}
     entries = read_yaml(path, "mutants file") or {}
     known: Known = {}
+    ids = {f"controls/{c.policy}/policy.rego": c.id for c in load_catalog().with_policy}
     for i, entry in enumerate(entries.get("survivors") or []):
         # `files` lists every control package that repeats the same mutation (each
         # control's write guard), and `mutated` may list every mutation of one text (each
@@ -400,7 +401,7 @@ def known_survivors(path: Path | None = None) -> Known:
             files = entry["files"] if "files" in entry else [entry["file"]]
             mutated = entry["mutated"]
             for file, text in itertools.product(files, _listed(mutated)):
-                control = _control_of(file)
+                control = ids.get(file, "{control}")
                 original = entry["original"].replace("{control}", control)
                 key = (file, entry["operator"], original, text.replace("{control}", control))
                 known.setdefault(key, []).append((_rules(entry.get("rule")), entry["reason"]))
@@ -410,12 +411,6 @@ def known_survivors(path: Path | None = None) -> Known:
                 " and reason"
             ) from None
     return known
-
-
-def _control_of(file: str) -> str:
-    """controls/nsa_4_1_3/policy.rego -> NSA-4.1.3, as packages are named after their ids."""
-    match = re.fullmatch(r"controls/([a-z]+)_(\w+)/policy\.rego", file)
-    return f"{match[1].upper()}-{match[2].replace('_', '.')}" if match else "{control}"
 
 
 def _listed(value: str | list[str]) -> list[str]:

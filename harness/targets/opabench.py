@@ -59,24 +59,7 @@ def _bench_one(
     opa: Path, bundle: Path, input_file: Path, control_id: str, query: str, fixture: Fixture
 ) -> dict[str, Any]:
     ref = "data." + query.replace("/", ".")
-    result = subprocess.run(
-        [
-            str(opa),
-            "bench",
-            "--bundle",
-            str(bundle),
-            "--input",
-            str(input_file),
-            ref,
-            "--format",
-            "json",
-            "--benchmem=true",
-            "--fail=false",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = _opa(opa, "bench", bundle, input_file, ref, "--benchmem=true", "--fail=false")
     row: dict[str, Any] = {"control": control_id, "fixture": fixture.id, "query": ref}
     try:
         out = json.loads(result.stdout)
@@ -97,26 +80,21 @@ def _bench_one(
 
 def _expression_evals(opa: Path, bundle: Path, input_file: Path, ref: str) -> int | None:
     """Expressions OPA evaluates for one decision, summed over its profile (every row)."""
-    result = subprocess.run(
-        [
-            str(opa),
-            "eval",
-            "--bundle",
-            str(bundle),
-            "--input",
-            str(input_file),
-            ref,
-            "--profile",
-            "--profile-limit",
-            "1000000",
-            "--format",
-            "json",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = _opa(opa, "eval", bundle, input_file, ref, "--profile", "--profile-limit=1000000")
     try:
         return sum(row["num_eval"] for row in json.loads(result.stdout).get("profile", []))
     except (ValueError, KeyError, TypeError):
         return None
+
+
+def _opa(
+    opa: Path, command: str, bundle: Path, input_file: Path, ref: str, *flags: str
+) -> subprocess.CompletedProcess:
+    """`opa <command>` of ref on the bundle and input, with JSON output."""
+    return subprocess.run(
+        [str(opa), command, "--bundle", str(bundle), "--input", str(input_file), ref,
+         "--format", "json", *flags],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )  # fmt: skip
