@@ -13,8 +13,6 @@ import data.lib.k8s
 # characters, first and last character, forbidden neighbours) rather than component by
 # component, because each function call costs more than a builtin in every engine.
 # tests/test_images.py holds the result to distribution's own parser.
-lower_alnum := "abcdefghijklmnopqrstuvwxyz0123456789"
-
 alnum := "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 
 letters := "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -26,8 +24,6 @@ lower_hex := "0123456789abcdef"
 path_chars := "abcdefghijklmnopqrstuvwxyz0123456789._-/"
 
 dns_chars := "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-"
-
-word := "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_"
 
 tag_chars := "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-"
 
@@ -62,19 +58,15 @@ second(pieces) := pieces[1] if count(pieces) > 1
 
 else := null
 
+# More than one "@", or more than one ":" in the last component, matches neither clause
+# of digest_well_formed or tag_well_formed.
 well_formed(ref) if {
 	at := split(ref, "@")
-	count(at) <= 2
 	slashes := split(at[0], "/")
 	last := split(slashes[count(slashes) - 1], ":")
-	count(last) <= 2
 	name_well_formed(array.concat(array.slice(slashes, 0, count(slashes) - 1), [last[0]]))
-	every tag in array.slice(last, 1, 2) {
-		tag_well_formed(tag)
-	}
-	every digest in array.slice(at, 1, 2) {
-		digest_well_formed(digest)
-	}
+	tag_well_formed(last)
+	digest_well_formed(at)
 }
 
 # The name: path alone, or domain/path as the grammar's optional domain allows.
@@ -88,18 +80,25 @@ name_well_formed(components) if {
 
 # Components of [a-z0-9]+ joined by separators ".", "_", "__" or a run of "-", the
 # components themselves joined by "/". On the joined string: every component is
-# non-empty and starts and ends with [a-z0-9] exactly when the string starts and ends
-# with [a-z0-9] and no two of "/._-" meet other than as "__" or "--"; "___" is the one
-# separator of three. With "___" ruled out, each "__" reads as one "_", and "_" and "/"
-# as "." (a separator that is not "-"): then no two separators meet exactly when ".."
-# ".-" and "-." do not occur: six builtins instead of a test per forbidden pair (14).
+# non-empty and starts and ends with [a-z0-9] exactly when the string is of path_chars,
+# starts and ends with none of "._-/" and no two of "._-/" meet other than as "__" or
+# "--"; "___" is the one separator of three. strings.replace_n shortens the string
+# exactly when one of those forbidden spellings occurs (each becomes one character),
+# whether an engine replaces them in one pass or pattern by pattern: one builtin for all
+# fifteen. Called for every image a pod pulls, so it is written inline, not with bounded.
 path_well_formed(path) if {
-	bounded(path, path_chars, lower_alnum)
-	not contains(path, "___")
-	separators := replace(replace(replace(path, "__", "_"), "_", "."), "/", ".")
-	not contains(separators, "..")
-	not contains(separators, ".-")
-	not contains(separators, "-.")
+	path != ""
+	trim(path, path_chars) == ""
+	trim(path, "._-/") == path
+	count(strings.replace_n(
+		{
+			"..": "!", "._": "!", ".-": "!", "./": "!",
+			"_.": "!", "_-": "!", "_/": "!", "___": "!",
+			"-.": "!", "-_": "!", "-/": "!",
+			"/.": "!", "/_": "!", "/-": "!", "//": "!",
+		},
+		path,
+	)) == count(path)
 }
 
 # host[:port], the host a DNS name or a bracketed IPv6 address.
@@ -140,17 +139,24 @@ dns_name(name) if {
 	not contains(name, "-.")
 }
 
-# [\w][\w.-]{0,127}
-tag_well_formed(tag) if {
+# The last component split at ":": no tag, or one of [\w][\w.-]{0,127} (of tag_chars,
+# not starting with "." or "-"). The no-tag case is matched by the argument's shape,
+# which costs less than an `every` over an empty list.
+tag_well_formed([_])
+
+tag_well_formed([_, tag]) if {
 	tag != ""
 	count(tag) <= 128
-	only(tag, tag_chars)
-	only(substring(tag, 0, 1), word)
+	trim(tag, tag_chars) == ""
+	trim_left(tag, ".-") == tag
 }
 
-# algorithm:hex, the algorithm [A-Za-z][A-Za-z0-9]* parts joined by one of "-_+.", and
-# at least 32 hex digits of either case.
-digest_well_formed(digest) if {
+# The reference split at "@": no digest, or algorithm:hex, the algorithm
+# [A-Za-z][A-Za-z0-9]* parts joined by one of "-_+.", and at least 32 hex digits of
+# either case.
+digest_well_formed([_])
+
+digest_well_formed([_, digest]) if {
 	colon := indexof(digest, ":")
 	colon > 0
 	every part in split(replace(replace(replace(substring(digest, 0, colon), "-", "."), "_", "."), "+", "."), ".") {
@@ -176,13 +182,13 @@ image_id(image) if {
 
 # The first path component is a registry host when it has "." or ":", is "localhost",
 # or has an upper-case letter (repository paths are lower-case); otherwise Docker Hub.
-registry_host(first) if indexof(first, ".") >= 0
-
-registry_host(first) if indexof(first, ":") >= 0
-
-registry_host("localhost")
-
-registry_host(first) if lower(first) != first
+# In one test: "." and ":" and a whole "localhost" (framed by "/", which the component
+# cannot contain) are replaced by an upper-case letter, and the result is asked whether
+# it has one. Every image reaches this, so it is one function body rather than four.
+registry_host(first) if {
+	marked := strings.replace_n({".": "A", ":": "A", "/localhost/": "A"}, concat("", ["/", first, "/"]))
+	lower(marked) != marked
+}
 
 # [registry, remainder] as distribution's splitDockerDomain returns them.
 split_domain(image) := [domain, rest] if {
@@ -190,18 +196,9 @@ split_domain(image) := [domain, rest] if {
 	i > 0
 	first := substring(image, 0, i)
 	registry_host(first)
-	domain := legacy_docker(first)
+	domain := object.get({"index.docker.io": "docker.io"}, first, first)
 	rest := substring(image, i + 1, -1)
 } else := ["docker.io", image]
-
-legacy_docker("index.docker.io") := "docker.io"
-
-legacy_docker(host) := host if host != "index.docker.io"
-
-# The repository (before the first ":") must be lower-case.
-repository(rest) := substring(rest, 0, indexof(rest, ":")) if indexof(rest, ":") >= 0
-
-repository(rest) := rest if indexof(rest, ":") < 0
 
 # The repository path, which distribution (v0.6) limits to 255 characters: the name
 # without its registry host (when the first component reads as one), with Docker Hub's
@@ -223,8 +220,9 @@ invalid(image) := "is not a string" if {
 } else := "is an image id, not a reference to a registry" if {
 	image_id(image)
 } else := "has an upper-case repository name" if {
-	rest := split_domain(image)[1]
-	lower(repository(rest)) != repository(rest)
+	lower(image) != image # a lower-case reference has a lower-case repository
+	repository := split(split_domain(image)[1], ":")[0]
+	lower(repository) != repository
 } else := "is not a valid image reference" if {
 	not well_formed(concat("/", split_domain(image)))
 } else := "has a repository path longer than 255 characters" if {

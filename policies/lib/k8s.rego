@@ -14,23 +14,25 @@ kind := input.request.kind.kind
 # Only writes are reviewed; DELETE and CONNECT carry no new configuration.
 reviewed if input.request.operation in {"CREATE", "UPDATE"}
 
-pod_spec := obj.spec if kind == "Pod"
+# The Pod and CronJob clauses compare input.request.kind.kind itself, not the kind rule,
+# so that OPA's rule index skips them for every other kind instead of evaluating each.
+pod_spec := obj.spec if input.request.kind.kind == "Pod"
 
 pod_spec := obj.spec.template.spec if kind in template_kinds
 
-pod_spec := obj.spec.jobTemplate.spec.template.spec if kind == "CronJob"
+pod_spec := obj.spec.jobTemplate.spec.template.spec if input.request.kind.kind == "CronJob"
 
-pod_metadata := obj.metadata if kind == "Pod"
+pod_metadata := obj.metadata if input.request.kind.kind == "Pod"
 
 pod_metadata := object.get(obj.spec.template, "metadata", {}) if kind in template_kinds
 
-pod_metadata := object.get(obj.spec.jobTemplate.spec.template, "metadata", {}) if kind == "CronJob"
+pod_metadata := object.get(obj.spec.jobTemplate.spec.template, "metadata", {}) if input.request.kind.kind == "CronJob"
 
-spec_path := "spec" if kind == "Pod"
+spec_path := "spec" if input.request.kind.kind == "Pod"
 
 spec_path := "spec.template.spec" if kind in template_kinds
 
-spec_path := "spec.jobTemplate.spec.template.spec" if kind == "CronJob"
+spec_path := "spec.jobTemplate.spec.template.spec" if input.request.kind.kind == "CronJob"
 
 # A manifest without a namespace is created in "default".
 namespace := ns if {
@@ -119,16 +121,16 @@ dropped_capabilities(c) := {upper(x) |
 }
 
 # A resource.Quantity above zero ("0", "0m", "0.0Gi", "0e3" and 0 are zero). The API
-# server rejects negative limits, so only zero needs telling apart.
+# server rejects negative limits, so only zero needs telling apart. False rather than
+# undefined otherwise: OPA remembers a function's result only when there is one, and the
+# same absent limit (0) is asked about for each container, resource and level.
 positive_quantity(q) if {
 	is_number(q)
 	q > 0
-}
-
-positive_quantity(q) if {
+} else if {
 	is_string(q)
 	not regex.match(`^[+-]?(?:0+\.?0*|\.0+)(?:[eE][-+]?[0-9]+|[numkMGTPE]|[KMGTPE]i)?$`, q)
-}
+} else := false
 
 # A LabelSelector (matchLabels and matchExpressions, as in NetworkPolicy) or an Istio
 # workload selector (matchLabels only) matches the labels; {} matches every pod.

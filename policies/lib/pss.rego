@@ -52,9 +52,9 @@ violations contains v if some v in checks.host_process
 
 violations contains v if some v in checks.privileged
 
-violations contains checks.host_namespace(field) if {
+violations contains v if {
 	some field in ["hostNetwork", "hostPID", "hostIPC"]
-	checks.host_namespace(field)
+	v := checks.host_namespace(field)
 }
 
 violations contains v if some v in checks.host_port
@@ -113,16 +113,18 @@ violations contains [k8s.whole_object, concat("", ["sysctl ", s.name, " is not i
 violations contains [c, concat("", [probe, ".", kind, ".host must not be set (is ", host, ")"])] if {
 	some c in k8s.containers
 	some probe in probes
+	handler := c.spec[probe]
 	some kind in handler_kinds
-	host := as_string(c.spec[probe][kind].host)
+	host := as_string(handler[kind].host)
 	host != ""
 }
 
 violations contains [c, concat("", ["lifecycle.", hook, ".", kind, ".host must not be set (is ", host, ")"])] if {
 	some c in k8s.containers
+	lifecycle := c.spec.lifecycle
 	some hook in ["postStart", "preStop"]
 	some kind in handler_kinds
-	host := as_string(c.spec.lifecycle[hook][kind].host)
+	host := as_string(lifecycle[hook][kind].host)
 	host != ""
 }
 
@@ -153,57 +155,58 @@ volume_type(v) := types[0] if {
 	count(types) > 0
 } else := "unknown"
 
+# The checks PSA skips for Windows pods and for pods in a user namespace sit in two
+# sets of their own, each asked once behind its condition rather than each rule asking.
 violations contains v if {
 	not k8s.is_windows
-	some v in checks.privilege_escalation
+	some v in linux_violations
 }
 
-violations contains [k8s.whole_object, concat("", [k8s.spec_path, ".securityContext.runAsNonRoot must not be false"])] if {
+violations contains v if {
 	not user_namespaced
+	some v in run_as_violations
+}
+
+linux_violations contains v if some v in checks.privilege_escalation
+
+run_as_violations contains [k8s.whole_object, concat("", [k8s.spec_path, ".securityContext.runAsNonRoot must not be false"])] if {
 	pod_sc.runAsNonRoot == false
 }
 
-violations contains [c, "securityContext.runAsNonRoot must not be false"] if {
-	not user_namespaced
+run_as_violations contains [c, "securityContext.runAsNonRoot must not be false"] if {
 	some c in k8s.containers
 	sc(c).runAsNonRoot == false
 }
 
-violations contains [c, "securityContext.runAsNonRoot must be true (on the container or the pod)"] if {
-	not user_namespaced
+run_as_violations contains [c, "securityContext.runAsNonRoot must be true (on the container or the pod)"] if {
 	some c in k8s.containers
 	object.get(sc(c), "runAsNonRoot", null) == null
 	not pod_sc.runAsNonRoot == true
 }
 
-violations contains [k8s.whole_object, concat("", [k8s.spec_path, ".securityContext.runAsUser must not be 0"])] if {
-	not user_namespaced
+run_as_violations contains [k8s.whole_object, concat("", [k8s.spec_path, ".securityContext.runAsUser must not be 0"])] if {
 	pod_sc.runAsUser == 0
 }
 
-violations contains [c, "securityContext.runAsUser must not be 0"] if {
-	not user_namespaced
+run_as_violations contains [c, "securityContext.runAsUser must not be 0"] if {
 	some c in k8s.containers
 	sc(c).runAsUser == 0
 }
 
-violations contains [k8s.whole_object, concat("", [k8s.spec_path, ".securityContext.seccompProfile.type must be RuntimeDefault or Localhost"])] if {
-	not k8s.is_windows
+linux_violations contains [k8s.whole_object, concat("", [k8s.spec_path, ".securityContext.seccompProfile.type must be RuntimeDefault or Localhost"])] if {
 	profile := pod_sc.seccompProfile
 	is_object(profile)
 	not object.get(profile, "type", "") in profile_types
 }
 
-violations contains [c, "securityContext.seccompProfile.type must be RuntimeDefault or Localhost"] if {
-	not k8s.is_windows
+linux_violations contains [c, "securityContext.seccompProfile.type must be RuntimeDefault or Localhost"] if {
 	some c in k8s.containers
 	profile := sc(c).seccompProfile
 	is_object(profile)
 	not object.get(profile, "type", "") in profile_types
 }
 
-violations contains [c, "seccompProfile.type must be RuntimeDefault or Localhost (on the container or the pod)"] if {
-	not k8s.is_windows
+linux_violations contains [c, "seccompProfile.type must be RuntimeDefault or Localhost (on the container or the pod)"] if {
 	some c in k8s.containers
 	not is_object(object.get(sc(c), "seccompProfile", null))
 	not pod_seccomp_valid
@@ -211,14 +214,12 @@ violations contains [c, "seccompProfile.type must be RuntimeDefault or Localhost
 
 pod_seccomp_valid if pod_sc.seccompProfile.type in profile_types
 
-violations contains [c, "securityContext.capabilities.drop must include ALL"] if {
-	not k8s.is_windows
+linux_violations contains [c, "securityContext.capabilities.drop must include ALL"] if {
 	some c in k8s.containers
 	not "ALL" in as_list(object.get(capabilities(c), "drop", []))
 }
 
-violations contains [c, concat("", ["securityContext.capabilities.add must not include ", cap])] if {
-	not k8s.is_windows
+linux_violations contains [c, concat("", ["securityContext.capabilities.add must not include ", cap])] if {
 	some c in k8s.containers
 	some cap in as_list(object.get(capabilities(c), "add", []))
 	cap != "NET_BIND_SERVICE"

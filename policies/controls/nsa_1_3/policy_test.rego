@@ -334,6 +334,21 @@ test_deny_malformed_path_ends_with_dash if {
 	}
 }
 
+# a registry with no repository path after it (distribution refuses it too; found by harness mutate)
+test_deny_malformed_path_empty if {
+	messages := nsa_1_3.deny with input as data.fixtures["NSA-1.3/deny/malformed-path-empty"]
+	wanted := ["image registry.k8s.io/ is not a valid image reference"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-1.3] ")
+		some text in wanted
+		contains(message, text)
+	}
+}
+
 # a path component holds only lower-case letters, digits and separators (distribution refuses it too; found by harness mutate)
 test_deny_malformed_path_bad_character if {
 	messages := nsa_1_3.deny with input as data.fixtures["NSA-1.3/deny/malformed-path-bad-character"]
@@ -518,6 +533,21 @@ test_deny_malformed_host_label_starts_with_dash if {
 test_deny_malformed_host_label_ends_with_dash if {
 	messages := nsa_1_3.deny with input as data.fixtures["NSA-1.3/deny/malformed-host-label-ends-with-dash"]
 	wanted := ["image registry-.k8s.io/pause:3.10 is not a valid image reference"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-1.3] ")
+		some text in wanted
+		contains(message, text)
+	}
+}
+
+# a host name ends with a letter or digit (distribution refuses it too; found by harness mutate)
+test_deny_malformed_host_ends_with_dash if {
+	messages := nsa_1_3.deny with input as data.fixtures["NSA-1.3/deny/malformed-host-ends-with-dash"]
+	wanted := ["image registry.k8s.io-:443/pause:3.10 is not a valid image reference"]
 	every text in wanted {
 		some message in messages
 		contains(message, text)
