@@ -1026,6 +1026,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def _print_findings(findings) -> None:
+    from harness.checks.check import NOT_APPLICABLE
+
     resources = {(f.file, f.resource) for f in findings}
     denied = [f for f in findings if f.decision == "deny"]
     table = Table(show_lines=False)
@@ -1037,9 +1039,11 @@ def _print_findings(findings) -> None:
     if denied:
         out.print(table)
     controls = {f.control for f in findings}
+    skipped = sum(f.decision == NOT_APPLICABLE for f in findings)
     out.print(
         f"{len(resources)} resource(s) x {len(controls)} control(s): "
-        f"{len(findings) - len(denied)} allowed, {len(denied)} denied"
+        f"{len(findings) - len(denied) - skipped} allowed, {len(denied)} denied"
+        + (f", {skipped} not applicable" if skipped else "")
     )
 
 

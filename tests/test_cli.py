@@ -250,3 +250,19 @@ def test_ctrl_c_keeps_partial_results(tmp_path, spawn):
     assert len(run.records) > 0
     assert isinstance(run.records, pd.DataFrame)
     assert (out / "coverage.json").is_file()
+
+
+def test_check_says_not_applicable_on_windows():
+    """Controls whose fields the API refuses on Windows pods (catalog not_on_windows)
+    admit a Windows pod and say they had nothing to check; the others still decide."""
+    pod = Path("scenarios/fixtures/NSA-1.2/allow/windows-pod.yaml")
+    na = [c.id for c in load_catalog().controls if c.not_on_windows]
+    assert {"NSA-1.2", "NSA-1.6", "CIS-5.2.6", "CIS-5.2.10", "CIS-5.6.2"} <= set(na)
+    result = harness_cli(
+        "check", str(pod), "--controls", ",".join([*na, "NSA-1.1"]), "--format", "json"
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    decisions = {f["control"]: f["decision"] for f in json.loads(result.stdout)}
+    assert decisions == {**dict.fromkeys(na, "not-applicable"), "NSA-1.1": "allow"}
+    table = harness_cli("check", str(pod), "--controls", "NSA-1.2,NSA-1.1")
+    assert "1 allowed, 0 denied, 1 not applicable" in table.stdout

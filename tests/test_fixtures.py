@@ -141,8 +141,7 @@ def test_init_and_template_tags_match_the_fixture_content():
     """A suite's coverage tags are claims about the fixture; the structural ones are
     checked here as `ephemeral` is above (absent, explicit and override are readings of
     one field and stay with the suite's note)."""
-    from harness.model.manifests import POD_BEARING
-    from harness.targets.kube import pod_spec
+    from harness.model.manifests import POD_BEARING, pod_spec
 
     wrong = []
     for fixture in UNIQUE:

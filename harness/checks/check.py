@@ -25,10 +25,15 @@ from harness.model.manifests import (
     find_manifest_files,
     is_custom_resource,
     load_documents,
+    pod_spec,
     unwrap_review,
 )
 from harness.model.policies import PolicySet, load_modules
 from harness.targets.wasm import WasmTarget
+
+# A control with nothing to check on the object (catalog not_on_windows): admitted, and
+# said so rather than counted as passed.
+NOT_APPLICABLE = "not-applicable"
 
 
 @dataclass(frozen=True)
@@ -83,6 +88,11 @@ def classify(documents: Iterable[Document], user: str | None = None) -> Collecte
     return found
 
 
+def is_windows(subject: Subject) -> bool:
+    """A pod-bearing object whose pods run Windows (spec.os.name)."""
+    return (pod_spec(subject.document.body).get("os") or {}).get("name") == "windows"
+
+
 def _require_known(doc: Document) -> None:
     known = doc.kind in REVIEWED or doc.kind in STATE or doc.kind in OTHER_BUILTIN_KINDS
     if not known and not is_custom_resource(doc.body):
@@ -111,12 +121,15 @@ def decide_objects(
             for control in controls:
                 query = control.entrypoint_at("admission")
                 decision = target.decide(target.prepare(subject.review, query))
+                verdict = decision.verdict
+                if verdict == "allow" and control.not_on_windows and is_windows(subject):
+                    verdict = NOT_APPLICABLE
                 findings.append(
                     Finding(
                         file=str(subject.document.source),
                         resource=subject.document.ref,
                         control=control.id,
-                        decision=decision.verdict,
+                        decision=verdict,
                         messages=list(decision.messages),
                     )
                 )

@@ -43,6 +43,7 @@ OPTIONAL_KEYS = {
     "condition",
     "verdict",
     "fuzz_difference",
+    "not_on_windows",
 }
 # Which enforcement points each command evaluates (run takes every point).
 COMMAND_POINTS = {
@@ -95,6 +96,9 @@ class Control:
     # break the control (CIS-5.1.7: bindings at admission, kubeconfigs on the node). Their
     # fixtures share the control's folder; each fixture's kind says which point it feeds.
     also_at: tuple[tuple[str, str], ...] = ()
+    # Why the control has nothing to check on a Windows pod (the API refuses every field
+    # it reads there); None: it applies to Windows pods too.
+    not_on_windows: str | None = None
 
     @property
     def has_policy(self) -> bool:
@@ -274,6 +278,7 @@ def _parse_entry(entry: Any, index: int, path: Path) -> Control:
         verdict=verdict,
         fuzz_difference=entry.get("fuzz_difference"),
         also_at=also_at,
+        not_on_windows=entry.get("not_on_windows"),
     )
 
 

@@ -149,6 +149,26 @@ def namespace_of(body: dict[str, Any]) -> str:
     return (body.get("metadata") or {}).get("namespace") or "default"
 
 
+def pod_metadata(body: dict[str, Any]) -> dict[str, Any]:
+    """The metadata of the pod a pod-bearing object makes (its own, or its template's)."""
+    spec = body.get("spec") or {}
+    if body["kind"] == "Pod":
+        return body.get("metadata") or {}
+    if body["kind"] == "CronJob":
+        spec = spec.get("jobTemplate", {}).get("spec", {})
+    return spec.get("template", {}).get("metadata") or {}
+
+
+def pod_spec(body: dict[str, Any]) -> dict[str, Any]:
+    """The pod spec of a pod-bearing object ({} for other kinds)."""
+    spec = body.get("spec") or {}
+    if body["kind"] == "CronJob":
+        spec = spec.get("jobTemplate", {}).get("spec", {})
+    if body["kind"] != "Pod":
+        spec = spec.get("template", {}).get("spec", {})
+    return spec if body["kind"] in REVIEWED and "containers" in spec else {}
+
+
 def load_documents(path: Path) -> list[Document]:
     """All objects in a YAML (multi-document) or JSON file; empty documents are skipped."""
     try:

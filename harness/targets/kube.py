@@ -21,7 +21,7 @@ from harness.errors import TargetError
 from harness.infra import kubeapi
 from harness.infra.kubeapi import ApiError, api_base
 from harness.model import yamlfile
-from harness.model.manifests import HARNESS_USER, REVIEWED, STATE, KindInfo
+from harness.model.manifests import HARNESS_USER, REVIEWED, STATE, KindInfo, pod_spec
 from harness.model.policies import COMBINED_QUERY, PolicySet
 from harness.targets.base import Decision, SkipFixture, Target
 
@@ -725,23 +725,3 @@ def replicated_path(info: KindInfo, obj: dict[str, Any]) -> str:
 def established(crd: dict[str, Any]) -> bool:
     conditions = (crd.get("status") or {}).get("conditions") or []
     return any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions)
-
-
-def pod_metadata(body: dict[str, Any]) -> dict[str, Any]:
-    """The metadata of the pod a pod-bearing object makes (its own, or its template's)."""
-    spec = body.get("spec") or {}
-    if body["kind"] == "Pod":
-        return body.get("metadata") or {}
-    if body["kind"] == "CronJob":
-        spec = spec.get("jobTemplate", {}).get("spec", {})
-    return spec.get("template", {}).get("metadata") or {}
-
-
-def pod_spec(body: dict[str, Any]) -> dict[str, Any]:
-    """The pod spec of a pod-bearing object ({} for other kinds)."""
-    spec = body.get("spec") or {}
-    if body["kind"] == "CronJob":
-        spec = spec.get("jobTemplate", {}).get("spec", {})
-    if body["kind"] != "Pod":
-        spec = spec.get("template", {}).get("spec", {})
-    return spec if body["kind"] in REVIEWED and "containers" in spec else {}

@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from harness.errors import TargetError
-from harness.model.manifests import POD_BEARING, STATE
+from harness.model.manifests import POD_BEARING, STATE, pod_metadata, pod_spec
 from harness.model.policies import PolicySet
 from harness.targets.base import Decision
 from harness.targets.kube import (
@@ -27,8 +27,6 @@ from harness.targets.kube import (
     KubeTarget,
     api_path,
     excluded_namespaces,
-    pod_metadata,
-    pod_spec,
 )
 from harness.targets.opa import OpaServerTarget
 from harness.targets.replicator import Replicator

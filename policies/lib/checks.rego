@@ -3,6 +3,14 @@
 # messages, and both call the one definition here.
 package lib.checks
 
+# Windows pods (spec.os.name: windows): kube-apiserver v1.37 refuses the Linux-only
+# fields on them (validateWindows in pkg/apis/core/validation/validation.go: seccomp,
+# SELinux, AppArmor, capabilities, readOnlyRootFilesystem, privileged,
+# allowPrivilegeEscalation, procMount, runAsUser, hostPID, hostIPC ...), so a check that
+# demands one of them cannot be met there and asks `not k8s.is_windows` (a check that
+# only forbids a value needs no guard: the value cannot occur); the catalog's
+# not_on_windows says so per control, and `check` reports those as not applicable.
+
 import data.lib.images
 import data.lib.k8s
 
@@ -19,6 +27,7 @@ run_as_root contains [c, "securityContext.runAsUser must not be 0"] if {
 
 # NSA-1.2
 mutable_root_filesystem contains [c, "securityContext.readOnlyRootFilesystem must be true"] if {
+	not k8s.is_windows
 	some c in k8s.containers
 	not c.spec.securityContext.readOnlyRootFilesystem == true
 }
@@ -74,6 +83,7 @@ unhardened contains [k8s.whole_object, concat("", [k8s.spec_path, ".securityCont
 }
 
 unhardened contains [c, msg] if {
+	not k8s.is_windows
 	not sandboxed
 	some c in k8s.containers
 	not k8s.seccomp_type(c) in confined_types
@@ -217,6 +227,7 @@ limit_range_default(r) if {
 
 # NSA-4.1.3
 no_audit_seccomp contains [c, "seccompProfile must be type Localhost with a localhostProfile (an audit profile)"] if {
+	not k8s.is_windows
 	some c in k8s.containers
 	not audit_profile(c)
 }
@@ -245,12 +256,14 @@ host_namespace(field) := [k8s.whole_object, concat("", [k8s.spec_path, ".", fiel
 
 # CIS-5.2.6
 privilege_escalation contains [c, "securityContext.allowPrivilegeEscalation must be false"] if {
+	not k8s.is_windows
 	some c in k8s.containers
 	not c.spec.securityContext.allowPrivilegeEscalation == false
 }
 
 # CIS-5.2.8
 net_raw contains [c, "securityContext.capabilities.drop must include NET_RAW or ALL"] if {
+	not k8s.is_windows
 	some c in k8s.containers
 	count({"NET_RAW", "ALL"} & k8s.dropped_capabilities(c)) == 0
 }
@@ -269,6 +282,7 @@ added_capabilities contains [c, concat("", ["securityContext.capabilities.add mu
 
 # CIS-5.2.10
 kept_capabilities contains [c, "securityContext.capabilities.drop must include ALL"] if {
+	not k8s.is_windows
 	some c in k8s.containers
 	not "ALL" in k8s.dropped_capabilities(c)
 }
@@ -312,6 +326,7 @@ host_port contains [c, concat("", ["ports[", format_int(i, 10), "] binds host po
 
 # CIS-5.6.2
 unconfined_seccomp contains [c, "seccompProfile.type must be RuntimeDefault or Localhost (on the container or the pod)"] if {
+	not k8s.is_windows
 	some c in k8s.containers
 	not k8s.seccomp_type(c) in confined_types
 }

@@ -88,3 +88,8 @@ test_deny_ephemeral_escalation_absent if {
 		contains(message, text)
 	}
 }
+
+# a Windows pod sets none of the Linux-only fields, which the API refuses there (not applicable on Windows)
+test_allow_windows_pod if {
+	count(cis_5_2_6.deny) == 0 with input as data.fixtures["CIS-5.2.6/allow/windows-pod"]
+}

@@ -108,3 +108,8 @@ test_deny_cap_prefix_drop if {
 test_allow_lowercase_drop if {
 	count(cis_5_2_8.deny) == 0 with input as data.fixtures["CIS-5.2.8/allow/lowercase-drop"]
 }
+
+# a Windows pod sets none of the Linux-only fields, which the API refuses there (not applicable on Windows)
+test_allow_windows_pod if {
+	count(cis_5_2_8.deny) == 0 with input as data.fixtures["CIS-5.2.8/allow/windows-pod"]
+}

@@ -88,3 +88,8 @@ test_deny_deployment_without_seccomp if {
 		contains(message, text)
 	}
 }
+
+# a Windows pod sets none of the Linux-only fields, which the API refuses there (not applicable on Windows)
+test_allow_windows_pod if {
+	count(cis_5_6_2.deny) == 0 with input as data.fixtures["CIS-5.6.2/allow/windows-pod"]
+}

@@ -88,3 +88,8 @@ test_deny_ephemeral_container_writable if {
 		contains(message, text)
 	}
 }
+
+# a Windows pod sets none of the Linux-only fields, which the API refuses there (not applicable on Windows)
+test_allow_windows_pod if {
+	count(nsa_1_2.deny) == 0 with input as data.fixtures["NSA-1.2/allow/windows-pod"]
+}

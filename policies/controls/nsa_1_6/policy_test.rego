@@ -108,3 +108,8 @@ test_deny_pod_unconfined_containers_override if {
 		contains(message, text)
 	}
 }
+
+# a Windows pod sets none of the Linux-only fields, which the API refuses there (not applicable on Windows)
+test_allow_windows_pod if {
+	count(nsa_1_6.deny) == 0 with input as data.fixtures["NSA-1.6/allow/windows-pod"]
+}

@@ -103,3 +103,8 @@ test_deny_empty_localhost_profile if {
 		contains(message, text)
 	}
 }
+
+# a Windows pod sets none of the Linux-only fields, which the API refuses there (not applicable on Windows)
+test_allow_windows_pod if {
+	count(nsa_4_1_3.deny) == 0 with input as data.fixtures["NSA-4.1.3/allow/windows-pod"]
+}
