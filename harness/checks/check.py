@@ -73,10 +73,10 @@ def classify(documents: Iterable[Document], user: str | None = None) -> Collecte
     found = Collected([], [], [])
     for doc in documents:
         if doc.kind == ADMISSION_REVIEW:
-            body, operation, sub, recorded = unwrap_review(doc.body, doc.source)
+            body, operation, sub, recorded, old = unwrap_review(doc.body, doc.source)
             doc = Document(body, doc.source, doc.index)
             _require_known(doc)
-            review = admission_review(body, operation, sub, user=recorded or user)
+            review = admission_review(body, operation, sub, user=recorded or user, old=old)
         else:
             _require_known(doc)
             review = admission_review(doc.body, user=user) if doc.kind in REVIEWED else None

@@ -50,6 +50,9 @@ class Fixture:
     # Who makes the request (its userInfo.username); None: the harness itself. Targets
     # behind a real API server impersonate this user.
     user: str | None = None
+    # An UPDATE's object as it was before (None: as the subject, less what the
+    # subresource adds).
+    previous: Document | None = None
 
     @property
     def wanted(self) -> tuple[str, ...]:
@@ -109,6 +112,7 @@ class Fixture:
             self.subresource,
             uid=f"pac-harness-{self.id}",
             user=self.user,
+            old=self.previous.body if self.previous else None,
         )
 
 
@@ -186,6 +190,10 @@ def _load_case(folder: Path, name: str, suite_file: Path, case: Any) -> Fixture:
         raise HarnessError(f"{suite_file}: {rel}: also is a list of message texts")
     docs = load_documents(path)
     subjects = [d for d in docs if d.kind not in STATE]
+    operation = case.get("operation", "CREATE")
+    previous = _previous(path, subjects) if operation == "UPDATE" else None
+    if previous is not None:
+        subjects = subjects[1:]
     if len(subjects) != 1:
         raise HarnessError(
             f"{path}: a fixture holds exactly one object under review (found {len(subjects)})"
@@ -205,12 +213,28 @@ def _load_case(folder: Path, name: str, suite_file: Path, case: Any) -> Fixture:
         state=tuple(d for d in docs if d.kind in STATE),
         note=str(case.get("note", "")),
         covers=covers,
-        operation=case.get("operation", "CREATE"),
+        operation=operation,
         subresource=case.get("subresource"),
         reason=reason,
         also=tuple(also),
         user=user,
+        previous=previous,
     )
+
+
+def _previous(path: Path, subjects: list[Document]) -> Document | None:
+    """An UPDATE fixture may hold the object as it was before the update, then as it is
+    after (two documents of one kind and name); without it the update leaves the object
+    as it was, apart from what the case's subresource changes."""
+    if len(subjects) != 2:
+        return None
+    before, after = subjects
+    if (before.kind, before.namespace, before.name) != (after.kind, after.namespace, after.name):
+        raise HarnessError(
+            f"{path}: an UPDATE fixture's two objects must be one object before and after "
+            f"(found {before.kind} {before.name} and {after.kind} {after.name})"
+        )
+    return before
 
 
 def load_fixtures(controls: Iterable[Control], root: Path | None = None) -> FixtureSet:

@@ -229,10 +229,12 @@ def admission_review(
     subresource: str | None = None,
     uid: str | None = None,
     user: str | None = None,
+    old: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Wrap an object the way kube-apiserver sends it to a validating webhook, as made by
-    user (default: the harness). Policies may read the username only: behind a real API
-    server the groups are the ones the replay is impersonated with."""
+    user (default: the harness); an UPDATE's old object is old when given. Policies may
+    read the username only: behind a real API server the groups are the ones the replay
+    is impersonated with."""
     kind = body["kind"]
     info = REVIEWED.get(kind) or STATE.get(kind)
     group, _, version = body["apiVersion"].rpartition("/")
@@ -257,7 +259,7 @@ def admission_review(
     if subresource:
         request["subResource"] = subresource
     if operation == "UPDATE":
-        request["oldObject"] = _previous_version(body, subresource)
+        request["oldObject"] = old if old is not None else _previous_version(body, subresource)
     return {"apiVersion": "admission.k8s.io/v1", "kind": ADMISSION_REVIEW, "request": request}
 
 
@@ -271,8 +273,9 @@ def _previous_version(body: dict[str, Any], subresource: str | None) -> dict[str
 
 def unwrap_review(
     body: dict[str, Any], source: Path
-) -> tuple[dict[str, Any], str, str | None, str | None]:
-    """The object, operation, subresource and username inside an AdmissionReview."""
+) -> tuple[dict[str, Any], str, str | None, str | None, dict[str, Any] | None]:
+    """The object, operation, subresource, username and old object inside an
+    AdmissionReview."""
     request = body.get("request")
     if not isinstance(request, dict) or not isinstance(request.get("object"), dict):
         raise HarnessError(f"{source}: AdmissionReview without request.object")
@@ -282,6 +285,7 @@ def unwrap_review(
         request.get("operation", "CREATE"),
         request.get("subResource"),
         user if isinstance(user, str) and user else None,
+        request["oldObject"] if isinstance(request.get("oldObject"), dict) else None,
     )
 
 

@@ -154,7 +154,7 @@ class KubeTarget(Target):
         self._namespaces: set[str] = set()
         self._foreign_namespaces: set[str] = set()
         self._accounts: set[tuple[str, str]] = set()
-        self._pods: set[tuple[str, str]] = set()
+        self._live: set[tuple[str, str | None, str]] = set()
         self._incomplete: dict[str, str] = {}  # namespace -> state resource not served
         self._granted: set[str] = set()  # namespaces where REPLAY_GROUP may replay
         self.created: list[dict[str, Any]] = []  # what teardown removes, in creation order
@@ -479,9 +479,13 @@ class KubeTarget(Target):
         method, path = "POST", api_path(body)
         operation = request.get("operation", "CREATE")
         if operation == "UPDATE" and request.get("subResource") == "ephemeralcontainers":
-            self._ensure_pod(self.labelled(request["oldObject"]))
+            self._ensure_live(self.labelled(request["oldObject"]))
             method, path = "PUT", f"{path}/{body['metadata']['name']}/ephemeralcontainers"
         elif operation == "UPDATE" and not request.get("subResource"):
+            previous = request.get("oldObject")
+            if previous is not None and previous != request["object"]:
+                # The fixture says what the object was before: the harness makes it so.
+                self._ensure_live(self.labelled(previous))
             method, path, body = "PUT", object_path(body), self._as_update(body)
         elif operation != "CREATE":
             raise SkipFixture(f"{operation} {request.get('subResource') or ''} is not replayed")
@@ -517,14 +521,15 @@ class KubeTarget(Target):
         meta["labels"] = {**(meta.get("labels") or {}), REPLAY_LABEL: "true"}
         return {**body, "metadata": meta}
 
-    def _ensure_pod(self, pod: dict[str, Any]) -> None:
-        """The pod an ephemeral-container update starts from, created for real (nothing
-        needs to run it) while the webhook lets everything through."""
-        key = (pod["metadata"].get("namespace"), pod["metadata"]["name"])
-        if key not in self._pods:
+    def _ensure_live(self, body: dict[str, Any]) -> None:
+        """The object an update starts from (the pod an ephemeral-container update debugs,
+        a Secret as it was before), created for real (nothing needs to run a pod) while
+        the webhook lets everything through."""
+        key = (body["kind"], body["metadata"].get("namespace"), body["metadata"]["name"])
+        if key not in self._live:
             self._select("NONE")
-            self._create(pod, track=True)
-            self._pods.add(key)
+            self._create(body, track=True)
+            self._live.add(key)
 
     def decide(self, prepared: Any) -> Decision:
         method, path, body, user = prepared

@@ -10,6 +10,7 @@ deny contains concat("", ["[CIS-5.4.2] ", k8s.whole_object.label, message]) if {
 	not k8s.exempt_controls["CIS-5.4.2"]
 	not secrets.minted_token
 	not secrets.listed_writer
+	not secrets.control_plane_update
 	message := concat("", [
 		"written by ", secrets.writer,
 		", not by an external-secrets controller listed in secret_writers (Secret values must come from the external manager)",

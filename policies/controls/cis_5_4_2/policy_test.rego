@@ -123,3 +123,68 @@ test_deny_token_secret_with_data if {
 test_allow_deployment_by_a_person if {
 	count(cis_5_4_2.deny) == 0 with input as data.fixtures["CIS-5.4.2/allow/deployment-by-a-person"]
 }
+
+# kube-apiserver labels a legacy token with the day it was last used
+test_allow_legacy_token_marked_used_by_the_apiserver if {
+	count(cis_5_4_2.deny) == 0 with input as data.fixtures["CIS-5.4.2/allow/legacy-token-marked-used-by-the-apiserver"]
+}
+
+# the legacy token cleaner labels an unused token invalid
+test_allow_legacy_token_marked_invalid_by_the_cleaner if {
+	count(cis_5_4_2.deny) == 0 with input as data.fixtures["CIS-5.4.2/allow/legacy-token-marked-invalid-by-the-cleaner"]
+}
+
+# the garbage collector removes a finalizer (metadata only)
+test_allow_finalizer_removed_by_the_garbage_collector if {
+	count(cis_5_4_2.deny) == 0 with input as data.fixtures["CIS-5.4.2/allow/finalizer-removed-by-the-garbage-collector"]
+}
+
+# the token controller fills a token Secret created empty
+test_allow_token_filled_by_the_token_controller if {
+	count(cis_5_4_2.deny) == 0 with input as data.fixtures["CIS-5.4.2/allow/token-filled-by-the-token-controller"]
+}
+
+# a person's metadata-only update is still a write by someone outside the control plane
+test_deny_label_added_by_a_person if {
+	messages := cis_5_4_2.deny with input as data.fixtures["CIS-5.4.2/deny/label-added-by-a-person"]
+	wanted := ["written by jane@example.com, not by an external-secrets controller"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[CIS-5.4.2] ")
+		some text in wanted
+		contains(message, text)
+	}
+}
+
+# the API server's identity changing a value as well as the last-used label
+test_deny_value_changed_as_the_apiserver if {
+	messages := cis_5_4_2.deny with input as data.fixtures["CIS-5.4.2/deny/value-changed-as-the-apiserver"]
+	wanted := ["written by system:apiserver, not by an external-secrets controller"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[CIS-5.4.2] ")
+		some text in wanted
+		contains(message, text)
+	}
+}
+
+# kube-controller-manager writing a key the token controller never writes
+test_deny_other_key_written_as_the_token_controller if {
+	messages := cis_5_4_2.deny with input as data.fixtures["CIS-5.4.2/deny/other-key-written-as-the-token-controller"]
+	wanted := ["written by system:kube-controller-manager, not by an external-secrets controller"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[CIS-5.4.2] ")
+		some text in wanted
+		contains(message, text)
+	}
+}
