@@ -295,6 +295,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_fuzz)
 
     p = sub.add_parser(
+        "defaulting-oracle",
+        help="fixtures, fuzzed pods and generated policies defaulted offline and by "
+        "kube-apiserver (local control plane): same verdicts and fields",
+    )
+    p.add_argument("--seed", type=int, default=1, help="makes the corpus repeatable (default 1)")
+    p.add_argument(
+        "--fuzz-count", type=int, default=6000, help="mutated pods (default 6000, as fuzz)"
+    )
+    p.add_argument(
+        "--generated",
+        type=int,
+        default=2000,
+        help="generated NetworkPolicies and LimitRanges (default 2000)",
+    )
+    p.add_argument(
+        "--out", type=Path, help="run folder (default results/defaulting/<UTC timestamp>)"
+    )
+    p.add_argument("--format", choices=["table", "json"], default="table")
+    p.set_defaults(func=cmd_defaulting_oracle)
+
+    p = sub.add_parser(
         "mutate",
         help="break the policies one change at a time and see which fixture tests notice (OPA)",
     )
@@ -728,6 +749,35 @@ def cmd_policy_test(args: argparse.Namespace) -> int:
         for name, pct in sorted(low.items()):
             out.print(f"  {name}: {pct:.1f} % (lines {result.uncovered.get(name)})", markup=False)
     return EXIT_FINDINGS if result.failed or low else EXIT_OK
+
+
+def cmd_defaulting_oracle(args: argparse.Namespace) -> int:
+    """Exit 1 on any disagreement between model.defaulting and kube-apiserver."""
+    from harness.checks import defaultingoracle
+    from harness.reporting.results import new_run_dir
+
+    if args.fuzz_count < 0 or args.generated < 0:
+        raise HarnessError("--fuzz-count and --generated must not be negative")
+    folder = args.out or new_run_dir(Path("results") / "defaulting")
+    with progress_for(err) as bar:
+        cases = defaultingoracle.corpus(args.seed, args.fuzz_count, args.generated)
+        task = bar.add_task("defaulting oracle", total=len(cases))
+        summary = defaultingoracle.run(
+            cases, args.seed, folder, lambda: bar.update(task, advance=1)
+        )
+    if args.format == "json":
+        print(json.dumps(summary, indent=2))
+    else:
+        out.print(
+            f"defaulting oracle seed {summary['seed']}: {summary['corpus']} objects, "
+            f"{summary['compared']} stored by kube-apiserver and compared; "
+            f"{len(summary['disagreements'])} disagreement(s); {folder}",
+            markup=False,
+            soft_wrap=True,
+        )
+        for row in summary["disagreements"]:
+            out.print(f"  {row['id']} ({row['kind']}): {row['detail']}", markup=False)
+    return EXIT_FINDINGS if summary["disagreements"] else EXIT_OK
 
 
 def cmd_fuzz(args: argparse.Namespace) -> int:

@@ -22,6 +22,7 @@ from harness.errors import HarnessError
 from harness.infra import tools
 from harness.model.catalog import PACKAGE_ROOTS, Catalog, Control
 from harness.model.config import load_config
+from harness.model.defaulting import admitted_review
 from harness.model.fixtures import Fixture, FixtureSet, load_fixtures
 
 TEST_FILE = "policy_test.rego"
@@ -97,7 +98,7 @@ def test_data(fixture_set: FixtureSet, config: dict[str, Any] | None = None) -> 
     return {
         "config": config if config is not None else load_config(),
         "kubernetes": fixture_set.state(),
-        "fixtures": {f.id: f.input for f in fixture_set.unique},
+        "fixtures": {f.id: admitted_review(f.input) for f in fixture_set.unique},
     }
 
 

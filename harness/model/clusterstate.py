@@ -9,11 +9,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from harness.model.defaulting import admitted
+
 CLUSTER_STATE = "ClusterState"
 
 
 def snapshot(objects: Iterable[dict[str, Any]]) -> dict[str, Any]:
     grouped: dict[str, list[dict[str, Any]]] = {}
     for body in objects:
-        grouped.setdefault(body["kind"], []).append(body)
+        grouped.setdefault(body["kind"], []).append(admitted(body))
     return {"objects": grouped}

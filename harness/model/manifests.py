@@ -18,6 +18,7 @@ import yaml
 
 from harness.errors import HarnessError
 from harness.model import yamlfile
+from harness.model.defaulting import admitted
 
 
 @dataclass(frozen=True)
@@ -290,12 +291,14 @@ def unwrap_review(
 
 
 def cluster_state(documents: Iterable[dict[str, Any]]) -> dict[str, Any]:
-    """State objects in kube-mgmt's layout: data.kubernetes.<resource>[.<namespace>].<name>."""
+    """State objects in kube-mgmt's layout: data.kubernetes.<resource>[.<namespace>].<name>,
+    each as the API server stores it (model.defaulting), as kube-mgmt would read it."""
     state: dict[str, Any] = {info.resource: {} for info in STATE.values()}
     for body in documents:
         info = STATE.get(body.get("kind", ""))
         if info is None:
             continue
+        body = admitted(body)
         name = body["metadata"]["name"]
         if info.namespaced:
             state[info.resource].setdefault(namespace_of(body), {})[name] = body

@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from harness.model.config import load_config
+from harness.model.defaulting import admitted
 from harness.model.fixtures import Fixture
 from harness.model.vap import VapLibrary, load_library, policy_name
 from harness.peers.scanners import Fired, _run
@@ -84,8 +85,9 @@ def pod_security_policy(name: str) -> dict[str, Any]:
 
 
 def subject_document(fixture: Fixture) -> dict[str, Any]:
-    """The object under review, in the namespace the harness would create it in."""
-    body = json.loads(json.dumps(fixture.subject.body))
+    """The object under review as the API server would hand it on (the CLI defaults
+    nothing), in the namespace the harness would create it in."""
+    body = admitted(fixture.subject.body)
     meta = body.setdefault("metadata", {})
     request = fixture.input.get("request") or {}
     if request.get("namespace") and not meta.get("namespace"):

@@ -241,7 +241,8 @@ def stale_runs(evidence: Evidence) -> list[str]:
                 f"{where}: policies/ or scenarios/ changed since its commit {commit['sha'][:7]}"
             )
     peers = reference_peers_file()
-    for made in (reference_dir() / "fuzz" / "summary.json", reference_mutation_file(), peers):
+    oracles = [reference_dir() / name / "summary.json" for name in ("fuzz", "defaulting")]
+    for made in (*oracles, reference_mutation_file(), peers):
         if not made.is_file():
             continue
         doc = json.loads(made.read_text())

@@ -17,6 +17,7 @@ import regopy
 from regopy import Input, Interpreter
 
 from harness.errors import HarnessError, TargetError
+from harness.model.defaulting import admitted_review
 from harness.model.policies import PolicySet, RegoModule
 from harness.targets.base import Decision, Target
 
@@ -56,7 +57,7 @@ class EmbeddedTarget(Target):
     def prepare(self, review: dict[str, Any], query: str) -> Any:
         # Built once here, like the Wasm target's serialised input: decide() times only
         # handing the input to the engine and evaluating.
-        return Input(_as_rego_strings(review)), query
+        return Input(_as_rego_strings(admitted_review(review))), query
 
     def decide(self, prepared: Any) -> Decision:
         value_in, query = prepared

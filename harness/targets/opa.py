@@ -22,6 +22,7 @@ from typing import Any
 from harness.errors import HarnessError, TargetError
 from harness.infra import processes, tls, tools
 from harness.infra.processes import free_port
+from harness.model.defaulting import admitted_review
 from harness.model.policies import COMBINED_QUERY, PolicySet
 from harness.targets.base import Decision, Target
 
@@ -231,6 +232,7 @@ class OpaServerTarget(Target):
     # -------------------------------------------------------------- decisions
 
     def prepare(self, review: dict[str, Any], query: str) -> Any:
+        review = admitted_review(review)
         path = webhook_path(query)
         if path is not None:
             return path, json.dumps(review).encode(), parse_review

@@ -17,6 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from harness.model.defaulting import admitted_review
 from harness.model.fixtures import Fixture
 
 if TYPE_CHECKING:  # type hints only: the replay loop sits above the targets
@@ -45,7 +46,7 @@ def run_bench(opa: Path, bundle: Path, plan: Plan, progress=None) -> list[dict[s
     with tempfile.TemporaryDirectory(prefix="pac-harness-bench-") as tmp:
         for control_id, query, fixture in bench_cases(plan):
             path = Path(tmp) / "input.json"
-            path.write_text(json.dumps(fixture.input))
+            path.write_text(json.dumps(admitted_review(fixture.input)))
             row = _bench_one(opa, bundle, path, control_id, query, fixture)
             if "error" not in row:
                 row["expression_evals"] = _expression_evals(opa, bundle, path, row["query"])

@@ -28,6 +28,7 @@ from harness import paths
 from harness.errors import HarnessError, TargetError
 from harness.infra import tools
 from harness.model import yamlfile
+from harness.model.defaulting import admitted_review
 from harness.model.policies import PolicySet
 from harness.targets.base import Decision, Target
 
@@ -263,7 +264,7 @@ class WasmTarget(Target):
     # ------------------------------------------------------------ decisions
 
     def prepare(self, review: dict[str, Any], query: str) -> Any:
-        return json.dumps(review).encode(), self._entrypoints[query]
+        return json.dumps(admitted_review(review)).encode(), self._entrypoints[query]
 
     def decide(self, prepared: Any) -> Decision:
         raw, entrypoint = prepared

@@ -105,28 +105,18 @@ no_network_policy contains [k8s.whole_object, concat("", ["namespace ", k8s.name
 
 # NSA-2.2: the pod is isolated by default in both directions. Some NetworkPolicy that
 # selects it names the direction in its policyTypes, and no such policy lets all
-# traffic of that direction through (a rule with no peers and no ports).
-pod_labels := object.get(k8s.pod_metadata, "labels", {})
-
+# traffic of that direction through (a rule with no peers and no ports). Policies are
+# read as the API server stores them (model.defaulting offline): policyTypes always
+# set, podSelector always present, empty lists omitted. A policy isolates the pod only
+# if its selector matches whatever values the labels its controller adds take
+# (k8s.selects_surely); one that may select it counts for letting all traffic through.
 directions := {"Ingress": "ingress", "Egress": "egress"}
 
 # [direction, policy name] for each policy that selects the pod and isolates it.
 isolating contains [direction, name] if {
 	some name, np in k8s.state("networkpolicies", k8s.namespace)
-	k8s.selects(np.spec.podSelector, pod_labels)
-	some direction in policy_types(np.spec)
-}
-
-policy_types(spec) := spec.policyTypes if spec.policyTypes
-
-policy_types(spec) := ["Ingress", "Egress"] if {
-	not spec.policyTypes
-	spec.egress
-}
-
-policy_types(spec) := ["Ingress"] if {
-	not spec.policyTypes
-	not spec.egress
+	k8s.selects_surely(np.spec.podSelector)
+	some direction in np.spec.policyTypes
 }
 
 no_default_deny contains [k8s.whole_object, concat("", ["no NetworkPolicy in namespace ", k8s.namespace, " selects this pod for ", direction, " (a default deny)"])] if {
@@ -141,11 +131,12 @@ isolated(direction) if {
 
 no_default_deny contains [k8s.whole_object, concat("", ["NetworkPolicy ", k8s.namespace, "/", name, " allows all ", direction, " traffic of this pod (", field, "[", format_int(i, 10), "] has no peers and no ports)"])] if {
 	some direction, field in directions
-	some [isolated_direction, name] in isolating
-	isolated_direction == direction
-	some i, rule in k8s.state("networkpolicies", k8s.namespace)[name].spec[field]
-	count(object.get(rule, peer_field[field], [])) == 0
-	count(object.get(rule, "ports", [])) == 0
+	some name, np in k8s.state("networkpolicies", k8s.namespace)
+	direction in np.spec.policyTypes
+	k8s.selects_possibly(np.spec.podSelector)
+	some i, rule in np.spec[field]
+	not rule[peer_field[field]]
+	not rule.ports
 }
 
 peer_field := {"ingress": "from", "egress": "to"}
@@ -164,7 +155,7 @@ no_strict_mtls contains [k8s.whole_object, concat("", ["the pod gets no Istio si
 no_strict_mtls contains [k8s.whole_object, concat("", ["PeerAuthentication ", k8s.namespace, "/", name, " selects this pod and sets mtls mode ", mode])] if {
 	some name, pa in k8s.state("peerauthentications", k8s.namespace)
 	pa.spec.selector
-	k8s.selects(pa.spec.selector, pod_labels)
+	k8s.selects_possibly(pa.spec.selector)
 	some mode in weak_modes(pa.spec)
 }
 
@@ -182,7 +173,7 @@ weak_modes(spec) := {m |
 namespace_labels := object.get(k8s.state("namespaces", k8s.namespace), ["metadata", "labels"], {})
 
 inject_setting := v if {
-	v := pod_labels["sidecar.istio.io/inject"]
+	v := k8s.pod_labels["sidecar.istio.io/inject"]
 } else := v if {
 	v := object.get(k8s.pod_metadata, "annotations", {})["sidecar.istio.io/inject"]
 } else := ""
@@ -199,7 +190,7 @@ no_sidecar contains "it runs on the host network" if k8s.pod_spec.hostNetwork ==
 no_sidecar contains "neither the namespace (istio-injection=enabled or istio.io/rev) nor the pod (sidecar.istio.io/inject=true) enables injection" if {
 	not namespace_labels["istio-injection"] == "enabled"
 	not namespace_labels["istio.io/rev"]
-	not pod_labels["sidecar.istio.io/inject"] == "true"
+	not k8s.pod_labels["sidecar.istio.io/inject"] == "true"
 }
 
 # NSA-2.3. Ephemeral containers cannot carry resources, so only the other lists count.

@@ -132,40 +132,120 @@ positive_quantity(q) if {
 	not regex.match(`^[+-]?(?:0+\.?0*|\.0+)(?:[eE][-+]?[0-9]+|[numkMGTPE]|[KMGTPE]i)?$`, q)
 } else := false
 
+# The labels of the pods this object makes. A workload's controller adds labels its
+# template does not state, with values not known before the pods exist (read from
+# k8s.io/kubernetes v1.37.2): a Deployment's pod-template-hash (pkg/controller/
+# deployment), a StatefulSet's controller-revision-hash, pod name and pod index
+# (pkg/controller/statefulset), a DaemonSet's controller-revision-hash and
+# pod-template-generation (pkg/controller/daemon), and a Job's controller uid, which the
+# API server writes into the template beside the job name (generateSelector in
+# pkg/registry/batch/job/strategy.go; a CronJob's jobs are named after their schedule
+# time, so there the name is not known either), plus the completion index of an
+# Indexed Job's pods (pkg/controller/job).
+template_labels := object.get(pod_metadata, "labels", {})
+
+controller_label_keys := {
+	"Deployment": {"pod-template-hash"},
+	"StatefulSet": {"controller-revision-hash", "statefulset.kubernetes.io/pod-name", "apps.kubernetes.io/pod-index"},
+	"DaemonSet": {"controller-revision-hash", "pod-template-generation"},
+}
+
+job_name_keys := {"job-name", "batch.kubernetes.io/job-name"}
+
+job_spec := obj.spec if input.request.kind.kind == "Job"
+
+job_spec := obj.spec.jobTemplate.spec if input.request.kind.kind == "CronJob"
+
+generated_job_selector if not job_spec.manualSelector == true
+
+unknown_label_keys contains key if some key in object.get(controller_label_keys, kind, set())
+
+unknown_label_keys contains key if {
+	generated_job_selector
+	some key in {"controller-uid", "batch.kubernetes.io/controller-uid"}
+}
+
+unknown_label_keys contains key if {
+	generated_job_selector
+	not job_name
+	some key in job_name_keys
+	not template_labels[key]
+}
+
+unknown_label_keys contains "batch.kubernetes.io/job-completion-index" if job_spec.completionMode == "Indexed"
+
+job_name := obj.metadata.name if input.request.kind.kind == "Job"
+
+pod_labels := {key: value |
+	some key, value in object.union(job_labels, template_labels)
+	not key in unknown_label_keys
+}
+
+job_labels := {key: job_name | some key in job_name_keys} if generated_job_selector
+
+job_labels := {} if not generated_job_selector
+
 # A LabelSelector (matchLabels and matchExpressions, as in NetworkPolicy) or an Istio
-# workload selector (matchLabels only) matches the labels; {} matches every pod.
-selects(selector, labels) if {
+# workload selector (matchLabels only) and the pods this object makes: surely when it
+# matches them whatever values the unknown labels take, possibly when it matches them
+# for some. {} matches every pod.
+selects_surely(selector) if {
 	every key, value in object.get(selector, "matchLabels", {}) {
-		labels[key] == value
+		pod_labels[key] == value
 	}
 	every e in object.get(selector, "matchExpressions", []) {
-		expression_holds(e, labels)
+		surely_holds(e)
 	}
 }
 
-expression_holds(e, labels) if {
+selects_possibly(selector) if {
+	every key, value in object.get(selector, "matchLabels", {}) {
+		possibly_equal(key, value)
+	}
+	every e in object.get(selector, "matchExpressions", []) {
+		possibly_holds(e)
+	}
+}
+
+possibly_equal(key, value) if pod_labels[key] == value
+
+possibly_equal(key, _) if key in unknown_label_keys
+
+surely_holds(e) if {
 	e.operator == "In"
-	labels[e.key] in e.values
+	pod_labels[e.key] in e.values
 }
 
 # NotIn holds for a missing key too. OPA makes `not labels[k] in values` undefined when
 # the key is missing, so membership is asked in a positive helper.
-expression_holds(e, labels) if {
+surely_holds(e) if {
 	e.operator == "NotIn"
-	not value_in(e, labels)
+	not e.key in unknown_label_keys
+	not value_in(e)
 }
 
-value_in(e, labels) if labels[e.key] in e.values
-
-expression_holds(e, labels) if {
+surely_holds(e) if {
 	e.operator == "Exists"
-	labels[e.key]
+	label_exists(e.key)
 }
 
-expression_holds(e, labels) if {
+surely_holds(e) if {
 	e.operator == "DoesNotExist"
-	not labels[e.key]
+	not label_exists(e.key)
 }
+
+possibly_holds(e) if surely_holds(e)
+
+possibly_holds(e) if {
+	e.operator in {"In", "NotIn"}
+	e.key in unknown_label_keys
+}
+
+value_in(e) if pod_labels[e.key] in e.values
+
+label_exists(key) if pod_labels[key]
+
+label_exists(key) if key in unknown_label_keys
 
 # Cluster state as kube-mgmt replicates it: data.kubernetes.<resource>.<namespace>.<name>.
 state(resource_name, ns) := s if {

@@ -43,9 +43,29 @@ test_exemption_is_per_control if {
 }
 
 test_label_selector_operators if {
-	k8s.selects({}, {"app": "web"})
-	k8s.selects({"matchExpressions": [{"key": "tier", "operator": "NotIn", "values": ["db"]}]}, {"app": "web"})
-	k8s.selects({"matchExpressions": [{"key": "tier", "operator": "DoesNotExist"}]}, {"app": "web"})
-	not k8s.selects({"matchLabels": {"app": "db"}}, {"app": "web"})
-	not k8s.selects({"matchExpressions": [{"key": "app", "operator": "NotIn", "values": ["web"]}]}, {"app": "web"})
+	web := pod({"name": "a", "labels": {"app": "web"}})
+	k8s.selects_surely({}) with input as web
+	k8s.selects_surely({"matchExpressions": [{"key": "tier", "operator": "NotIn", "values": ["db"]}]}) with input as web
+	k8s.selects_surely({"matchExpressions": [{"key": "tier", "operator": "DoesNotExist"}]}) with input as web
+	not k8s.selects_surely({"matchLabels": {"app": "db"}}) with input as web
+	not k8s.selects_surely({"matchExpressions": [{"key": "app", "operator": "NotIn", "values": ["web"]}]}) with input as web
+}
+
+deployment(labels) := {"request": {
+	"operation": "CREATE",
+	"kind": {"kind": "Deployment"},
+	"object": {"metadata": {"name": "web"}, "spec": {"template": {
+		"metadata": {"labels": labels},
+		"spec": {"containers": [{"name": "app", "image": "nginx"}]},
+	}}},
+}}
+
+test_a_controller_label_has_an_unknown_value if {
+	web := deployment({"app": "web", "pod-template-hash": "abc"})
+	k8s.selects_surely({"matchExpressions": [{"key": "pod-template-hash", "operator": "Exists"}]}) with input as web
+	not k8s.selects_possibly({"matchExpressions": [{"key": "pod-template-hash", "operator": "DoesNotExist"}]}) with input as web
+	not k8s.selects_surely({"matchLabels": {"pod-template-hash": "abc"}}) with input as web
+	k8s.selects_possibly({"matchLabels": {"pod-template-hash": "abc"}}) with input as web
+	k8s.selects_possibly({"matchExpressions": [{"key": "pod-template-hash", "operator": "NotIn", "values": ["x"]}]}) with input as web
+	not k8s.selects_possibly({"matchLabels": {"app": "db"}}) with input as web
 }

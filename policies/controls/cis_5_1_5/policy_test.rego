@@ -73,3 +73,8 @@ test_deny_cronjob_default_account if {
 		contains(message, text)
 	}
 }
+
+# the deprecated serviceAccount alias names a dedicated account (the API server copies it to serviceAccountName)
+test_allow_deprecated_service_account_alias if {
+	count(cis_5_1_5.deny) == 0 with input as data.fixtures["CIS-5.1.5/allow/deprecated-service-account-alias"]
+}

@@ -103,3 +103,18 @@ test_deny_host_network_explicit_host_port if {
 		contains(message, text)
 	}
 }
+
+# a Deployment on the host network with a containerPort only; its pods bind the port on the node
+test_deny_deployment_host_network_container_port if {
+	messages := cis_5_2_13.deny with input as data.fixtures["CIS-5.2.13/deny/deployment-host-network-container-port"]
+	wanted := ["ports[0] binds host port 8080 (hostNetwork: hostPort defaults to containerPort)"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[CIS-5.2.13] ")
+		some text in wanted
+		contains(message, text)
+	}
+}

@@ -528,3 +528,8 @@ test_deny_startup_probe_host if {
 		contains(message, text)
 	}
 }
+
+# a volume without a source is an emptyDir
+test_allow_volume_without_source if {
+	count(nsa_1_4.deny) == 0 with input as data.fixtures["NSA-1.4/allow/volume-without-source"]
+}

@@ -178,3 +178,98 @@ test_deny_exists_on_missing_key if {
 test_allow_ignored_egress_rules if {
 	count(nsa_2_2.deny) == 0 with input as data.fixtures["NSA-2.2/allow/ignored-egress-rules"]
 }
+
+# a policy selecting job-name selects the Job's pods (the API server adds the label to its template)
+test_allow_job_selected_by_job_name if {
+	count(nsa_2_2.deny) == 0 with input as data.fixtures["NSA-2.2/allow/job-selected-by-job-name"]
+}
+
+# an Indexed Job's pods carry a completion index the policy excludes
+test_deny_indexed_job_index_label if {
+	messages := nsa_2_2.deny with input as data.fixtures["NSA-2.2/deny/indexed-job-index-label"]
+	wanted := ["selects this pod for Ingress (a default deny)", "selects this pod for Egress (a default deny)"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-2.2] ")
+		some text in wanted
+		contains(message, text)
+	}
+}
+
+# with manualSelector the template gets no job-name label
+test_deny_manual_selector_job if {
+	messages := nsa_2_2.deny with input as data.fixtures["NSA-2.2/deny/manual-selector-job"]
+	wanted := ["selects this pod for Ingress (a default deny)", "selects this pod for Egress (a default deny)"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-2.2] ")
+		some text in wanted
+		contains(message, text)
+	}
+}
+
+# the Deployment's pods carry pod-template-hash, which the policy excludes
+test_deny_deployment_template_hash if {
+	messages := nsa_2_2.deny with input as data.fixtures["NSA-2.2/deny/deployment-template-hash"]
+	wanted := ["selects this pod for Ingress (a default deny)", "selects this pod for Egress (a default deny)"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-2.2] ")
+		some text in wanted
+		contains(message, text)
+	}
+}
+
+# every StatefulSet pod carries its pod-name label, which the policy asks for
+test_allow_statefulset_pod_name_exists if {
+	count(nsa_2_2.deny) == 0 with input as data.fixtures["NSA-2.2/allow/statefulset-pod-name-exists"]
+}
+
+# a policy without podSelector selects every pod
+test_allow_absent_pod_selector if {
+	count(nsa_2_2.deny) == 0 with input as data.fixtures["NSA-2.2/allow/absent-pod-selector"]
+}
+
+# egress: [] is no egress rule, so without policyTypes only ingress is isolated
+test_deny_empty_egress_list if {
+	messages := nsa_2_2.deny with input as data.fixtures["NSA-2.2/deny/empty-egress-list"]
+	wanted := ["no NetworkPolicy in namespace dd-empty-egress selects this pod for Egress (a default deny)"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-2.2] ")
+		some text in wanted
+		contains(message, text)
+	}
+}
+
+# an ingress rule with null from and ports lets every source in
+test_deny_null_peers if {
+	messages := nsa_2_2.deny with input as data.fixtures["NSA-2.2/deny/null-peers"]
+	wanted := ["NetworkPolicy dd-null-peers/open allows all Ingress traffic of this pod (ingress[0] has no peers and no ports)"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-2.2] ")
+		some text in wanted
+		contains(message, text)
+	}
+}
+
+# policyTypes: [] with egress rules isolates both directions
+test_allow_empty_policy_types if {
+	count(nsa_2_2.deny) == 0 with input as data.fixtures["NSA-2.2/allow/empty-policy-types"]
+}

@@ -138,3 +138,8 @@ test_deny_limit_range_default_for_claims if {
 		contains(message, text)
 	}
 }
+
+# a LimitRange with only max bounds every container (its max is the default limit)
+test_allow_limit_range_max_only if {
+	count(nsa_2_3.deny) == 0 with input as data.fixtures["NSA-2.3/allow/limit-range-max-only"]
+}
