@@ -111,6 +111,21 @@ def _rbac_allowlist(value: Any) -> str | None:
     return None
 
 
+def _istio(value: Any) -> str | None:
+    if not isinstance(value, dict):
+        return "must be a mapping, e.g. {revisions: [default], root_namespace: istio-system}"
+    unknown = set(value) - {"revisions", "root_namespace"}
+    if unknown:
+        return f"unknown key(s) {', '.join(sorted(unknown))} (known: revisions, root_namespace)"
+    problem = _string_list(value.get("revisions", []), "[default, canary]")
+    if problem:
+        return f"revisions {problem}"
+    root = value.get("root_namespace", "istio-system")
+    if not isinstance(root, str) or not root:
+        return f"root_namespace must be a namespace name (got {root!r})"
+    return None
+
+
 _CHECKS = {
     "trusted_registries": lambda v: _string_list(v, "[docker.io, registry.k8s.io]"),
     "image_scanner": _scanner,
@@ -120,6 +135,7 @@ _CHECKS = {
     "secret_writers": lambda v: _string_list(
         v, "[system:serviceaccount:external-secrets:external-secrets]"
     ),
+    "istio": _istio,
 }
 KNOWN_KEYS = set(_CHECKS)
 

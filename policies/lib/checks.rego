@@ -141,57 +141,142 @@ no_default_deny contains [k8s.whole_object, concat("", ["NetworkPolicy ", k8s.na
 
 peer_field := {"ingress": "from", "egress": "to"}
 
-# NSA-2.6: Istio strict mTLS. The namespace has a namespace-wide PeerAuthentication
-# with STRICT (a mesh-wide one in the root namespace is not counted), the pod really
-# gets a sidecar, and no workload-level PeerAuthentication selecting it weakens the mode.
-no_strict_mtls contains [k8s.whole_object, concat("", ["namespace ", k8s.namespace, " has no namespace-wide PeerAuthentication with mtls.mode STRICT"])] if {
-	not strict_mtls(k8s.namespace)
-}
+# NSA-2.6: Istio strict mTLS, as Istio decides it. The pod gets a sidecar (Istio's
+# injection webhooks select it by label, case-sensitively, and its injector agrees), its
+# effective PeerAuthentication mode is STRICT on every port, and no inbound port is left
+# outside the sidecar. Read from istio.io/istio: the injection webhooks' selectors
+# (manifests/charts/istio-control/istio-discovery/templates/mutatingwebhook.yaml),
+# injectRequired and IgnoredNamespaces (pkg/kube/inject), ComposePeerAuthentication
+# (pilot/pkg/security/authn/policy_applier.go). The admin config's istio.revisions names
+# the revisions and tags installed (default: the default revision), istio.root_namespace
+# the mesh's root namespace (default istio-system).
+istio_config := object.get(data.config, "istio", {})
+
+istio_revisions := {r | some r in object.get(istio_config, "revisions", ["default"])}
+
+root_namespace := object.get(istio_config, "root_namespace", "istio-system")
 
 no_strict_mtls contains [k8s.whole_object, concat("", ["the pod gets no Istio sidecar (", why, ")"])] if {
 	some why in no_sidecar
 }
 
-no_strict_mtls contains [k8s.whole_object, concat("", ["PeerAuthentication ", k8s.namespace, "/", name, " selects this pod and sets mtls mode ", mode])] if {
-	some name, pa in k8s.state("peerauthentications", k8s.namespace)
-	pa.spec.selector
-	k8s.selects_possibly(pa.spec.selector)
-	some mode in weak_modes(pa.spec)
+no_strict_mtls contains [k8s.whole_object, concat("", ["Istio's mtls mode for this pod is ", mtls_mode, " (", mtls_source, ")"])] if {
+	mtls_mode != "STRICT"
 }
 
-strict_mtls(ns) if {
-	some pa in k8s.state("peerauthentications", ns)
-	not pa.spec.selector
-	pa.spec.mtls.mode == "STRICT"
+no_strict_mtls contains [k8s.whole_object, concat("", ["PeerAuthentication ", k8s.namespace, "/", workload_policy.metadata.name, " sets port ", port, " to ", mode])] if {
+	some port, setting in object.get(workload_policy.spec, "portLevelMtls", {})
+	mode := object.get(setting, "mode", "UNSET")
+	not mode in {"STRICT", "UNSET"}
 }
 
-weak_modes(spec) := {m |
-	some m in array.concat([object.get(spec, ["mtls", "mode"], "UNSET")], [p.mode | some p in object.get(spec, "portLevelMtls", {})])
-	not m in {"STRICT", "UNSET"}
+no_strict_mtls contains [k8s.whole_object, concat("", ["annotation ", key, " leaves inbound ports outside the sidecar (", value, ")"])] if {
+	some key, value in object.get(k8s.pod_metadata, "annotations", {})
+	bypasses_sidecar(key, value)
 }
+
+bypasses_sidecar("traffic.sidecar.istio.io/excludeInboundPorts", value) if trim_space(value) != ""
+
+bypasses_sidecar("traffic.sidecar.istio.io/includeInboundPorts", value) if trim_space(value) != "*"
 
 namespace_labels := object.get(k8s.state("namespaces", k8s.namespace), ["metadata", "labels"], {})
 
+# Why no sidecar: no injection webhook selects the pod, or the injector declines.
+no_sidecar contains "it runs on the host network" if k8s.pod_spec.hostNetwork == true
+
+no_sidecar contains concat("", ["Istio never injects into namespace ", k8s.namespace]) if {
+	k8s.namespace in {"kube-system", "kube-public", "kube-node-lease", "local-path-storage"}
+}
+
+no_sidecar contains concat("", ["sidecar.istio.io/inject is ", inject_setting]) if {
+	not lower(inject_setting) in {"", "y", "yes", "true", "on"}
+}
+
+no_sidecar contains "no injection webhook selects it (namespace label istio-injection=enabled or istio.io/rev=<an installed revision>, or pod label sidecar.istio.io/inject=true or istio.io/rev)" if {
+	lower(inject_setting) in {"", "y", "yes", "true", "on"}
+	not webhook_selects
+}
+
+# The pod's label wins over the older annotation (injectRequired).
 inject_setting := v if {
 	v := k8s.pod_labels["sidecar.istio.io/inject"]
 } else := v if {
 	v := object.get(k8s.pod_metadata, "annotations", {})["sidecar.istio.io/inject"]
 } else := ""
 
-# Istio's injector: a "disabled" namespace or a pod that opts out is never injected; a
-# pod is injected when its namespace is enabled (istio-injection or a revision label)
-# or it opts in; pods on the host network never are.
-no_sidecar contains "namespace label istio-injection is disabled" if namespace_labels["istio-injection"] == "disabled"
-
-no_sidecar contains "sidecar.istio.io/inject is false" if inject_setting == "false"
-
-no_sidecar contains "it runs on the host network" if k8s.pod_spec.hostNetwork == true
-
-no_sidecar contains "neither the namespace (istio-injection=enabled or istio.io/rev) nor the pod (sidecar.istio.io/inject=true) enables injection" if {
-	not namespace_labels["istio-injection"] == "enabled"
-	not namespace_labels["istio.io/rev"]
-	not k8s.pod_labels["sidecar.istio.io/inject"] == "true"
+# The four webhooks of an installation (rev.namespace, rev.object per revision;
+# namespace, object for the default one). A key that is present with any value, even
+# "", exists; values are compared exactly.
+webhook_selects if {
+	namespace_labels["istio.io/rev"] in istio_revisions
+	not namespace_labels["istio-injection"]
+	not k8s.pod_labels["sidecar.istio.io/inject"] == "false"
 }
+
+webhook_selects if {
+	not namespace_labels["istio.io/rev"]
+	not namespace_labels["istio-injection"]
+	not k8s.pod_labels["sidecar.istio.io/inject"] == "false"
+	k8s.pod_labels["istio.io/rev"] in istio_revisions
+}
+
+webhook_selects if {
+	"default" in istio_revisions
+	namespace_labels["istio-injection"] == "enabled"
+	not k8s.pod_labels["sidecar.istio.io/inject"] == "false"
+}
+
+webhook_selects if {
+	"default" in istio_revisions
+	not namespace_labels["istio-injection"]
+	not namespace_labels["istio.io/rev"]
+	k8s.pod_labels["sidecar.istio.io/inject"] == "true"
+	not k8s.pod_labels["istio.io/rev"]
+}
+
+# ComposePeerAuthentication: the oldest mesh-level (root namespace, no selector labels),
+# namespace-level and workload-level (selector labels all on the pod) policy each; a
+# mode UNSET (or no mtls) inherits from the wider one; PERMISSIVE when none sets one.
+# Oldest: creationTimestamp, then name, as Istio sorts them.
+mesh_policy := oldest([pa | some pa in k8s.state("peerauthentications", root_namespace); namespace_wide(pa)])
+
+namespace_policy := oldest([pa | some pa in k8s.state("peerauthentications", k8s.namespace); namespace_wide(pa)]) if {
+	k8s.namespace != root_namespace
+}
+
+workload_policy := oldest([pa |
+	some pa in k8s.state("peerauthentications", k8s.namespace)
+	not namespace_wide(pa)
+	k8s.selects_surely({"matchLabels": pa.spec.selector.matchLabels})
+]) if k8s.namespace != root_namespace
+
+namespace_wide(pa) if count(object.get(pa, ["spec", "selector", "matchLabels"], {})) == 0
+
+oldest(policies) := sorted[0][2] if {
+	sorted := sort([[object.get(pa.metadata, "creationTimestamp", ""), pa.metadata.name, pa] | some pa in policies])
+	count(sorted) > 0
+}
+
+mode_of(pa) := m if {
+	m := pa.spec.mtls.mode
+	m != "UNSET"
+}
+
+mtls_mode := m if {
+	m := mode_of(workload_policy)
+} else := m if {
+	m := mode_of(namespace_policy)
+} else := m if {
+	m := mode_of(mesh_policy)
+} else := "PERMISSIVE"
+
+mtls_source := concat("", ["PeerAuthentication ", k8s.namespace, "/", workload_policy.metadata.name]) if {
+	mode_of(workload_policy)
+} else := concat("", ["PeerAuthentication ", k8s.namespace, "/", namespace_policy.metadata.name]) if {
+	mode_of(namespace_policy)
+} else := concat("", ["PeerAuthentication ", root_namespace, "/", mesh_policy.metadata.name, ", mesh-wide"]) if {
+	mode_of(mesh_policy)
+} else := "no PeerAuthentication sets one; Istio's default"
 
 # NSA-2.3. Ephemeral containers cannot carry resources, so only the other lists count.
 # A limit of zero bounds nothing (the kubelet sets no cgroup limit for it); a pod-level

@@ -17,7 +17,7 @@ test_allow_deployment_strict_namespace if {
 # no PeerAuthentication in the namespace
 test_deny_no_peer_authentication if {
 	messages := nsa_2_6.deny with input as data.fixtures["NSA-2.6/deny/no-peer-authentication"]
-	wanted := ["has no namespace-wide PeerAuthentication with mtls.mode STRICT", "the pod gets no Istio sidecar"]
+	wanted := ["Istio's mtls mode for this pod is PERMISSIVE (no PeerAuthentication sets one; Istio's default)", "the pod gets no Istio sidecar"]
 	every text in wanted {
 		some message in messages
 		contains(message, text)
@@ -32,7 +32,7 @@ test_deny_no_peer_authentication if {
 # PERMISSIVE accepts plain text
 test_deny_permissive if {
 	messages := nsa_2_6.deny with input as data.fixtures["NSA-2.6/deny/permissive"]
-	wanted := ["has no namespace-wide PeerAuthentication with mtls.mode STRICT", "the pod gets no Istio sidecar"]
+	wanted := ["Istio's mtls mode for this pod is PERMISSIVE (PeerAuthentication mtls-permissive/default)", "the pod gets no Istio sidecar"]
 	every text in wanted {
 		some message in messages
 		contains(message, text)
@@ -47,7 +47,7 @@ test_deny_permissive if {
 # STRICT only for selected workloads, not the namespace
 test_deny_strict_for_one_workload if {
 	messages := nsa_2_6.deny with input as data.fixtures["NSA-2.6/deny/strict-for-one-workload"]
-	wanted := ["has no namespace-wide PeerAuthentication with mtls.mode STRICT", "the pod gets no Istio sidecar"]
+	wanted := ["Istio's mtls mode for this pod is PERMISSIVE (no PeerAuthentication sets one; Istio's default)", "the pod gets no Istio sidecar"]
 	every text in wanted {
 		some message in messages
 		contains(message, text)
@@ -62,7 +62,7 @@ test_deny_strict_for_one_workload if {
 # CronJob into a namespace without one
 test_deny_cronjob_no_peer_authentication if {
 	messages := nsa_2_6.deny with input as data.fixtures["NSA-2.6/deny/cronjob-no-peer-authentication"]
-	wanted := ["has no namespace-wide PeerAuthentication with mtls.mode STRICT", "the pod gets no Istio sidecar"]
+	wanted := ["Istio's mtls mode for this pod is PERMISSIVE (no PeerAuthentication sets one; Istio's default)", "the pod gets no Istio sidecar"]
 	every text in wanted {
 		some message in messages
 		contains(message, text)
@@ -77,7 +77,7 @@ test_deny_cronjob_no_peer_authentication if {
 # STRICT, but nothing injects a sidecar into the namespace's pods
 test_deny_namespace_not_injected if {
 	messages := nsa_2_6.deny with input as data.fixtures["NSA-2.6/deny/namespace-not-injected"]
-	wanted := ["the pod gets no Istio sidecar (neither the namespace (istio-injection=enabled or istio.io/rev) nor the pod (sidecar.istio.io/inject=true) enables injection)"]
+	wanted := ["the pod gets no Istio sidecar (no injection webhook selects it"]
 	every text in wanted {
 		some message in messages
 		contains(message, text)
@@ -122,7 +122,7 @@ test_deny_annotation_opts_out if {
 # a workload-level PeerAuthentication weakens STRICT to PERMISSIVE for this pod
 test_deny_workload_permissive if {
 	messages := nsa_2_6.deny with input as data.fixtures["NSA-2.6/deny/workload-permissive"]
-	wanted := ["PeerAuthentication mtls-workload-permissive/web-permissive selects this pod and sets mtls mode PERMISSIVE"]
+	wanted := ["Istio's mtls mode for this pod is PERMISSIVE (PeerAuthentication mtls-workload-permissive/web-permissive)"]
 	every text in wanted {
 		some message in messages
 		contains(message, text)
@@ -137,7 +137,7 @@ test_deny_workload_permissive if {
 # a workload-level port setting disables mTLS on one port
 test_deny_port_disabled if {
 	messages := nsa_2_6.deny with input as data.fixtures["NSA-2.6/deny/port-disabled"]
-	wanted := ["PeerAuthentication mtls-port-disabled/web-port selects this pod and sets mtls mode DISABLE"]
+	wanted := ["PeerAuthentication mtls-port-disabled/web-port sets port 8080 to DISABLE"]
 	every text in wanted {
 		some message in messages
 		contains(message, text)
@@ -162,7 +162,7 @@ test_allow_pod_opts_in if {
 # a namespace with istio-injection disabled is never injected, even when the pod opts in
 test_deny_namespace_disabled if {
 	messages := nsa_2_6.deny with input as data.fixtures["NSA-2.6/deny/namespace-disabled"]
-	wanted := ["the pod gets no Istio sidecar (namespace label istio-injection is disabled)"]
+	wanted := ["the pod gets no Istio sidecar (no injection webhook selects it"]
 	every text in wanted {
 		some message in messages
 		contains(message, text)
@@ -192,4 +192,109 @@ test_deny_host_network if {
 # a Role in a namespace without a STRICT PeerAuthentication or sidecar injection; the control is about pods, so an object that runs nothing passes
 test_allow_role_without_mtls if {
 	count(nsa_2_6.deny) == 0 with input as data.fixtures["NSA-2.6/allow/role-without-mtls"]
+}
+
+# a pod labelled with an installed revision is injected in an unlabelled namespace
+test_allow_pod_revision_label if {
+	count(nsa_2_6.deny) == 0 with input as data.fixtures["NSA-2.6/allow/pod-revision-label"]
+}
+
+# the injector reads the opt-out case-insensitively, the webhook's selector does not
+test_deny_pod_opts_out_capitalised if {
+	messages := nsa_2_6.deny with input as data.fixtures["NSA-2.6/deny/pod-opts-out-capitalised"]
+	wanted := ["the pod gets no Istio sidecar (sidecar.istio.io/inject is False)"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-2.6] ")
+		some text in wanted
+		contains(message, text)
+	}
+}
+
+# only y, yes, true and on (or no value) inject
+test_deny_pod_inject_not_a_true_value if {
+	messages := nsa_2_6.deny with input as data.fixtures["NSA-2.6/deny/pod-inject-not-a-true-value"]
+	wanted := ["the pod gets no Istio sidecar (sidecar.istio.io/inject is enabled)"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-2.6] ")
+		some text in wanted
+		contains(message, text)
+	}
+}
+
+# a revision label naming a revision that is not installed
+test_deny_revision_not_installed if {
+	messages := nsa_2_6.deny with input as data.fixtures["NSA-2.6/deny/revision-not-installed"]
+	wanted := ["the pod gets no Istio sidecar (no injection webhook selects it"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-2.6] ")
+		some text in wanted
+		contains(message, text)
+	}
+}
+
+# selector: {} is namespace-level
+test_allow_empty_selector_is_namespace_wide if {
+	count(nsa_2_6.deny) == 0 with input as data.fixtures["NSA-2.6/allow/empty-selector-is-namespace-wide"]
+}
+
+# a workload-level STRICT overrides a namespace-level PERMISSIVE
+test_allow_workload_strict_over_permissive_namespace if {
+	count(nsa_2_6.deny) == 0 with input as data.fixtures["NSA-2.6/allow/workload-strict-over-permissive-namespace"]
+}
+
+# the oldest namespace-level policy applies, not the strictest
+test_deny_oldest_namespace_policy_wins if {
+	messages := nsa_2_6.deny with input as data.fixtures["NSA-2.6/deny/oldest-namespace-policy-wins"]
+	wanted := ["Istio's mtls mode for this pod is PERMISSIVE (PeerAuthentication mtls-oldest-wins/a-permissive)"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-2.6] ")
+		some text in wanted
+		contains(message, text)
+	}
+}
+
+# an inbound port excluded from interception takes plain text
+test_deny_inbound_port_excluded if {
+	messages := nsa_2_6.deny with input as data.fixtures["NSA-2.6/deny/inbound-port-excluded"]
+	wanted := ["annotation traffic.sidecar.istio.io/excludeInboundPorts leaves inbound ports outside the sidecar (8080)"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-2.6] ")
+		some text in wanted
+		contains(message, text)
+	}
+}
+
+# intercepting only listed inbound ports leaves the others plain text
+test_deny_inbound_ports_not_all_included if {
+	messages := nsa_2_6.deny with input as data.fixtures["NSA-2.6/deny/inbound-ports-not-all-included"]
+	wanted := ["annotation traffic.sidecar.istio.io/includeInboundPorts leaves inbound ports outside the sidecar (8080)"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-2.6] ")
+		some text in wanted
+		contains(message, text)
+	}
 }
