@@ -344,6 +344,11 @@ class VapTarget(LocalTarget):
             if kind not in reviewed_kinds(self.library.policies[control].applies_to):
                 why = self.library.partly.get(control, f"reviews no {kind}")
                 raise SkipFixture(f"CEL cannot decide {control} on a {kind}: it {why}")
+            if aggregated_elsewhere(review["request"]["object"]):
+                raise SkipFixture(
+                    f"CEL cannot decide {control} on an aggregated ClusterRole: its rules are "
+                    "those of the ClusterRoles its selectors match, which CEL cannot see"
+                )
         return super().prepare(review, query)
 
     supplementary_label = (
@@ -391,3 +396,14 @@ class VapTarget(LocalTarget):
             "vap_policies": sorted(self.library.policies),
             "vap_digest": inputs.vap_digest(),
         }
+
+
+def aggregated_elsewhere(body: dict[str, Any]) -> bool:
+    """A ClusterRole whose rules the aggregation controller draws from other
+    ClusterRoles, other than Kubernetes' own (which the CEL policies compare whole)."""
+    labels = (body.get("metadata") or {}).get("labels") or {}
+    return (
+        body.get("kind") == "ClusterRole"
+        and "aggregationRule" in body
+        and labels.get("kubernetes.io/bootstrapping") != "rbac-defaults"
+    )

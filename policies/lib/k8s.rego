@@ -247,6 +247,39 @@ label_exists(key) if pod_labels[key]
 
 label_exists(key) if key in unknown_label_keys
 
+# A LabelSelector against an object's own labels (a ClusterRole's, for aggregation);
+# {} matches every object.
+matches_labels(selector, labels) if {
+	every key, value in object.get(selector, "matchLabels", {}) {
+		labels[key] == value
+	}
+	every e in object.get(selector, "matchExpressions", []) {
+		holds_on(e, labels)
+	}
+}
+
+holds_on(e, labels) if {
+	e.operator == "In"
+	labels[e.key] in e.values
+}
+
+holds_on(e, labels) if {
+	e.operator == "NotIn"
+	not label_value_in(e, labels)
+}
+
+holds_on(e, labels) if {
+	e.operator == "Exists"
+	labels[e.key]
+}
+
+holds_on(e, labels) if {
+	e.operator == "DoesNotExist"
+	not labels[e.key]
+}
+
+label_value_in(e, labels) if labels[e.key] in e.values
+
 # Cluster state as kube-mgmt replicates it: data.kubernetes.<resource>.<namespace>.<name>.
 state(resource_name, ns) := s if {
 	s := data.kubernetes[resource_name][ns]

@@ -69,3 +69,14 @@ test_a_controller_label_has_an_unknown_value if {
 	k8s.selects_possibly({"matchExpressions": [{"key": "pod-template-hash", "operator": "NotIn", "values": ["x"]}]}) with input as web
 	not k8s.selects_possibly({"matchLabels": {"app": "db"}}) with input as web
 }
+
+test_matches_labels_operators if {
+	labels := {"tier": "web", "rbac.example.com/aggregate": ""}
+	k8s.matches_labels({}, labels)
+	k8s.matches_labels({"matchExpressions": [{"key": "tier", "operator": "In", "values": ["web"]}]}, labels)
+	k8s.matches_labels({"matchExpressions": [{"key": "tier", "operator": "NotIn", "values": ["db"]}]}, labels)
+	k8s.matches_labels({"matchExpressions": [{"key": "rbac.example.com/aggregate", "operator": "Exists"}]}, labels)
+	k8s.matches_labels({"matchExpressions": [{"key": "app", "operator": "DoesNotExist"}]}, labels)
+	not k8s.matches_labels({"matchExpressions": [{"key": "tier", "operator": "NotIn", "values": ["web"]}]}, labels)
+	not k8s.matches_labels({"matchLabels": {"tier": "db"}}, labels)
+}

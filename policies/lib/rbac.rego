@@ -69,12 +69,44 @@ grants(rule, verbs, resources, groups) if {
 	group in (groups | {"*"})
 }
 
-rules contains [i, rule] if {
+# The rules a role holds, each with where it comes from. A ClusterRole with an
+# aggregationRule holds what kube-controller-manager's ClusterRole aggregation
+# controller gives it, whatever its own rules say (they are replaced): the rules of
+# every other ClusterRole whose labels one of its selectors matches ({} matches every
+# ClusterRole, cluster-admin included; syncClusterRole in
+# pkg/controller/clusterroleaggregation, k8s.io/kubernetes v1.37.2). The sources are the
+# bootstrapped ClusterRoles as aggregated (rbac_defaults.cluster_roles) and the
+# cluster's own, where they are replicated into data.kubernetes.clusterroles.
+rules contains [concat("", ["rules[", format_int(i, 10), "]"]), rule] if {
 	role_under_review
+	not k8s.obj.aggregationRule
 	some i, rule in k8s.obj.rules
 }
 
-finding(i, text) := [k8s.whole_object, concat("", ["rules[", format_int(i, 10), "] ", text])]
+rules contains [concat("", ["aggregated from ClusterRole ", name, " rules[", format_int(i, 10), "]"]), rule] if {
+	some name, source in rbac_defaults.cluster_roles
+	not live_cluster_roles[name]
+	aggregates(name, source.labels)
+	some i, rule in source.rules
+}
+
+rules contains [concat("", ["aggregated from ClusterRole ", name, " rules[", format_int(i, 10), "]"]), rule] if {
+	some name, source in live_cluster_roles
+	aggregates(name, object.get(source, ["metadata", "labels"], {}))
+	some i, rule in source.rules
+}
+
+live_cluster_roles := object.get(data.kubernetes, "clusterroles", {})
+
+# The role under review draws on ClusterRole name (labelled so).
+aggregates(name, labels) if {
+	role_under_review
+	name != k8s.obj.metadata.name
+	some selector in k8s.obj.aggregationRule.clusterRoleSelectors
+	k8s.matches_labels(selector, labels)
+}
+
+finding(where, text) := [k8s.whole_object, concat("", [where, " ", text])]
 
 # CIS-5.1.1
 cluster_admin_bindings contains [k8s.whole_object, concat("", ["binds cluster-admin to ", s.kind, " ", s.name, ", which is not in the allowlist"])] if {
@@ -86,22 +118,22 @@ cluster_admin_bindings contains [k8s.whole_object, concat("", ["binds cluster-ad
 }
 
 # CIS-5.1.2
-secret_access contains finding(i, "grants get/list/watch on secrets") if {
-	some [i, rule] in rules
+secret_access contains finding(where, "grants get/list/watch on secrets") if {
+	some [where, rule] in rules
 	grants(rule, {"get", "list", "watch"}, {"secrets"}, {""})
 }
 
 # CIS-5.1.3: "*" anywhere it widens a rule, including "*/subresource" (every
 # resource's subresource) and non-resource URLs ending in "*".
-wildcards contains finding(i, concat("", ["uses \"*\" in ", field])) if {
-	some [i, rule] in rules
+wildcards contains finding(where, concat("", ["uses \"*\" in ", field])) if {
+	some [where, rule] in rules
 	some field in ["verbs", "resources", "apiGroups"]
 	some value in object.get(rule, field, [])
 	wildcard(field, value)
 }
 
-wildcards contains finding(i, "uses \"*\" in nonResourceURLs") if {
-	some [i, rule] in rules
+wildcards contains finding(where, "uses \"*\" in nonResourceURLs") if {
+	some [where, rule] in rules
 	some url in object.get(rule, "nonResourceURLs", [])
 	endswith(url, "*")
 }
@@ -113,8 +145,8 @@ wildcard("resources", value) if startswith(value, "*/")
 # CIS-5.1.4: pods, and the workloads that create pods
 pod_creators := {"pods", "deployments", "replicasets", "statefulsets", "daemonsets", "jobs", "cronjobs", "replicationcontrollers"}
 
-pod_creation contains finding(i, "grants create on pods or pod-creating workloads") if {
-	some [i, rule] in rules
+pod_creation contains finding(where, "grants create on pods or pod-creating workloads") if {
+	some [where, rule] in rules
 	grants(rule, {"create"}, pod_creators, {"", "apps", "batch"})
 }
 
@@ -127,8 +159,8 @@ system_masters contains [k8s.whole_object, concat("", ["subjects[", format_int(i
 }
 
 # CIS-5.1.8
-escalation contains finding(i, concat("", ["grants ", verb])) if {
-	some [i, rule] in rules
+escalation contains finding(where, concat("", ["grants ", verb])) if {
+	some [where, rule] in rules
 	some verb, resources in {
 		"bind": {"roles", "clusterroles"},
 		"escalate": {"roles", "clusterroles"},

@@ -108,3 +108,18 @@ test_allow_bootstrap_aggregated_role if {
 test_allow_secrets_of_another_group if {
 	count(cis_5_1_2.deny) == 0 with input as data.fixtures["CIS-5.1.2/allow/secrets-of-another-group"]
 }
+
+# a role with no rules of its own aggregates edit's access to secrets
+test_deny_aggregates_edit if {
+	messages := cis_5_1_2.deny with input as data.fixtures["CIS-5.1.2/deny/aggregates-edit"]
+	wanted := ["aggregated from ClusterRole system:aggregate-to-edit rules[0] grants get/list/watch on secrets"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[CIS-5.1.2] ")
+		some text in wanted
+		contains(message, text)
+	}
+}

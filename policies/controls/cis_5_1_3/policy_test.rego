@@ -153,3 +153,23 @@ test_deny_bootstrap_name_and_label_other_content if {
 		contains(message, text)
 	}
 }
+
+# an empty aggregation selector gives the role every ClusterRole's rules, cluster-admin's included
+test_deny_aggregates_every_cluster_role if {
+	messages := cis_5_1_3.deny with input as data.fixtures["CIS-5.1.3/deny/aggregates-every-cluster-role"]
+	wanted := ["aggregated from ClusterRole cluster-admin rules[0] uses \"*\" in verbs", "uses \"*\" in"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[CIS-5.1.3] ")
+		some text in wanted
+		contains(message, text)
+	}
+}
+
+# aggregating what view holds brings no wildcard
+test_allow_aggregates_view if {
+	count(cis_5_1_3.deny) == 0 with input as data.fixtures["CIS-5.1.3/allow/aggregates-view"]
+}

@@ -153,3 +153,18 @@ test_deny_replicationcontroller_creator if {
 		contains(message, text)
 	}
 }
+
+# a role with no rules of its own aggregates edit's pod and workload creation
+test_deny_aggregates_edit if {
+	messages := cis_5_1_4.deny with input as data.fixtures["CIS-5.1.4/deny/aggregates-edit"]
+	wanted := ["aggregated from ClusterRole system:aggregate-to-edit rules[2] grants create on pods", "grants create on pods or pod-creating workloads"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[CIS-5.1.4] ")
+		some text in wanted
+		contains(message, text)
+	}
+}

@@ -93,3 +93,18 @@ test_deny_all_verbs_on_serviceaccounts if {
 test_allow_bootstrap_role if {
 	count(cis_5_1_8.deny) == 0 with input as data.fixtures["CIS-5.1.8/allow/bootstrap-role"]
 }
+
+# a role with no rules of its own aggregates edit's impersonation of service accounts
+test_deny_aggregates_edit if {
+	messages := cis_5_1_8.deny with input as data.fixtures["CIS-5.1.8/deny/aggregates-edit"]
+	wanted := ["aggregated from ClusterRole system:aggregate-to-edit rules[1] grants impersonate"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[CIS-5.1.8] ")
+		some text in wanted
+		contains(message, text)
+	}
+}
