@@ -316,6 +316,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_defaulting_oracle)
 
     p = sub.add_parser(
+        "rbac-oracle",
+        help="generated ClusterRoles through the RBAC authorizer and the aggregation "
+        "controller (local control plane) against CIS-5.1.2/3/4/8",
+    )
+    p.add_argument("--seed", type=int, default=1, help="makes the roles repeatable (default 1)")
+    p.add_argument("--count", type=int, default=200, help="ClusterRoles to generate (default 200)")
+    p.add_argument("--out", type=Path, help="run folder (default results/rbac/<UTC timestamp>)")
+    p.add_argument("--format", choices=["table", "json"], default="table")
+    p.set_defaults(func=cmd_rbac_oracle)
+
+    p = sub.add_parser(
         "mutate",
         help="break the policies one change at a time and see which fixture tests notice (OPA)",
     )
@@ -777,6 +788,36 @@ def cmd_defaulting_oracle(args: argparse.Namespace) -> int:
         )
         for row in summary["disagreements"]:
             out.print(f"  {row['id']} ({row['kind']}): {row['detail']}", markup=False)
+    return EXIT_FINDINGS if summary["disagreements"] else EXIT_OK
+
+
+def cmd_rbac_oracle(args: argparse.Namespace) -> int:
+    """Exit 1 on any disagreement between the CIS-5.1.x policies and the authorizer."""
+    from harness.checks import rbacoracle
+    from harness.reporting.results import new_run_dir
+
+    if args.count < 1:
+        raise HarnessError("--count must be at least 1")
+    folder = args.out or new_run_dir(Path("results") / "rbac")
+    with progress_for(err) as bar:
+        task = bar.add_task("rbac oracle", total=args.count)
+        summary = rbacoracle.run(args.count, args.seed, folder, lambda: bar.update(task, advance=1))
+    if args.format == "json":
+        print(json.dumps(summary, indent=2))
+    else:
+        out.print(
+            f"rbac oracle seed {summary['seed']}: {summary['roles']} ClusterRoles "
+            f"({summary['aggregated']} aggregated); {len(summary['disagreements'])} "
+            f"disagreement(s); {folder}",
+            markup=False,
+            soft_wrap=True,
+        )
+        for row in summary["disagreements"]:
+            out.print(
+                f"  {row['role']} {row['control']}: authorizer {row['oracle']}, "
+                f"policy {row['ours']}",
+                markup=False,
+            )
     return EXIT_FINDINGS if summary["disagreements"] else EXIT_OK
 
 

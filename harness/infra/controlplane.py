@@ -144,6 +144,24 @@ class LocalControlPlane:
         )
         self._wait_ready(ca.path, admin)
 
+    def start_controllers(self, controllers: list[str]) -> None:
+        """kube-controller-manager running only the named controllers (the RBAC oracle
+        wants the ClusterRole aggregation controller), with the admin credentials."""
+        if self.kubeconfig is None:
+            raise TargetError("start the control plane before its controllers")
+        self._spawn(
+            "kube-controller-manager",
+            [
+                str(tools.require("kube-controller-manager")),
+                f"--kubeconfig={self.kubeconfig}",
+                f"--controllers={','.join(controllers)}",
+                "--leader-elect=false",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={free_port()}",
+                "--v=0",
+            ],
+        )
+
     def _spawn(self, name: str, cmd: list[str]) -> None:
         log = (self.workdir / f"{name}.log").open("w")
         self.procs.append(

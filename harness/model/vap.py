@@ -100,7 +100,8 @@ def bootstrap_objects(root: Path | None = None) -> dict[str, dict[str, Any]]:
         raise HarnessError(
             f"{path}: no `objects := ` document (python -m harness rbac-defaults --write)"
         )
-    return json.loads(text.split(marker, 1)[1])
+    document, _ = json.JSONDecoder().raw_decode(text.split(marker, 1)[1])
+    return document
 
 
 def cel_literal(value: Any) -> str:

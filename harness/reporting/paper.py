@@ -41,6 +41,7 @@ from harness.reporting.coverage import (
 from harness.reporting.peers import reference_peers_file
 from harness.reporting.report import (
     changed_verdicts,
+    defaulting_text,
     figure_combined,
     figure_node,
     figure_per_policy,
@@ -52,6 +53,7 @@ from harness.reporting.report import (
     mechanism_comparison,
     mutation_text,
     psa_summary,
+    rbac_oracle_text,
     save_figure,
     summary_lines,
     target_summary,
@@ -181,6 +183,12 @@ def sections(evidence: Evidence) -> dict[str, str]:
     fuzz_summary = reference_dir() / "fuzz" / "summary.json"
     if fuzz_summary.is_file():
         out["fuzz"] = fuzz_text(json.loads(fuzz_summary.read_text()))
+    defaulting_summary = reference_dir() / "defaulting" / "summary.json"
+    if defaulting_summary.is_file():
+        out["defaulting"] = defaulting_text(json.loads(defaulting_summary.read_text()))
+    rbac_summary = reference_dir() / "rbac" / "summary.json"
+    if rbac_summary.is_file():
+        out["rbac-oracle"] = rbac_oracle_text(json.loads(rbac_summary.read_text()))
     out["peers"] = peers_text(evidence.catalog)
     out["vap"] = vap_text(evidence.runs)
     out["mechanisms"] = markdown_frame(mechanism_matrix(evidence.runs, evidence.catalog))
@@ -241,7 +249,7 @@ def stale_runs(evidence: Evidence) -> list[str]:
                 f"{where}: policies/ or scenarios/ changed since its commit {commit['sha'][:7]}"
             )
     peers = reference_peers_file()
-    oracles = [reference_dir() / name / "summary.json" for name in ("fuzz", "defaulting")]
+    oracles = [reference_dir() / name / "summary.json" for name in ("fuzz", "defaulting", "rbac")]
     for made in (*oracles, reference_mutation_file(), peers):
         if not made.is_file():
             continue

@@ -841,6 +841,40 @@ def fuzz_text(summary: dict[str, Any]) -> str:
     return text
 
 
+def defaulting_text(summary: dict[str, Any]) -> str:
+    """A defaulting-oracle run's summary.json in words, with its disagreements."""
+    sources = summary["by_source"]
+    parts = [
+        f"{name} {counts['agree'] + counts['disagree']:,} compared"
+        + (f" ({counts['invalid']:,} refused by the API server)" if counts["invalid"] else "")
+        for name, counts in sources.items()
+    ]
+    text = (
+        f"Seed {summary['seed']}: {summary['corpus']:,} objects ({'; '.join(parts)}), "
+        f"{summary['compared']:,} stored by kube-apiserver and defaulted offline, of "
+        f"{len(summary['kinds'])} kinds; {len(summary['disagreements'])} disagreement(s) "
+        "in verdict, messages or defaulted fields.\n"
+    )
+    if summary["disagreements"]:
+        frame = pd.DataFrame(summary["disagreements"])
+        text += "\n" + markdown_frame(frame[["id", "kind", "detail"]])
+    return text
+
+
+def rbac_oracle_text(summary: dict[str, Any]) -> str:
+    """An RBAC-oracle run's summary.json in words, with its disagreements."""
+    broken = ", ".join(f"{c} {n}" for c, n in summary["denied_by_oracle"].items())
+    text = (
+        f"Seed {summary['seed']}: {summary['roles']:,} generated ClusterRoles "
+        f"({summary['aggregated']} aggregated), each bound to a user of its own; the "
+        f"authorizer let that user break the control for {broken}. "
+        f"{len(summary['disagreements'])} disagreement(s) with the policies' verdicts.\n"
+    )
+    if summary["disagreements"]:
+        text += "\n" + markdown_frame(pd.DataFrame(summary["disagreements"]))
+    return text
+
+
 def mutation_text(report: dict[str, Any]) -> str:
     """A mutation run's mutation.json in words: what was killed at each level, and how
     many survivors scenarios/mutants.yaml explains."""

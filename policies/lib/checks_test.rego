@@ -46,3 +46,17 @@ test_ignored_namespace_gets_no_sidecar if {
 	"Istio never injects into namespace kube-public" in checks.no_sidecar with input as json.patch(web, [{"op": "replace", "path": "/request/object/metadata/namespace", "value": "kube-public"}])
 		with data.kubernetes as state({})
 }
+
+# Without the default revision installed, the default webhooks (istio-injection=enabled,
+# sidecar.istio.io/inject=true) do not exist.
+test_default_webhooks_need_the_default_revision if {
+	not checks.webhook_selects with input as web
+		with data.kubernetes as state({})
+		with data.config.istio as {"revisions": ["canary"]}
+	opted_in := json.patch(web, [{"op": "add", "path": "/request/object/metadata/labels/sidecar.istio.io~1inject", "value": "true"}])
+	not checks.webhook_selects with input as opted_in
+		with data.kubernetes as {"namespaces": {"shop": {"metadata": {"name": "shop"}}}}
+		with data.config.istio as {"revisions": ["canary"]}
+	checks.webhook_selects with input as opted_in
+		with data.kubernetes as {"namespaces": {"shop": {"metadata": {"name": "shop"}}}}
+}

@@ -156,7 +156,10 @@ job_spec := obj.spec if input.request.kind.kind == "Job"
 
 job_spec := obj.spec.jobTemplate.spec if input.request.kind.kind == "CronJob"
 
-generated_job_selector if not job_spec.manualSelector == true
+generated_job_selector if {
+	job_spec
+	not job_spec.manualSelector == true
+}
 
 unknown_label_keys contains key if some key in object.get(controller_label_keys, kind, set())
 
@@ -169,7 +172,6 @@ unknown_label_keys contains key if {
 	generated_job_selector
 	not job_name
 	some key in job_name_keys
-	not template_labels[key]
 }
 
 unknown_label_keys contains "batch.kubernetes.io/job-completion-index" if job_spec.completionMode == "Indexed"

@@ -142,12 +142,18 @@ wildcard(_, "*")
 
 wildcard("resources", value) if startswith(value, "*/")
 
-# CIS-5.1.4: pods, and the workloads that create pods
-pod_creators := {"pods", "deployments", "replicasets", "statefulsets", "daemonsets", "jobs", "cronjobs", "replicationcontrollers"}
+# CIS-5.1.4: pods, and the workloads that create pods, each in its own API group (the
+# authorizer matches a rule's groups and resources together, so pods in apps is no pod).
+pod_creators := {
+	"": {"pods", "replicationcontrollers"},
+	"apps": {"deployments", "replicasets", "statefulsets", "daemonsets"},
+	"batch": {"jobs", "cronjobs"},
+}
 
 pod_creation contains finding(where, "grants create on pods or pod-creating workloads") if {
 	some [where, rule] in rules
-	grants(rule, {"create"}, pod_creators, {"", "apps", "batch"})
+	some group, resources in pod_creators
+	grants(rule, {"create"}, resources, {group})
 }
 
 # CIS-5.1.7
@@ -161,10 +167,15 @@ system_masters contains [k8s.whole_object, concat("", ["subjects[", format_int(i
 # CIS-5.1.8
 escalation contains finding(where, concat("", ["grants ", verb])) if {
 	some [where, rule] in rules
-	some verb, resources in {
-		"bind": {"roles", "clusterroles"},
-		"escalate": {"roles", "clusterroles"},
-		"impersonate": {"users", "groups", "serviceaccounts"},
-	}
-	grants(rule, {verb}, resources, {"", "rbac.authorization.k8s.io"})
+	some verb, by_group in escalation_grants
+	some group, resources in by_group
+	grants(rule, {verb}, resources, {group})
+}
+
+# Verb -> API group -> resources, as the authorizer checks them: bind and escalate on
+# RBAC roles, impersonate on users, groups and service accounts (core group).
+escalation_grants := {
+	"bind": {"rbac.authorization.k8s.io": {"roles", "clusterroles"}},
+	"escalate": {"rbac.authorization.k8s.io": {"roles", "clusterroles"}},
+	"impersonate": {"": {"users", "groups", "serviceaccounts"}},
 }

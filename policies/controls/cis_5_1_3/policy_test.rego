@@ -173,3 +173,8 @@ test_deny_aggregates_every_cluster_role if {
 test_allow_aggregates_view if {
 	count(cis_5_1_3.deny) == 0 with input as data.fixtures["CIS-5.1.3/allow/aggregates-view"]
 }
+
+# In, NotIn, Exists and DoesNotExist selectors matching only view's roles; the role's own wildcard rules are replaced by the aggregation
+test_allow_aggregates_by_expressions if {
+	count(cis_5_1_3.deny) == 0 with input as data.fixtures["CIS-5.1.3/allow/aggregates-by-expressions"]
+}

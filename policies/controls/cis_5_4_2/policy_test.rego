@@ -188,3 +188,93 @@ test_deny_other_key_written_as_the_token_controller if {
 		contains(message, text)
 	}
 }
+
+# the last-used label and a value in stringData (kube-apiserver merges it into data)
+test_deny_string_data_as_the_apiserver if {
+	messages := cis_5_4_2.deny with input as data.fixtures["CIS-5.4.2/deny/string-data-as-the-apiserver"]
+	wanted := ["written by system:apiserver, not by an external-secrets controller"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[CIS-5.4.2] ")
+		some text in wanted
+		contains(message, text)
+	}
+}
+
+# the token controller writes only service account token Secrets
+test_deny_token_keys_on_an_opaque_secret if {
+	messages := cis_5_4_2.deny with input as data.fixtures["CIS-5.4.2/deny/token-keys-on-an-opaque-secret"]
+	wanted := ["written by system:kube-controller-manager, not by an external-secrets controller"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[CIS-5.4.2] ")
+		some text in wanted
+		contains(message, text)
+	}
+}
+
+# a label beside the last-used one
+test_deny_other_label_as_the_apiserver if {
+	messages := cis_5_4_2.deny with input as data.fixtures["CIS-5.4.2/deny/other-label-as-the-apiserver"]
+	wanted := ["written by system:apiserver, not by an external-secrets controller"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[CIS-5.4.2] ")
+		some text in wanted
+		contains(message, text)
+	}
+}
+
+# an annotation beside the last-used label
+test_deny_annotation_as_the_apiserver if {
+	messages := cis_5_4_2.deny with input as data.fixtures["CIS-5.4.2/deny/annotation-as-the-apiserver"]
+	wanted := ["written by system:apiserver, not by an external-secrets controller"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[CIS-5.4.2] ")
+		some text in wanted
+		contains(message, text)
+	}
+}
+
+# a finalizer added beside the last-used label
+test_deny_finalizer_added_as_the_apiserver if {
+	messages := cis_5_4_2.deny with input as data.fixtures["CIS-5.4.2/deny/finalizer-added-as-the-apiserver"]
+	wanted := ["written by system:apiserver, not by an external-secrets controller"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[CIS-5.4.2] ")
+		some text in wanted
+		contains(message, text)
+	}
+}
+
+# an owner reference added beside the last-used label
+test_deny_owner_reference_as_the_apiserver if {
+	messages := cis_5_4_2.deny with input as data.fixtures["CIS-5.4.2/deny/owner-reference-as-the-apiserver"]
+	wanted := ["written by system:apiserver, not by an external-secrets controller"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[CIS-5.4.2] ")
+		some text in wanted
+		contains(message, text)
+	}
+}

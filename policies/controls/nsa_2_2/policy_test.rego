@@ -273,3 +273,83 @@ test_deny_null_peers if {
 test_allow_empty_policy_types if {
 	count(nsa_2_2.deny) == 0 with input as data.fixtures["NSA-2.2/allow/empty-policy-types"]
 }
+
+# a policy letting everything into other pods does not concern this one
+test_allow_open_policy_for_other_pods if {
+	count(nsa_2_2.deny) == 0 with input as data.fixtures["NSA-2.2/allow/open-policy-for-other-pods"]
+}
+
+# a policy selecting one pod-template-hash may select the Deployment's pods
+test_deny_open_policy_may_select_by_hash if {
+	messages := nsa_2_2.deny with input as data.fixtures["NSA-2.2/deny/open-policy-may-select-by-hash"]
+	wanted := ["NetworkPolicy dd-open-for-hash/open-for-revision allows all Ingress traffic of this pod"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-2.2] ")
+		some text in wanted
+		contains(message, text)
+	}
+}
+
+# In and NotIn on pod-template-hash may hold for the Deployment's pods
+test_deny_open_policy_may_select_by_hash_expression if {
+	messages := nsa_2_2.deny with input as data.fixtures["NSA-2.2/deny/open-policy-may-select-by-hash-expression"]
+	wanted := ["NetworkPolicy dd-open-for-hash-expression/open-not-in allows all Ingress traffic of this pod", "NetworkPolicy dd-open-for-hash-expression/open-in allows all Egress traffic of this pod"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-2.2] ")
+		some text in wanted
+		contains(message, text)
+	}
+}
+
+# NotIn on pod-template-hash does not surely select the Deployment's pods
+test_deny_default_deny_not_in_hash if {
+	messages := nsa_2_2.deny with input as data.fixtures["NSA-2.2/deny/default-deny-not-in-hash"]
+	wanted := ["selects this pod for Ingress (a default deny)", "selects this pod for Egress (a default deny)"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-2.2] ")
+		some text in wanted
+		contains(message, text)
+	}
+}
+
+# the batch.kubernetes.io/job-name label the API server adds selects the Job's pods
+test_allow_job_selected_by_batch_job_name if {
+	count(nsa_2_2.deny) == 0 with input as data.fixtures["NSA-2.2/allow/job-selected-by-batch-job-name"]
+}
+
+# with manualSelector the pods carry no controller-uid
+test_allow_manual_selector_job_without_uid if {
+	count(nsa_2_2.deny) == 0 with input as data.fixtures["NSA-2.2/allow/manual-selector-job-without-uid"]
+}
+
+# a generateName Job's pods carry job-name, value unknown
+test_allow_generated_job_name_exists if {
+	count(nsa_2_2.deny) == 0 with input as data.fixtures["NSA-2.2/allow/generated-job-name-exists"]
+}
+
+# an Indexed CronJob's pods carry a completion index
+test_deny_indexed_cronjob_index_label if {
+	messages := nsa_2_2.deny with input as data.fixtures["NSA-2.2/deny/indexed-cronjob-index-label"]
+	wanted := ["selects this pod for Ingress (a default deny)", "selects this pod for Egress (a default deny)"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-2.2] ")
+		some text in wanted
+		contains(message, text)
+	}
+}

@@ -298,3 +298,108 @@ test_deny_inbound_ports_not_all_included if {
 		contains(message, text)
 	}
 }
+
+# istio.io/rev with istio-injection disabled; no webhook selects the namespace
+test_deny_conflicting_namespace_labels if {
+	messages := nsa_2_6.deny with input as data.fixtures["NSA-2.6/deny/conflicting-namespace-labels"]
+	wanted := ["the pod gets no Istio sidecar (no injection webhook selects it"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-2.6] ")
+		some text in wanted
+		contains(message, text)
+	}
+}
+
+# the namespace's uninstalled revision wins over the pod's installed one
+test_deny_namespace_revision_overrides_pod if {
+	messages := nsa_2_6.deny with input as data.fixtures["NSA-2.6/deny/namespace-revision-overrides-pod"]
+	wanted := ["the pod gets no Istio sidecar (no injection webhook selects it"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-2.6] ")
+		some text in wanted
+		contains(message, text)
+	}
+}
+
+# istio-injection disabled stops a pod's revision label too
+test_deny_disabled_namespace_pod_revision if {
+	messages := nsa_2_6.deny with input as data.fixtures["NSA-2.6/deny/disabled-namespace-pod-revision"]
+	wanted := ["the pod gets no Istio sidecar (no injection webhook selects it"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-2.6] ")
+		some text in wanted
+		contains(message, text)
+	}
+}
+
+# a pod's opt-in does not reach past a namespace revision label
+test_deny_uninstalled_revision_pod_opts_in if {
+	messages := nsa_2_6.deny with input as data.fixtures["NSA-2.6/deny/uninstalled-revision-pod-opts-in"]
+	wanted := ["the pod gets no Istio sidecar (no injection webhook selects it"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-2.6] ")
+		some text in wanted
+		contains(message, text)
+	}
+}
+
+# an opt-in for a revision that is not installed
+test_deny_pod_opts_in_for_another_revision if {
+	messages := nsa_2_6.deny with input as data.fixtures["NSA-2.6/deny/pod-opts-in-for-another-revision"]
+	wanted := ["the pod gets no Istio sidecar (no injection webhook selects it"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-2.6] ")
+		some text in wanted
+		contains(message, text)
+	}
+}
+
+# a port kept STRICT by a workload-level policy
+test_allow_port_level_strict if {
+	count(nsa_2_6.deny) == 0 with input as data.fixtures["NSA-2.6/allow/port-level-strict"]
+}
+
+# empty excludeInboundPorts and includeInboundPorts "*" leave every port to the sidecar
+test_allow_every_inbound_port_intercepted if {
+	count(nsa_2_6.deny) == 0 with input as data.fixtures["NSA-2.6/allow/every-inbound-port-intercepted"]
+}
+
+# a namespace-level policy with mode UNSET sets nothing
+test_deny_unset_namespace_policy if {
+	messages := nsa_2_6.deny with input as data.fixtures["NSA-2.6/deny/unset-namespace-policy"]
+	wanted := ["Istio's mtls mode for this pod is PERMISSIVE (no PeerAuthentication sets one; Istio's default)"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-2.6] ")
+		some text in wanted
+		contains(message, text)
+	}
+}
+
+# a workload-level UNSET inherits the namespace's STRICT
+test_allow_workload_unset_inherits if {
+	count(nsa_2_6.deny) == 0 with input as data.fixtures["NSA-2.6/allow/workload-unset-inherits"]
+}
