@@ -762,6 +762,18 @@ def cmd_policy_test(args: argparse.Namespace) -> int:
     return EXIT_FINDINGS if result.failed or low else EXIT_OK
 
 
+def _report_oracle(
+    args: argparse.Namespace, summary: dict, headline: str, disagreements: list[str]
+) -> None:
+    """An oracle run's summary as JSON, or its headline and one line per disagreement."""
+    if args.format == "json":
+        print(json.dumps(summary, indent=2))
+        return
+    out.print(headline, markup=False, soft_wrap=True)
+    for line in disagreements:
+        out.print(f"  {line}", markup=False, soft_wrap=True)
+
+
 def cmd_defaulting_oracle(args: argparse.Namespace) -> int:
     """Exit 1 on any disagreement between model.defaulting and kube-apiserver."""
     from harness.checks import defaultingoracle
@@ -776,18 +788,14 @@ def cmd_defaulting_oracle(args: argparse.Namespace) -> int:
         summary = defaultingoracle.run(
             cases, args.seed, folder, lambda: bar.update(task, advance=1)
         )
-    if args.format == "json":
-        print(json.dumps(summary, indent=2))
-    else:
-        out.print(
-            f"defaulting oracle seed {summary['seed']}: {summary['corpus']} objects, "
-            f"{summary['compared']} stored by kube-apiserver and compared; "
-            f"{len(summary['disagreements'])} disagreement(s); {folder}",
-            markup=False,
-            soft_wrap=True,
-        )
-        for row in summary["disagreements"]:
-            out.print(f"  {row['id']} ({row['kind']}): {row['detail']}", markup=False)
+    _report_oracle(
+        args,
+        summary,
+        f"defaulting oracle seed {summary['seed']}: {summary['corpus']} objects, "
+        f"{summary['compared']} stored by kube-apiserver and compared; "
+        f"{len(summary['disagreements'])} disagreement(s); {folder}",
+        [f"{row['id']} ({row['kind']}): {row['detail']}" for row in summary["disagreements"]],
+    )
     return EXIT_FINDINGS if summary["disagreements"] else EXIT_OK
 
 
@@ -802,22 +810,17 @@ def cmd_rbac_oracle(args: argparse.Namespace) -> int:
     with progress_for(err) as bar:
         task = bar.add_task("rbac oracle", total=args.count)
         summary = rbacoracle.run(args.count, args.seed, folder, lambda: bar.update(task, advance=1))
-    if args.format == "json":
-        print(json.dumps(summary, indent=2))
-    else:
-        out.print(
-            f"rbac oracle seed {summary['seed']}: {summary['roles']} ClusterRoles "
-            f"({summary['aggregated']} aggregated); {len(summary['disagreements'])} "
-            f"disagreement(s); {folder}",
-            markup=False,
-            soft_wrap=True,
-        )
-        for row in summary["disagreements"]:
-            out.print(
-                f"  {row['role']} {row['control']}: authorizer {row['oracle']}, "
-                f"policy {row['ours']}",
-                markup=False,
-            )
+    _report_oracle(
+        args,
+        summary,
+        f"rbac oracle seed {summary['seed']}: {summary['roles']} ClusterRoles "
+        f"({summary['aggregated']} aggregated); {len(summary['disagreements'])} "
+        f"disagreement(s); {folder}",
+        [
+            f"{row['role']} {row['control']}: authorizer {row['oracle']}, policy {row['ours']}"
+            for row in summary["disagreements"]
+        ],
+    )
     return EXIT_FINDINGS if summary["disagreements"] else EXIT_OK
 
 
@@ -833,25 +836,23 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
     with progress_for(err) as bar:
         task = bar.add_task("fuzz", total=args.count)
         summary = fuzz.run(args.seed, args.count, folder, lambda: bar.update(task, advance=1))
-    if args.format == "json":
-        print(json.dumps(summary, indent=2))
-    else:
-        out.print(
-            f"fuzz seed {summary['seed']}: {summary['corpus']} pods from {summary['bases']} "
-            f"base pods, {summary['judged']} judged by PSA ({summary['psa_denied']} denied, "
-            f"{summary['invalid']} invalid); {len(summary['disagreements'])} disagreement(s), "
-            f"{summary['unexplained']} not deliberate; {folder}",
-            markup=False,
-            soft_wrap=True,
-        )
-        for row in summary["disagreements"]:
-            note = f" (deliberate: {row['deliberate']})" if row["deliberate"] else ""
-            out.print(
-                f"  {row['control']} {row['base']} {' + '.join(row['mutations'])}: "
-                f"PSA {row['psa']}, ours {row['ours']}{note}",
-                markup=False,
-                soft_wrap=True,
-            )
+    notes = [
+        f" (deliberate: {r['deliberate']})" if r["deliberate"] else ""
+        for r in summary["disagreements"]
+    ]
+    _report_oracle(
+        args,
+        summary,
+        f"fuzz seed {summary['seed']}: {summary['corpus']} pods from {summary['bases']} "
+        f"base pods, {summary['judged']} judged by PSA ({summary['psa_denied']} denied, "
+        f"{summary['invalid']} invalid); {len(summary['disagreements'])} disagreement(s), "
+        f"{summary['unexplained']} not deliberate; {folder}",
+        [
+            f"{row['control']} {row['base']} {' + '.join(row['mutations'])}: "
+            f"PSA {row['psa']}, ours {row['ours']}{note}"
+            for row, note in zip(summary["disagreements"], notes, strict=True)
+        ],
+    )
     return EXIT_FINDINGS if summary["unexplained"] else EXIT_OK
 
 

@@ -178,3 +178,63 @@ test_allow_aggregates_view if {
 test_allow_aggregates_by_expressions if {
 	count(cis_5_1_3.deny) == 0 with input as data.fixtures["CIS-5.1.3/allow/aggregates-by-expressions"]
 }
+
+# an aggregation selector by in matching every bootstrapped role
+test_deny_aggregates_by_in if {
+	messages := cis_5_1_3.deny with input as data.fixtures["CIS-5.1.3/deny/aggregates-by-in"]
+	wanted := ["aggregated from ClusterRole cluster-admin rules[0] uses \"*\" in verbs", "uses \"*\" in"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[CIS-5.1.3] ")
+		some text in wanted
+		contains(message, text)
+	}
+}
+
+# an aggregation selector by not-in matching every bootstrapped role
+test_deny_aggregates_by_not_in if {
+	messages := cis_5_1_3.deny with input as data.fixtures["CIS-5.1.3/deny/aggregates-by-not-in"]
+	wanted := ["aggregated from ClusterRole cluster-admin rules[0] uses \"*\" in verbs", "uses \"*\" in"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[CIS-5.1.3] ")
+		some text in wanted
+		contains(message, text)
+	}
+}
+
+# an aggregation selector by exists matching every bootstrapped role
+test_deny_aggregates_by_exists if {
+	messages := cis_5_1_3.deny with input as data.fixtures["CIS-5.1.3/deny/aggregates-by-exists"]
+	wanted := ["aggregated from ClusterRole cluster-admin rules[0] uses \"*\" in verbs", "uses \"*\" in"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[CIS-5.1.3] ")
+		some text in wanted
+		contains(message, text)
+	}
+}
+
+# an aggregation selector by does-not-exist matching every bootstrapped role
+test_deny_aggregates_by_does_not_exist if {
+	messages := cis_5_1_3.deny with input as data.fixtures["CIS-5.1.3/deny/aggregates-by-does-not-exist"]
+	wanted := ["aggregated from ClusterRole cluster-admin rules[0] uses \"*\" in verbs", "uses \"*\" in"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[CIS-5.1.3] ")
+		some text in wanted
+		contains(message, text)
+	}
+}

@@ -118,3 +118,18 @@ test_deny_deployment_host_network_container_port if {
 		contains(message, text)
 	}
 }
+
+# the lowest host port (found by harness mutate)
+test_deny_host_port_one if {
+	messages := cis_5_2_13.deny with input as data.fixtures["CIS-5.2.13/deny/host-port-one"]
+	wanted := ["ports[0].hostPort must not be set (is 1)"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[CIS-5.2.13] ")
+		some text in wanted
+		contains(message, text)
+	}
+}

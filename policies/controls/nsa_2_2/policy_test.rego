@@ -353,3 +353,38 @@ test_deny_indexed_cronjob_index_label if {
 		contains(message, text)
 	}
 }
+
+# a pod of no Job carries no controller-uid or job-name
+test_allow_pod_without_job_labels if {
+	count(nsa_2_2.deny) == 0 with input as data.fixtures["NSA-2.2/allow/pod-without-job-labels"]
+}
+
+# the controller-uid label the API server adds selects the Job's pods
+test_allow_job_controller_uid_exists if {
+	count(nsa_2_2.deny) == 0 with input as data.fixtures["NSA-2.2/allow/job-controller-uid-exists"]
+}
+
+# an open policy whose In expression leaves this pod out
+test_allow_open_expression_for_other_pods if {
+	count(nsa_2_2.deny) == 0 with input as data.fixtures["NSA-2.2/allow/open-expression-for-other-pods"]
+}
+
+# open policies selecting the pod by matchLabels and by In
+test_deny_open_policies_select_by_labels if {
+	messages := nsa_2_2.deny with input as data.fixtures["NSA-2.2/deny/open-policies-select-by-labels"]
+	wanted := ["NetworkPolicy dd-open-by-labels/open-ingress allows all Ingress traffic of this pod", "NetworkPolicy dd-open-by-labels/open-egress allows all Egress traffic of this pod"]
+	every text in wanted {
+		some message in messages
+		contains(message, text)
+	}
+	every message in messages {
+		startswith(message, "[NSA-2.2] ")
+		some text in wanted
+		contains(message, text)
+	}
+}
+
+# an open policy for pods without pod-template-hash never selects a Deployment's pods
+test_allow_open_policy_for_pods_without_hash if {
+	count(nsa_2_2.deny) == 0 with input as data.fixtures["NSA-2.2/allow/open-policy-for-pods-without-hash"]
+}
