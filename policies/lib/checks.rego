@@ -142,9 +142,10 @@ no_default_deny contains [k8s.whole_object, concat("", ["NetworkPolicy ", k8s.na
 peer_field := {"ingress": "from", "egress": "to"}
 
 # NSA-2.6: Istio strict mTLS, as Istio decides it. The pod gets a sidecar (Istio's
-# injection webhooks select it by label, case-sensitively, and its injector agrees), its
-# effective PeerAuthentication mode is STRICT on every port, and no inbound port is left
-# outside the sidecar. Read from istio.io/istio: the injection webhooks' selectors
+# injection webhooks select it by label, case-sensitively, and its injector agrees: only
+# the exact value false declines, true injects, and no value or any other value falls
+# back to the default policy, enabled), its effective PeerAuthentication mode is STRICT
+# on every port, and no inbound port is left outside the sidecar. Read from istio.io/istio: the injection webhooks' selectors
 # (manifests/charts/istio-control/istio-discovery/templates/mutatingwebhook.yaml),
 # injectRequired and IgnoredNamespaces (pkg/kube/inject), ComposePeerAuthentication
 # (pilot/pkg/security/authn/policy_applier.go). The admin config's istio.revisions names
@@ -188,16 +189,15 @@ no_sidecar contains concat("", ["Istio never injects into namespace ", k8s.names
 	k8s.namespace in {"kube-system", "kube-public", "kube-node-lease", "local-path-storage"}
 }
 
-no_sidecar contains concat("", ["sidecar.istio.io/inject is ", inject_setting]) if {
-	not lower(inject_setting) in {"", "y", "yes", "true", "on"}
-}
+no_sidecar contains "sidecar.istio.io/inject is false" if inject_setting == "false"
 
 no_sidecar contains "no injection webhook selects it (namespace label istio-injection=enabled or istio.io/rev=<an installed revision>, or pod label sidecar.istio.io/inject=true or istio.io/rev)" if {
-	lower(inject_setting) in {"", "y", "yes", "true", "on"}
+	inject_setting != "false"
 	not webhook_selects
 }
 
-# The pod's label wins over the older annotation (injectRequired).
+# The pod's label wins over the older annotation (injectRequired in
+# istio.io/istio v0.0.0-20260827124520-eed52ebb66ad reads exactly "true" and "false").
 inject_setting := v if {
 	v := k8s.pod_labels["sidecar.istio.io/inject"]
 } else := v if {
