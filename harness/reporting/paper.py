@@ -183,12 +183,16 @@ def sections(evidence: Evidence) -> dict[str, str]:
     fuzz_summary = reference_dir() / "fuzz" / "summary.json"
     if fuzz_summary.is_file():
         out["fuzz"] = fuzz_text(json.loads(fuzz_summary.read_text()))
-    defaulting_summary = reference_dir() / "defaulting" / "summary.json"
-    if defaulting_summary.is_file():
-        out["defaulting"] = defaulting_text(json.loads(defaulting_summary.read_text()))
-    rbac_summary = reference_dir() / "rbac" / "summary.json"
-    if rbac_summary.is_file():
-        out["rbac-oracle"] = rbac_oracle_text(json.loads(rbac_summary.read_text()))
+    for block, folder, command, text in (
+        ("defaulting", "defaulting", "defaulting-oracle", defaulting_text),
+        ("rbac-oracle", "rbac", "rbac-oracle", rbac_oracle_text),
+    ):
+        summary = reference_dir() / folder / "summary.json"
+        out[block] = (
+            text(json.loads(summary.read_text()))
+            if summary.is_file()
+            else f"No {command} run in {summary.parent} (python -m harness {command} --out it).\n"
+        )
     out["peers"] = peers_text(evidence.catalog)
     out["vap"] = vap_text(evidence.runs)
     out["mechanisms"] = markdown_frame(mechanism_matrix(evidence.runs, evidence.catalog))
