@@ -161,8 +161,19 @@ def commit() -> dict[str, Any]:
         ).stdout.strip()
         dirty = bool(
             subprocess.run(
-                # Tracked files only: earlier runs' untracked result folders are not code.
-                ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                # Tracked files outside results/ only: earlier runs' result folders,
+                # committed reference runs included, are not code.
+                [
+                    "git",
+                    "-C",
+                    str(root),
+                    "status",
+                    "--porcelain",
+                    "--untracked-files=no",
+                    "--",
+                    ".",
+                    ":!results",
+                ],
                 capture_output=True,
                 text=True,
                 check=True,
