@@ -158,6 +158,7 @@ class KubeTarget(Target):
         self._incomplete: dict[str, str] = {}  # namespace -> state resource not served
         self._granted: set[str] = set()  # namespaces where REPLAY_GROUP may replay
         self.created: list[dict[str, Any]] = []  # what teardown removes, in creation order
+        self._stored_name = ""  # the last object a replay without dry-run created
 
     # ------------------------------------------------------------ subclass hooks
 
@@ -592,7 +593,7 @@ class KubeTarget(Target):
     ) -> Decision:
         query = [("dryRun", "All")] if dry_run else []
         try:
-            self._call(method, path, body, query, headers=self.request_headers(user))
+            answer = self._call(method, path, body, query, headers=self.request_headers(user))
         except ApiError as exc:
             message = str(exc)
             marker = "denied the request: "
@@ -614,6 +615,9 @@ class KubeTarget(Target):
             raise TargetError(
                 f"kube-apiserver rejected {body['kind']} {body['metadata'].get('name')}: {message}"
             ) from None
+        if not dry_run:
+            # the name the API server stored it under (generateName makes a new one per call)
+            self._stored_name = json.loads(answer)["metadata"]["name"]
         return Decision(True, ())
 
     def settle(self, prepared: Any, decision: Decision) -> None:
@@ -624,7 +628,7 @@ class KubeTarget(Target):
         method, _, body, _ = prepared
         if self.dry_run or not decision.allowed or method != "POST":
             return
-        path = object_path(body)
+        path = f"{api_path(body)}/{self._stored_name}"
         query = [("gracePeriodSeconds", "0"), ("propagationPolicy", "Background")]
         with contextlib.suppress(ApiError):
             self._call("DELETE", path, query=query)
@@ -635,7 +639,7 @@ class KubeTarget(Target):
             except ApiError:
                 return  # gone
             time.sleep(0.05)
-        raise TargetError(f"{body['kind']} {body['metadata'].get('name')} was not deleted in "
+        raise TargetError(f"{body['kind']} {self._stored_name} was not deleted in "
                           f"{GONE_TIMEOUT_S} s")  # fmt: skip
 
     supplementary_label = "every fixture again without the webhook (the baseline)"
