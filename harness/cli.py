@@ -327,6 +327,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_rbac_oracle)
 
     p = sub.add_parser(
+        "netpol-oracle",
+        help="generated NetworkPolicies and workloads (local control plane, real "
+        "controllers) through cyclonus's policy matcher against NSA-2.2 and CIS-5.3.2",
+    )
+    p.add_argument("--seed", type=int, default=1, help="makes the cases repeatable (default 1)")
+    p.add_argument("--count", type=int, default=1000, help="cases to generate (default 1000)")
+    p.add_argument("--out", type=Path, help="run folder (default results/netpol/<UTC timestamp>)")
+    p.add_argument("--format", choices=["table", "json"], default="table")
+    p.set_defaults(func=cmd_netpol_oracle)
+
+    p = sub.add_parser(
         "mutate",
         help="break the policies one change at a time and see which fixture tests notice (OPA)",
     )
@@ -818,6 +829,34 @@ def cmd_rbac_oracle(args: argparse.Namespace) -> int:
         f"disagreement(s); {folder}",
         [
             f"{row['role']} {row['control']}: authorizer {row['oracle']}, policy {row['ours']}"
+            for row in summary["disagreements"]
+        ],
+    )
+    return EXIT_FINDINGS if summary["disagreements"] else EXIT_OK
+
+
+def cmd_netpol_oracle(args: argparse.Namespace) -> int:
+    """Exit 1 on any disagreement between NSA-2.2 / CIS-5.3.2 and cyclonus's matcher."""
+    from harness.checks import netpoloracle
+    from harness.reporting.results import new_run_dir
+
+    if args.count < 1:
+        raise HarnessError("--count must be at least 1")
+    folder = args.out or new_run_dir(Path("results") / "netpol")
+    with progress_for(err) as bar:
+        task = bar.add_task("netpol oracle", total=args.count)
+        summary = netpoloracle.run(
+            args.count, args.seed, folder, lambda: bar.update(task, advance=1)
+        )
+    _report_oracle(
+        args,
+        summary,
+        f"netpol oracle seed {summary['seed']}: {summary['cases']} workloads, "
+        f"{summary['policies']} NetworkPolicies; {len(summary['disagreements'])} "
+        f"disagreement(s); {folder}",
+        [
+            f"{row['namespace']} {row['kind']} {row['control']}: cyclonus {row['oracle']}, "
+            f"policy {row['ours']}"
             for row in summary["disagreements"]
         ],
     )

@@ -529,3 +529,26 @@ def status() -> list[dict[str, str]]:
             }
         )
     return rows
+
+
+def go_program(source: Path, name: str, log: Log = print) -> Path:
+    """A Go program kept in this repository (an oracle's driver around an upstream
+    library), built into the cache once per version of its sources: go.mod and go.sum pin
+    what it links, the module proxy serves it."""
+    digest = hashlib.sha256()
+    for path in sorted(source.iterdir()):
+        if path.is_file():
+            digest.update(f"{path.name}:{hashlib.sha256(path.read_bytes()).hexdigest()}\n".encode())
+    dest = paths.cache_dir() / "tools" / name / digest.hexdigest()[:12] / name
+    if dest.exists():
+        return dest
+    go = shutil.which("go")
+    if go is None:
+        raise HarnessError(f"{name}: building it needs the Go toolchain (go on PATH)")
+    log(f"building {name} from {source} (once per change of its sources)")
+    with tempfile.TemporaryDirectory(prefix=f"pac-harness-{name}-") as tmp:
+        out = Path(tmp) / name
+        _go(go, ["build", "-trimpath", "-ldflags", "-s -w", "-o", str(out), "."], str(source), name)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(out), dest)
+    return dest

@@ -52,6 +52,7 @@ from harness.reporting.report import (
     markdown_table,
     mechanism_comparison,
     mutation_text,
+    netpol_oracle_text,
     psa_summary,
     rbac_oracle_text,
     save_figure,
@@ -186,6 +187,7 @@ def sections(evidence: Evidence) -> dict[str, str]:
     for block, folder, command, text in (
         ("defaulting", "defaulting", "defaulting-oracle", defaulting_text),
         ("rbac-oracle", "rbac", "rbac-oracle", rbac_oracle_text),
+        ("netpol-oracle", "netpol", "netpol-oracle", netpol_oracle_text),
     ):
         summary = reference_dir() / folder / "summary.json"
         out[block] = (

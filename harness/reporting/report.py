@@ -875,6 +875,21 @@ def rbac_oracle_text(summary: dict[str, Any]) -> str:
     return text
 
 
+def netpol_oracle_text(summary: dict[str, Any]) -> str:
+    """A NetworkPolicy-oracle run's summary.json in words, with its disagreements."""
+    kinds = ", ".join(f"{n} {k}" for k, n in summary["kinds"].items())
+    broken = ", ".join(f"{c} {n}" for c, n in summary["broken_by_oracle"].items())
+    text = (
+        f"Seed {summary['seed']}: {summary['cases']:,} generated workloads ({kinds}) under "
+        f"{summary['policies']:,} generated NetworkPolicies; by the matcher, on the pod each "
+        f"workload's controller made, the control is broken for {broken}. "
+        f"{len(summary['disagreements'])} disagreement(s) with the policies' verdicts.\n"
+    )
+    if summary["disagreements"]:
+        text += "\n" + markdown_frame(pd.DataFrame(summary["disagreements"]))
+    return text
+
+
 def mutation_text(report: dict[str, Any]) -> str:
     """A mutation run's mutation.json in words: what was killed at each level, and how
     many survivors scenarios/mutants.yaml explains."""

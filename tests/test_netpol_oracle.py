@@ -1,0 +1,82 @@
+"""The NetworkPolicy oracle: NSA-2.2 and CIS-5.3.2 against cyclonus's policy matcher, on
+pods that kube-controller-manager's workload controllers made."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+import pytest
+
+from harness.checks import netpoloracle
+from harness.reporting.paper import reference_dir
+from tests.conftest import require_tool
+
+
+def require_go() -> None:
+    """The matcher's driver is built with Go: skip locally without it, fail in CI."""
+    if shutil.which("go") is None:
+        if os.environ.get("CI"):
+            pytest.fail("the Go toolchain is missing (CI machines have Go)")
+        pytest.skip("the Go toolchain is not on PATH")
+
+
+def test_generation_is_repeatable_and_covers_every_kind_and_spelling():
+    cases = netpoloracle.generate(300, seed=5)
+    assert cases == netpoloracle.generate(300, seed=5)
+    assert {c.workload["kind"] for c in cases} == set(netpoloracle.KINDS)
+    specs = [p["spec"] for c in cases for p in c.policies]
+    assert any("podSelector" not in s for s in specs)
+    assert any("policyTypes" not in s for s in specs)
+    assert any(s.get("ingress", 0) is None for s in specs)
+    assert any(s.get("egress") == [] for s in specs)
+    assert any(not c.policies for c in cases)  # CIS-5.3.2's case
+
+
+def test_selectors_on_controller_labels_never_name_a_value():
+    """Their values are unknown at admission (see the module docstring)."""
+    for case in netpoloracle.generate(300, seed=6):
+        for policy in case.policies:
+            selector = policy["spec"].get("podSelector") or {}
+            assert not set(selector.get("matchLabels") or {}) & set(netpoloracle._CONTROLLER_KEYS)
+            for e in selector.get("matchExpressions") or []:
+                if e["key"] in netpoloracle._CONTROLLER_KEYS and e["operator"] in ("In", "NotIn"):
+                    assert case.workload["kind"] == "Job" and "job-name" in e["key"]
+
+
+def test_the_driver_reads_selectors_as_kubernetes_does():
+    """NotIn holds on a pod without the key (apimachinery), unlike cyclonus's own reading;
+    a rule without peers and ports lets everything through."""
+    require_go()
+    selector = {"matchExpressions": [{"key": "tier", "operator": "NotIn", "values": ["front"]}]}
+    policy = {
+        "metadata": {"name": "p", "namespace": "a"},
+        "spec": {"podSelector": selector, "policyTypes": ["Ingress"], "ingress": [{}]},
+    }
+    pods = [
+        {"namespace": "a", "labels": {"app": "web"}},
+        {"namespace": "a", "labels": {"tier": "front"}},
+        {"namespace": "b", "labels": {}},
+    ]
+    answers = netpoloracle.matcher({"policies": [policy], "pods": pods})
+    assert [a["ingress"]["isolated"] for a in answers] == [True, False, False]
+    assert answers[0]["ingress"] == {"isolated": True, "allow_all": True, "policies": ["p"]}
+    assert answers[0]["egress"] == {"isolated": False, "allow_all": False, "policies": []}
+
+
+def test_oracle_agrees_with_the_matcher(tmp_path):
+    require_go()
+    for tool in ("kube-apiserver", "etcd", "kube-controller-manager"):
+        require_tool(tool)
+    summary = netpoloracle.run(80, 11, tmp_path, lambda: None)
+    assert summary["disagreements"] == []
+    assert 0 < summary["broken_by_oracle"]["NSA-2.2"] < 80
+    assert (tmp_path / "cases.jsonl.gz").is_file()
+
+
+def test_the_committed_oracle_run_found_no_disagreement():
+    summary = json.loads((reference_dir() / "netpol" / "summary.json").read_text())
+    assert summary["disagreements"] == []
+    assert summary["cases"] >= 1000
+    assert all(n > 50 for n in summary["kinds"].values())
