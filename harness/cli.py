@@ -83,7 +83,7 @@ def _terminate(signum, frame) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _terminate)
-    parser = build_parser()
+    parser = build_parser(_verb(sys.argv[1:] if argv is None else argv))
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
@@ -102,7 +102,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BROKEN_PIPE
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _verb(argv: Sequence[str]) -> str | None:
+    """The command named on the line (its first word that is not an option)."""
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
+def build_parser(verb: str | None = None) -> argparse.ArgumentParser:
+    """Every verb's parser; of those in harness.commands only the chosen verb's module is
+    imported (see harness/commands/__init__.py)."""
+    from harness import commands
     from harness.targets import target_names
 
     parser = argparse.ArgumentParser(prog="python -m harness", description=__doc__.splitlines()[0])
@@ -422,6 +430,7 @@ def build_parser() -> argparse.ArgumentParser:
         "AdmissionReview keeps the one it records. CIS-5.4.2 reads it for Secrets",
     )
     p.set_defaults(func=cmd_check)
+    commands.add_parsers(sub, verb)
     return parser
 
 

@@ -71,6 +71,7 @@ def test_no_module_imports_from_a_layer_above_its_own():
         "harness.reporting",
         "harness.checks",
         "harness.peers",
+        "harness.commands",
     }
     broken = []
     for path in sorted(PACKAGE.rglob("*.py")):
@@ -84,3 +85,16 @@ def test_no_module_imports_from_a_layer_above_its_own():
             if layer == "harness" and module in BASE and target != "harness":
                 broken.append(f"{module} (base) imports {imported}")
     assert not broken, "\n".join(broken)
+
+
+def test_every_registered_command_has_its_module_and_summary():
+    """harness.commands.REGISTRY names each verb without importing it; the module holds
+    the same summary, its arguments and its handler."""
+    from harness import commands
+
+    for verb, summary in commands.REGISTRY.items():
+        module = commands.module(verb)
+        assert summary == module.SUMMARY, verb
+        assert callable(module.add_arguments) and callable(module.run), verb
+    on_disk = {p.stem.replace("_", "-") for p in (PACKAGE / "commands").glob("*.py")}
+    assert on_disk - {"--init--"} == set(commands.REGISTRY)
