@@ -19,60 +19,22 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from harness import __version__
 from harness.checks.nodecheck import DEFAULT_UNIT_PATH
+from harness.commands._shared import (
+    EXIT_BROKEN_PIPE,
+    EXIT_ERROR,
+    EXIT_FINDINGS,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    Table,
+    err,
+    out,
+    progress_for,
+)
 from harness.errors import HarnessError
 from harness.model.catalog import FRAMEWORKS, load_catalog
-
-if TYPE_CHECKING:
-    from rich.console import Console
-    from rich.table import Table as RichTable
-
-EXIT_OK, EXIT_FINDINGS, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
-EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a closed pipe
-
-
-def _console(stderr: bool = False) -> Console:
-    """Text is never hard-wrapped; off a terminal (a pipe, a log) tables get the width
-    they need instead of rich's default 80 columns, so nothing is cut or folded."""
-    from rich.console import Console
-
-    console = Console(stderr=stderr, highlight=False, soft_wrap=True)
-    if not console.is_terminal:
-        console = Console(stderr=stderr, highlight=False, soft_wrap=True, width=100_000)
-    return console
-
-
-class _LazyConsole:
-    """A console made on first use: rich costs about 40 ms to import, which a node
-    gate (`node-check --format json`, waited for at boot) never needs."""
-
-    def __init__(self, stderr: bool) -> None:
-        self._stderr = stderr
-        self._console: Console | None = None
-
-    def __getattr__(self, name: str) -> Any:
-        if self._console is None:
-            self._console = _console(self._stderr)
-        return getattr(self._console, name)
-
-
-def Table(*args: Any, **kwargs: Any) -> RichTable:
-    from rich.table import Table as RichTable
-
-    return RichTable(*args, **kwargs)
-
-
-def progress_for(*args: Any, **kwargs: Any) -> Any:
-    from harness.progress import progress_for as make
-
-    return make(*args, **kwargs)
-
-
-out: Any = _LazyConsole(stderr=False)
-err: Any = _LazyConsole(stderr=True)
 
 
 def _terminate(signum, frame) -> None:
@@ -291,59 +253,6 @@ def build_parser(verb: str | None = None) -> argparse.ArgumentParser:
     )
     p.add_argument("--format", choices=["table", "json"], default="table")
     p.set_defaults(func=cmd_policy_test)
-
-    p = sub.add_parser(
-        "fuzz",
-        help="mutated pods through the real Pod Security Admission and NSA-1.4 (local control plane)",
-    )
-    p.add_argument("--seed", type=int, default=1, help="makes the corpus repeatable (default 1)")
-    p.add_argument("--count", type=int, default=6000, help="mutants to generate (default 6000)")
-    p.add_argument("--out", type=Path, help="run folder (default results/fuzz/<UTC timestamp>)")
-    p.add_argument("--format", choices=["table", "json"], default="table")
-    p.set_defaults(func=cmd_fuzz)
-
-    p = sub.add_parser(
-        "defaulting-oracle",
-        help="fixtures, fuzzed pods and generated policies defaulted offline and by "
-        "kube-apiserver (local control plane): same verdicts and fields",
-    )
-    p.add_argument("--seed", type=int, default=1, help="makes the corpus repeatable (default 1)")
-    p.add_argument(
-        "--fuzz-count", type=int, default=6000, help="mutated pods (default 6000, as fuzz)"
-    )
-    p.add_argument(
-        "--generated",
-        type=int,
-        default=2000,
-        help="generated NetworkPolicies and LimitRanges (default 2000)",
-    )
-    p.add_argument(
-        "--out", type=Path, help="run folder (default results/defaulting/<UTC timestamp>)"
-    )
-    p.add_argument("--format", choices=["table", "json"], default="table")
-    p.set_defaults(func=cmd_defaulting_oracle)
-
-    p = sub.add_parser(
-        "rbac-oracle",
-        help="generated ClusterRoles through the RBAC authorizer and the aggregation "
-        "controller (local control plane) against CIS-5.1.2/3/4/8",
-    )
-    p.add_argument("--seed", type=int, default=1, help="makes the roles repeatable (default 1)")
-    p.add_argument("--count", type=int, default=200, help="ClusterRoles to generate (default 200)")
-    p.add_argument("--out", type=Path, help="run folder (default results/rbac/<UTC timestamp>)")
-    p.add_argument("--format", choices=["table", "json"], default="table")
-    p.set_defaults(func=cmd_rbac_oracle)
-
-    p = sub.add_parser(
-        "netpol-oracle",
-        help="generated NetworkPolicies and workloads (local control plane, real "
-        "controllers) through cyclonus's policy matcher against NSA-2.2 and CIS-5.3.2",
-    )
-    p.add_argument("--seed", type=int, default=1, help="makes the cases repeatable (default 1)")
-    p.add_argument("--count", type=int, default=1000, help="cases to generate (default 1000)")
-    p.add_argument("--out", type=Path, help="run folder (default results/netpol/<UTC timestamp>)")
-    p.add_argument("--format", choices=["table", "json"], default="table")
-    p.set_defaults(func=cmd_netpol_oracle)
 
     p = sub.add_parser(
         "mutate",
@@ -780,128 +689,6 @@ def cmd_policy_test(args: argparse.Namespace) -> int:
         for name, pct in sorted(low.items()):
             out.print(f"  {name}: {pct:.1f} % (lines {result.uncovered.get(name)})", markup=False)
     return EXIT_FINDINGS if result.failed or low else EXIT_OK
-
-
-def _report_oracle(
-    args: argparse.Namespace, summary: dict, headline: str, disagreements: list[str]
-) -> None:
-    """An oracle run's summary as JSON, or its headline and one line per disagreement."""
-    if args.format == "json":
-        print(json.dumps(summary, indent=2))
-        return
-    out.print(headline, markup=False, soft_wrap=True)
-    for line in disagreements:
-        out.print(f"  {line}", markup=False, soft_wrap=True)
-
-
-def cmd_defaulting_oracle(args: argparse.Namespace) -> int:
-    """Exit 1 on any disagreement between model.defaulting and kube-apiserver."""
-    from harness.checks import defaultingoracle
-    from harness.reporting.results import new_run_dir
-
-    if args.fuzz_count < 0 or args.generated < 0:
-        raise HarnessError("--fuzz-count and --generated must not be negative")
-    folder = args.out or new_run_dir(Path("results") / "defaulting")
-    with progress_for(err) as bar:
-        cases = defaultingoracle.corpus(args.seed, args.fuzz_count, args.generated)
-        task = bar.add_task("defaulting oracle", total=len(cases))
-        summary = defaultingoracle.run(
-            cases, args.seed, folder, lambda: bar.update(task, advance=1)
-        )
-    _report_oracle(
-        args,
-        summary,
-        f"defaulting oracle seed {summary['seed']}: {summary['corpus']} objects, "
-        f"{summary['compared']} stored by kube-apiserver and compared; "
-        f"{len(summary['disagreements'])} disagreement(s); {folder}",
-        [f"{row['id']} ({row['kind']}): {row['detail']}" for row in summary["disagreements"]],
-    )
-    return EXIT_FINDINGS if summary["disagreements"] else EXIT_OK
-
-
-def cmd_rbac_oracle(args: argparse.Namespace) -> int:
-    """Exit 1 on any disagreement between the CIS-5.1.x policies and the authorizer."""
-    from harness.checks import rbacoracle
-    from harness.reporting.results import new_run_dir
-
-    if args.count < 1:
-        raise HarnessError("--count must be at least 1")
-    folder = args.out or new_run_dir(Path("results") / "rbac")
-    with progress_for(err) as bar:
-        task = bar.add_task("rbac oracle", total=args.count)
-        summary = rbacoracle.run(args.count, args.seed, folder, lambda: bar.update(task, advance=1))
-    _report_oracle(
-        args,
-        summary,
-        f"rbac oracle seed {summary['seed']}: {summary['roles']} ClusterRoles "
-        f"({summary['aggregated']} aggregated); {len(summary['disagreements'])} "
-        f"disagreement(s); {folder}",
-        [
-            f"{row['role']} {row['control']}: authorizer {row['oracle']}, policy {row['ours']}"
-            for row in summary["disagreements"]
-        ],
-    )
-    return EXIT_FINDINGS if summary["disagreements"] else EXIT_OK
-
-
-def cmd_netpol_oracle(args: argparse.Namespace) -> int:
-    """Exit 1 on any disagreement between NSA-2.2 / CIS-5.3.2 and cyclonus's matcher."""
-    from harness.checks import netpoloracle
-    from harness.reporting.results import new_run_dir
-
-    if args.count < 1:
-        raise HarnessError("--count must be at least 1")
-    folder = args.out or new_run_dir(Path("results") / "netpol")
-    with progress_for(err) as bar:
-        task = bar.add_task("netpol oracle", total=args.count)
-        summary = netpoloracle.run(
-            args.count, args.seed, folder, lambda: bar.update(task, advance=1)
-        )
-    _report_oracle(
-        args,
-        summary,
-        f"netpol oracle seed {summary['seed']}: {summary['cases']} workloads, "
-        f"{summary['policies']} NetworkPolicies; {len(summary['disagreements'])} "
-        f"disagreement(s); {folder}",
-        [
-            f"{row['namespace']} {row['kind']} {row['control']}: cyclonus {row['oracle']}, "
-            f"policy {row['ours']}"
-            for row in summary["disagreements"]
-        ],
-    )
-    return EXIT_FINDINGS if summary["disagreements"] else EXIT_OK
-
-
-def cmd_fuzz(args: argparse.Namespace) -> int:
-    """Exit 1 when a disagreement with PSA is not listed as deliberate in the catalog."""
-    from harness.checks import fuzz
-
-    if args.count < 1:
-        raise HarnessError("--count must be at least 1")
-    from harness.reporting.results import new_run_dir
-
-    folder = args.out or new_run_dir(Path("results") / "fuzz")
-    with progress_for(err) as bar:
-        task = bar.add_task("fuzz", total=args.count)
-        summary = fuzz.run(args.seed, args.count, folder, lambda: bar.update(task, advance=1))
-    notes = [
-        f" (deliberate: {r['deliberate']})" if r["deliberate"] else ""
-        for r in summary["disagreements"]
-    ]
-    _report_oracle(
-        args,
-        summary,
-        f"fuzz seed {summary['seed']}: {summary['corpus']} pods from {summary['bases']} "
-        f"base pods, {summary['judged']} judged by PSA ({summary['psa_denied']} denied, "
-        f"{summary['invalid']} invalid); {len(summary['disagreements'])} disagreement(s), "
-        f"{summary['unexplained']} not deliberate; {folder}",
-        [
-            f"{row['control']} {row['base']} {' + '.join(row['mutations'])}: "
-            f"PSA {row['psa']}, ours {row['ours']}{note}"
-            for row, note in zip(summary["disagreements"], notes, strict=True)
-        ],
-    )
-    return EXIT_FINDINGS if summary["unexplained"] else EXIT_OK
 
 
 def cmd_peers(args: argparse.Namespace) -> int:

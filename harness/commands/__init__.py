@@ -19,6 +19,14 @@ from types import ModuleType
 # verb -> its one-line summary (the module's SUMMARY; a test holds them equal), the
 # module being harness.commands.<verb with - as _>.
 REGISTRY: dict[str, str] = {
+    "fuzz": "mutated pods through the real Pod Security Admission and NSA-1.4 (local "
+    "control plane)",
+    "defaulting-oracle": "fixtures, fuzzed pods and generated policies defaulted offline "
+    "and by kube-apiserver (local control plane): same verdicts and fields",
+    "rbac-oracle": "generated ClusterRoles through the RBAC authorizer and the aggregation "
+    "controller (local control plane) against CIS-5.1.2/3/4/8",
+    "netpol-oracle": "generated NetworkPolicies and workloads (local control plane, real "
+    "controllers) through cyclonus's policy matcher against NSA-2.2 and CIS-5.3.2",
     "reference": "remake every reference run in order, from this checkout, timing each step",
 }
 

@@ -1,0 +1,40 @@
+"""`harness netpol-oracle`: NSA-2.2 and CIS-5.3.2 against cyclonus's NetworkPolicy
+matcher, on pods real controllers made (harness.checks.netpoloracle)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from harness.commands._shared import oracle_arguments, run_oracle
+
+SUMMARY = (
+    "generated NetworkPolicies and workloads (local control plane, real controllers) "
+    "through cyclonus's policy matcher against NSA-2.2 and CIS-5.3.2"
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    oracle_arguments(parser, "netpol", 1000, "cases")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Exit 1 on any disagreement between NSA-2.2 / CIS-5.3.2 and the matcher."""
+    from harness.checks import netpoloracle
+
+    def headline(s: dict[str, Any]) -> str:
+        return (
+            f"netpol oracle seed {s['seed']}: {s['cases']} workloads, {s['policies']} "
+            f"NetworkPolicies; {len(s['disagreements'])} disagreement(s)"
+        )
+
+    def line(row: dict[str, Any]) -> str:
+        return (
+            f"{row['namespace']} {row['kind']} {row['control']}: cyclonus {row['oracle']}, "
+            f"policy {row['ours']}"
+        )
+
+    return run_oracle(
+        args, "netpol", "netpol oracle", args.count,
+        lambda out, tick: netpoloracle.run(args.count, args.seed, out, tick), headline, line,
+    )  # fmt: skip
