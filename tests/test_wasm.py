@@ -9,7 +9,8 @@ import dataclasses
 
 import pytest
 
-from harness.cli import main, shipped_policy_set
+from harness.cli import main
+from harness.commands.build import shipped_policy_set
 from harness.errors import HarnessError
 from harness.model.policies import RegoModule
 from harness.targets import wasm

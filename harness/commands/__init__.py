@@ -3,8 +3,6 @@
 without importing them; the CLI imports only the module of the verb it runs, so a
 command's dependencies never slow another's start (the node gate's above all).
 
-The verbs still defined in harness/cli.py move here one by one.
-
 May import: harness (errors, paths, progress), harness.model, harness.infra,
 harness.targets, harness.reporting, harness.checks, harness.peers, harness.replay,
 harness.experiment.
@@ -17,8 +15,25 @@ import importlib
 from types import ModuleType
 
 # verb -> its one-line summary (the module's SUMMARY; a test holds them equal), the
-# module being harness.commands.<verb with - as _>.
+# module being harness.commands.<verb with - as _>. `--help` lists them in this order.
 REGISTRY: dict[str, str] = {
+    "controls": "list the control catalog",
+    "run": "replay every fixture against a target and report coverage and latency",
+    "node-check": "gate a node: every node-configuration policy over its files",
+    "report": "regenerate tables and figures of a run folder",
+    "paper": "regenerate the reproduction report's tables, figures and numbers",
+    "compare": "per-control latency of several runs side by side",
+    "build": "compile the policies into the Wasm module the wasm target ships with",
+    "tools": "pinned external tools (opa, etcd, kube-apiserver, kind, node components)",
+    "policy-test": "opa check --strict, opa test and coverage over policies/",
+    "mutate": "break the policies one change at a time and see which fixture tests notice (OPA)",
+    "peers": "ask Pod Security Admission and published rule sets (scenarios/peers.yaml) about "
+    "every fixture of the controls they map",
+    "rbac-defaults": "compare policies/lib/rbac_defaults.rego with what kube-apiserver bootstraps",
+    "controlplane": "start the local etcd + kube-apiserver and wait (for audit, --target "
+    "cluster, kubectl)",
+    "audit": "apply every policy to existing cluster state",
+    "check": "check manifests offline against the admission policies",
     "fuzz": "mutated pods through the real Pod Security Admission and NSA-1.4 (local "
     "control plane)",
     "defaulting-oracle": "fixtures, fuzzed pods and generated policies defaulted offline "
@@ -37,10 +52,11 @@ def module(verb: str) -> ModuleType:
 
 def add_parsers(sub: argparse._SubParsersAction, chosen: str | None) -> None:
     """A subparser per registered verb; only the chosen verb's module is imported, to
-    add its arguments and run it."""
+    add its arguments and run it. func is set before add_arguments, so that a verb made
+    of sub-commands (tools) can hand it to them."""
     for verb, summary in REGISTRY.items():
         parser = sub.add_parser(verb, help=summary, description=summary)
         if verb == chosen:
             command = module(verb)
-            command.add_arguments(parser)
             parser.set_defaults(func=command.run)
+            command.add_arguments(parser)

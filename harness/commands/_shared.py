@@ -1,5 +1,7 @@
-"""What every command shares: exit codes, the two consoles, progress, and the shape of
-an oracle command (seed, count, run folder, summary, exit 1 on a disagreement)."""
+"""What every command shares: exit codes, the two consoles, progress, the argument types
+and options several verbs take (control ids, counts, the NetworkPolicy probe), the
+findings table of check and audit, and the shape of an oracle command (seed, count, run
+folder, summary, exit 1 on a disagreement)."""
 
 from __future__ import annotations
 
@@ -58,6 +60,75 @@ def progress_for(*args: Any, **kwargs: Any) -> Any:
 
 out: Any = _LazyConsole(stderr=False)
 err: Any = _LazyConsole(stderr=True)
+
+
+def id_list(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must not be negative")
+    return value
+
+
+def probe_flags(parser: Any, scope: str) -> None:
+    """CIS-5.3.1's live probe: audit --kubeconfig and run --target cluster run it."""
+    parser.add_argument(
+        "--no-probe",
+        dest="probe",
+        action="store_false",
+        help=f"{scope}: do not probe NetworkPolicy enforcement (CIS-5.3.1 then rests on the "
+        "network plugin's name); the probe runs two pods in a throw-away namespace",
+    )
+    parser.add_argument(
+        "--probe-image",
+        help=f"{scope}: the probe pods' image, with nc (default: the Debian image built "
+        "here, which kind clusters of this harness hold)",
+    )
+
+
+def probe_image(args: argparse.Namespace) -> str | None:
+    if not args.probe:
+        if args.probe_image:
+            raise HarnessError("--probe-image and --no-probe contradict each other")
+        return None
+    if args.probe_image:
+        return args.probe_image
+    from harness.infra import kindimages
+
+    return kindimages.debian_ref()
+
+
+def print_findings(findings: Any) -> None:
+    """check's and audit's table: the denials, then one line of counts."""
+    from harness.checks.check import NOT_APPLICABLE
+
+    resources = {(f.file, f.resource) for f in findings}
+    denied = [f for f in findings if f.decision == "deny"]
+    table = Table(show_lines=False)
+    for col in ("Resource", "Control", "Decision", "Messages"):
+        table.add_column(col, overflow="fold")
+    for f in denied:
+        text = "\n".join(m.split("] ", 1)[-1] for m in f.messages)
+        table.add_row(f.resource, f.control, "[red]deny[/red]", text)
+    if denied:
+        out.print(table)
+    controls = {f.control for f in findings}
+    skipped = sum(f.decision == NOT_APPLICABLE for f in findings)
+    out.print(
+        f"{len(resources)} resource(s) x {len(controls)} control(s): "
+        f"{len(findings) - len(denied) - skipped} allowed, {len(denied)} denied"
+        + (f", {skipped} not applicable" if skipped else "")
+    )
 
 
 def oracle_arguments(parser: argparse.ArgumentParser, folder: str, count: int, what: str) -> None:
