@@ -24,7 +24,7 @@ from harness.model import inputs
 from harness.model.catalog import Control, load_catalog
 from harness.model.config import load_config
 from harness.model.fixtures import FixtureSet, load_fixtures
-from harness.model.policies import PolicySet, load_modules, queries_for
+from harness.model.policies import PolicySet, policy_set, queries_for
 from harness.progress import LineProgress
 from harness.replay import Plan, replay
 from harness.reporting.results import Recorder, RunWriter, base_metadata, new_run_dir, now
@@ -84,12 +84,7 @@ def prepare(
         )
     fixtures = load_fixtures(with_policy)
     loaded_config = load_config(config)
-    policy = PolicySet(
-        modules=load_modules(),
-        config=loaded_config,
-        state=fixtures.state(),
-        queries=queries_for(with_policy),
-    )
+    policy = policy_set(queries_for(with_policy), fixtures.state(), loaded_config)
     plan = Plan(with_policy, fixtures, iterations, warmup, combined_iterations)
     return Experiment(
         target, with_policy, fixtures, policy, plan, loaded_config, without if controls else []
@@ -114,6 +109,11 @@ def run(
     measuring ends the run early with what it measured kept (complete is false); a
     target that fails before measuring raises TargetError, and bad input HarnessError."""
     experiment = prepare(target, controls, iterations, combined_iterations, warmup, config)
+    if experiment.without_policy:
+        log(
+            f"note: no policy for {', '.join(experiment.without_policy)}; "
+            "reported without measurements"
+        )
     return execute(
         experiment,
         make_target(target, options or TargetOptions()),

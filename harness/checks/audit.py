@@ -18,7 +18,7 @@ from harness.infra.kubeapi import api_base
 from harness.model.catalog import Control
 from harness.model.clusterstate import snapshot
 from harness.model.manifests import Document
-from harness.model.policies import PolicySet, load_modules
+from harness.model.policies import policy_set
 from harness.targets.wasm import WasmTarget
 
 CLUSTER = "cluster"
@@ -165,7 +165,7 @@ def _audit(found: Collected, controls: list[Control], config: dict[str, Any]) ->
     if cluster_controls:
         state = snapshot(d.body for d in found.everything)
         queries = [c.entrypoint_at("audit") for c in cluster_controls]
-        policy = PolicySet(load_modules(), config, {}, queries)
+        policy = policy_set(queries, config=config)
         with WasmTarget() as target:
             target.start(policy)
             for control, query in zip(cluster_controls, queries, strict=True):

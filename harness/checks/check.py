@@ -28,7 +28,7 @@ from harness.model.manifests import (
     pod_spec,
     unwrap_review,
 )
-from harness.model.policies import PolicySet, load_modules
+from harness.model.policies import policy_set
 from harness.targets.wasm import WasmTarget
 
 # A control with nothing to check on the object (catalog not_on_windows): admitted, and
@@ -108,11 +108,10 @@ def decide_objects(
     controls = [c for c in controls if "admission" in c.points]
     if not controls or not found.subjects:
         return []
-    policy = PolicySet(
-        modules=load_modules(),
-        config=config,
+    policy = policy_set(
+        [c.entrypoint_at("admission") for c in controls],
         state=cluster_state(d.body for d in found.state),
-        queries=[c.entrypoint_at("admission") for c in controls],
+        config=config,
     )
     findings: list[Finding] = []
     with WasmTarget() as target:

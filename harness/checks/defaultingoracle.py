@@ -254,12 +254,12 @@ def run(cases: list[Case], seed: int, out: Path, progress: Callable[[], None]) -
     from harness.model import inputs
     from harness.model.config import load_config
     from harness.model.manifests import REVIEWED, admission_review
-    from harness.model.policies import COMBINED_QUERY, PolicySet, load_modules
+    from harness.model.policies import COMBINED_QUERY, policy_set
     from harness.targets.kube import api_path
     from harness.targets.wasm import WasmTarget
 
     engine = WasmTarget()
-    engine.start(PolicySet(load_modules(), load_config(), {}, [COMBINED_QUERY]))
+    engine.start(policy_set([COMBINED_QUERY]))
 
     def judge(body: dict[str, Any]) -> list[str]:
         return list(engine.decide(engine.prepare(admission_review(body), COMBINED_QUERY)).messages)

@@ -461,7 +461,7 @@ def run(seed: int, count: int, out: Path, progress: Callable[[], None]) -> dict:
     from harness.model.config import load_config
     from harness.model.fixtures import load_fixtures
     from harness.model.manifests import admission_review
-    from harness.model.policies import PolicySet, load_modules
+    from harness.model.policies import policy_set
     from harness.targets.embedded import EmbeddedTarget
 
     catalog = load_catalog()
@@ -470,7 +470,7 @@ def run(seed: int, count: int, out: Path, progress: Callable[[], None]) -> dict:
     mutants = generate(bases_from_fixtures(fixture_set.unique), count, seed)
     queries = {c: catalog.get(c).entrypoint_at("admission") for c in controls}
     engine = EmbeddedTarget()
-    engine.start(PolicySet(load_modules(), load_config(), {}, list(queries.values())))
+    engine.start(policy_set(queries.values()))
 
     def ours(pod: dict[str, Any], control: str) -> str:
         return engine.decide(engine.prepare(admission_review(pod), queries[control])).verdict

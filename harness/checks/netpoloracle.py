@@ -294,7 +294,7 @@ def run(count: int, seed: int, out: Path, progress: Callable[[], None]) -> dict[
     from harness.model.catalog import load_catalog
     from harness.model.config import load_config
     from harness.model.manifests import admission_review, cluster_state
-    from harness.model.policies import PolicySet, load_modules
+    from harness.model.policies import policy_set
     from harness.targets.wasm import WasmTarget
 
     catalog = load_catalog()
@@ -326,7 +326,7 @@ def run(count: int, seed: int, out: Path, progress: Callable[[], None]) -> dict[
     answers = matcher(request)
     state = cluster_state(p for case in cases for p in case.policies)
     engine = WasmTarget()
-    engine.start(PolicySet(load_modules(), load_config(), state, list(queries.values())))
+    engine.start(policy_set(queries.values(), state))
     outcomes = []
     try:
         for case, answer in zip(cases, answers, strict=True):

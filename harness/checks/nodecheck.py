@@ -17,7 +17,7 @@ from harness import paths
 from harness.model.catalog import Control
 from harness.model.node import collect
 from harness.model.nodetree import materialize
-from harness.model.policies import PolicySet, load_modules
+from harness.model.policies import load_modules, policy_set
 from harness.targets.wasm import WasmTarget
 
 UNIT_NAME = "pac-harness-node-check.service"
@@ -43,7 +43,7 @@ def check_node(root: Path, controls: list[Control], config: dict[str, Any]) -> l
     modules = [
         m for m in load_modules() if m.path.relative_to(paths.policies_dir()).parts[0] in roots
     ]
-    policy = PolicySet(modules, config, {}, queries)
+    policy = policy_set(queries, config=config, modules=modules)
     findings = []
     with WasmTarget() as target:
         target.start(policy)

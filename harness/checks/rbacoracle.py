@@ -198,7 +198,7 @@ def run(count: int, seed: int, out: Path, progress: Callable[[], None]) -> dict[
     from harness.model.catalog import load_catalog
     from harness.model.config import load_config
     from harness.model.manifests import admission_review
-    from harness.model.policies import PolicySet, load_modules
+    from harness.model.policies import policy_set
     from harness.targets.wasm import WasmTarget
 
     catalog = load_catalog()
@@ -245,7 +245,7 @@ def run(count: int, seed: int, out: Path, progress: Callable[[], None]) -> dict[
 
         state = {"clusterroles": {n: body for n, body in held.items()}}
         engine = WasmTarget()
-        engine.start(PolicySet(load_modules(), load_config(), state, list(queries.values())))
+        engine.start(policy_set(queries.values(), state))
         outcomes = []
         try:
             for role in roles:

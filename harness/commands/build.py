@@ -25,10 +25,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def shipped_policy_set():
     """Every policy and every query a run can ask (no data: it is handed over at start)."""
     from harness.model.catalog import load_catalog
-    from harness.model.policies import PolicySet, load_modules, queries_for
+    from harness.model.policies import policy_set, queries_for
 
     queries = queries_for(load_catalog().with_policy)
-    return PolicySet(modules=load_modules(), config={}, state={}, queries=queries)
+    return policy_set(queries, config={})
 
 
 def run(args: argparse.Namespace) -> int:

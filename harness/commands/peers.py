@@ -32,10 +32,9 @@ def run(args: argparse.Namespace) -> int:
     """Exit 1 when a selected peer could not run (its tool missing or failing); the
     others' records are written all the same. Disagreements are results, not failures."""
     from harness.model.catalog import load_catalog
-    from harness.model.config import load_config
     from harness.model.fixtures import load_fixtures
     from harness.model.peers import load_peers
-    from harness.model.policies import PolicySet, load_modules, queries_for
+    from harness.model.policies import policy_set, queries_for
     from harness.peers import run as peers_run
     from harness.reporting import peers as peers_report
     from harness.reporting.report import markdown_frame
@@ -50,9 +49,7 @@ def run(args: argparse.Namespace) -> int:
         mappings = {p: mappings[p] for p in args.peers}
     controls = catalog.select_for(args.controls, "peers")
     fixture_set = load_fixtures(catalog.with_policy)
-    policy = PolicySet(
-        load_modules(), load_config(), fixture_set.state(), queries_for(catalog.with_policy)
-    )
+    policy = policy_set(queries_for(catalog.with_policy), fixture_set.state())
     log = lambda line: err.print(line, markup=False)  # noqa: E731
     result = peers_run.run_peers(mappings, controls, fixture_set, policy, log)
     path = peers_run.write(result, args.out or new_run_dir(Path("results") / "peers"))

@@ -110,35 +110,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from harness import experiment
-    from harness.targets import make_target
 
-    prepared = experiment.prepare(
-        args.target,
-        args.controls,
-        args.iterations,
-        args.combined_iterations,
-        args.warmup,
-        args.config,
-    )
-    if prepared.without_policy:
-        err.print(
-            f"note: no policy for {', '.join(prepared.without_policy)}; "
-            "reported without measurements",
-            markup=False,
-        )
-    out_dir = experiment.run_folder(args.out)
-    target = make_target(args.target, _target_options(args))
+    options = _target_options(args)
     if args.dry_run:
-        return _print_planned(target, prepared.policy)
-    result = experiment.execute(
-        prepared,
-        target,
-        out_dir,
+        from harness.targets import make_target
+
+        prepared = experiment.prepare(
+            args.target, args.controls, args.iterations, args.combined_iterations,
+            args.warmup, args.config,
+        )  # fmt: skip
+        return _print_planned(make_target(args.target, options), prepared.policy)
+    result = experiment.run(
+        target=args.target,
+        controls=args.controls,
+        iterations=args.iterations,
+        combined_iterations=args.combined_iterations,
+        warmup=args.warmup,
+        out=args.out,
+        config=args.config,
         bench=not args.no_bench,
         node_check_runs=args.node_check_runs,
+        options=options,
         progress=lambda: progress_for(err, args.quiet),
         log=lambda line: err.print(line, markup=False),
     )
+    out_dir = result.directory
     if not result.complete:
         err.print(
             f"run incomplete ({result.error}); {result.meta.get('records', 0)} measurements "

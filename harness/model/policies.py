@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,25 @@ class PolicySet:
     @property
     def data(self) -> dict[str, Any]:
         return {"config": self.config, "kubernetes": self.state}
+
+
+def policy_set(
+    queries: Iterable[str],
+    state: dict[str, Any] | None = None,
+    config: dict[str, Any] | None = None,
+    modules: list[RegoModule] | None = None,
+) -> PolicySet:
+    """The one way a PolicySet is made: every policy module (or those given), the admin
+    config (default: scenarios/config/default.yaml as load_config merges it), the cluster
+    state (default: none) and the queries a target must answer."""
+    from harness.model.config import load_config
+
+    return PolicySet(
+        modules=load_modules() if modules is None else modules,
+        config=load_config() if config is None else config,
+        state=state or {},
+        queries=list(queries),
+    )
 
 
 def load_modules(root: Path | None = None, include_tests: bool = False) -> list[RegoModule]:
