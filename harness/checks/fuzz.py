@@ -25,7 +25,6 @@ from typing import Any
 
 ABSENT = object()  # a mutation that removes the field
 PSA_NAMESPACE = "pac-harness-fuzz"
-NSA_1_4_QUERY = "controls/nsa_1_4/deny"
 
 # CIS controls that are one PSA check: control -> (PSA reason, word its detail must hold).
 CIS_CHECKS: dict[str, tuple[str, str]] = {

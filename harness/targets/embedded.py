@@ -1,4 +1,4 @@
-"""In-process Rego through regopy (Microsoft's rego-cpp): the default target, which needs
+"""In-process Rego through regopy (Microsoft's rego-cpp): a target that needs
 no cluster and no OPA binary. Policies are compiled once into a bundle; each decision is
 set_input + one bundle entrypoint query."""
 

@@ -203,7 +203,6 @@ class VapTarget(LocalTarget):
     def __init__(self) -> None:
         super().__init__()
         self.library = load_library()
-        self.vap_registered = False
         self._config: dict[str, Any] = {}
         self._mechanism = VAP
 
@@ -253,7 +252,6 @@ class VapTarget(LocalTarget):
                     raise HarnessError(
                         f"{vap_dir() / (policy.package + '.yaml')}: kube-apiserver refused it: {exc}"
                     ) from None
-        self.vap_registered = True
         self._wait_for_policies()
 
     def webhook_match_conditions(self) -> list[dict[str, str]] | None:
@@ -262,7 +260,6 @@ class VapTarget(LocalTarget):
 
     def remove_webhook(self) -> None:
         """Nothing to delete one by one: the control plane is thrown away at close."""
-        self.vap_registered = False
         self.webhook_registered = False
 
     def _wait_for_policies(self) -> None:

@@ -29,6 +29,7 @@ from harness.errors import HarnessError, TargetError
 from harness.infra import tools
 from harness.model import yamlfile
 from harness.model.defaulting import admitted_review
+from harness.model.inputs import rego_meaning
 from harness.model.policies import PolicySet
 from harness.targets.base import Decision, Target
 
@@ -42,9 +43,12 @@ COMPILED_MANIFEST = COMPILED_DIR / "policies.json"
 
 
 def module_digests(policy: PolicySet) -> dict[str, str]:
-    """sha256 per Rego module, by its path relative to the policy root."""
+    """sha256 per Rego module, by its path relative to the policy root, of what OPA
+    compiles (model.inputs.rego_meaning: a comment edit leaves the shipped module current)."""
     return {
-        str(m.path.relative_to(policy.root)): hashlib.sha256(m.source.encode()).hexdigest()
+        str(m.path.relative_to(policy.root)): hashlib.sha256(
+            rego_meaning(m.source).encode()
+        ).hexdigest()
         for m in sorted(policy.modules, key=lambda m: m.path)
     }
 

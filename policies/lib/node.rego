@@ -1,5 +1,5 @@
 # Helpers for node-configuration (NC) policies. Their input is a node snapshot
-# (harness/node.py): static pod manifests with parsed flags, the kubelet config and the
+# (harness/model/node.py): static pod manifests with parsed flags, the kubelet config and the
 # owner and mode of every kubeconfig file.
 package lib.node
 
