@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 from harness.checks import fuzz, rbacdefaults
+from harness.infra import psa
 from tests.conftest import harness_cli, require_tool
 
 
@@ -39,7 +40,7 @@ def test_psa_message_parsed_into_reasons():
         '(hostNetwork=true), hostPort (container "a" uses hostPort 80), '
         'runAsNonRoot != true (pod or container "a" must set securityContext.runAsNonRoot=true)'
     )
-    assert fuzz.psa_reasons(message) == {
+    assert psa.violations(message) == {
         "host namespaces": "hostNetwork=true",
         "hostPort": 'container "a" uses hostPort 80',
         "runAsNonRoot != true": 'pod or container "a" must set securityContext.runAsNonRoot=true',

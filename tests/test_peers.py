@@ -7,9 +7,9 @@ import json
 import pytest
 
 from harness.errors import HarnessError
+from harness.infra.psa import forbidden_reasons
 from harness.model.peers import PeerMapping, fired_for, load_peers
 from harness.peers import run as peers_run
-from harness.peers.psa import forbidden_reasons
 from harness.peers.run import ADAPTERS
 from harness.reporting import peers as peers_report
 from tests.conftest import harness_cli, require_tool

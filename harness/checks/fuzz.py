@@ -265,26 +265,6 @@ def generate(bases: dict[str, dict[str, Any]], count: int, seed: int) -> list[Mu
     return mutants
 
 
-def psa_reasons(message: str) -> dict[str, str]:
-    """PSA's denial as {reason: detail}: 'violates PodSecurity "restricted:latest":
-    privileged (container "a" must not ...), hostPort (...)'."""
-    text = message.split('":', 1)[1] if 'PodSecurity "' in message else message
-    reasons: dict[str, str] = {}
-    depth, start, current = 0, 0, ""
-    for i, ch in enumerate(text):
-        if ch == "(":
-            if depth == 0:
-                current = text[start:i].strip(" ,")
-                start = i + 1
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-            if depth == 0:
-                reasons[current] = text[start:i]
-                start = i + 1
-    return reasons
-
-
 @dataclass
 class Verdict:
     mutant: Mutant
@@ -338,7 +318,7 @@ def judge(
     verdicts = []
     for mutant in mutants:
         decision, message = psa(mutant.pod)
-        verdict = Verdict(mutant, decision, psa_reasons(message) if decision == "deny" else {})
+        verdict = Verdict(mutant, decision, psa.violations(message) if decision == "deny" else {})
         if decision != "invalid":
             verdict.ours = {c: ours(mutant.pod, c) for c in controls}
         verdicts.append(verdict)
@@ -453,7 +433,7 @@ def run(seed: int, count: int, out: Path, progress: Callable[[], None]) -> dict:
     from kubernetes import config as kube_config
 
     from harness.errors import TargetError
-    from harness.infra import kubeapi
+    from harness.infra import kubeapi, psa
     from harness.infra.controlplane import LocalControlPlane
     from harness.model import inputs
     from harness.model.catalog import load_catalog
@@ -461,14 +441,14 @@ def run(seed: int, count: int, out: Path, progress: Callable[[], None]) -> dict:
     from harness.model.fixtures import load_fixtures
     from harness.model.manifests import admission_review
     from harness.model.policies import policy_set
-    from harness.targets.embedded import EmbeddedTarget
+    from harness.targets.wasm import WasmTarget
 
     catalog = load_catalog()
     controls = ["NSA-1.4", *CIS_CHECKS]
     fixture_set = load_fixtures(c for c in catalog.with_policy if c.enforcement == "admission")
     mutants = generate(bases_from_fixtures(fixture_set.unique), count, seed)
     queries = {c: catalog.get(c).entrypoint_at("admission") for c in controls}
-    engine = EmbeddedTarget()
+    engine = WasmTarget()
     engine.start(policy_set(queries.values()))
 
     def ours(pod: dict[str, Any], control: str) -> str:
@@ -478,13 +458,7 @@ def run(seed: int, count: int, out: Path, progress: Callable[[], None]) -> dict:
     cluster.start()
     try:
         api = kube_config.new_client_from_config(config_file=str(cluster.kubeconfig))
-        labels = {"pod-security.kubernetes.io/enforce": "restricted"}
-        namespace = {
-            "apiVersion": "v1",
-            "kind": "Namespace",
-            "metadata": {"name": PSA_NAMESPACE, "labels": labels},
-        }
-        kubeapi.request(api, "POST", "/api/v1/namespaces", namespace)
+        kubeapi.request(api, "POST", "/api/v1/namespaces", psa.namespace(PSA_NAMESPACE))
         account = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default"}}
         kubeapi.request(api, "POST", f"/api/v1/namespaces/{PSA_NAMESPACE}/serviceaccounts", account)
         pods = f"/api/v1/namespaces/{PSA_NAMESPACE}/pods"
@@ -493,7 +467,7 @@ def run(seed: int, count: int, out: Path, progress: Callable[[], None]) -> dict:
             try:
                 kubeapi.request(api, "POST", pods, pod, query=[("dryRun", "All")])
             except kubeapi.ApiError as exc:
-                if exc.status == 403 and "violates PodSecurity" in str(exc):
+                if psa.refused(exc.status, str(exc)):
                     return "deny", str(exc)
                 if exc.status in (400, 422):
                     return "invalid", str(exc)

@@ -7,10 +7,10 @@ containers subresource too). Its check ids are PSA's own forbidden reasons
 
 from __future__ import annotations
 
-import re
 import time
 
 from harness.errors import TargetError
+from harness.infra.psa import forbidden_reasons
 from harness.model.fixtures import Fixture
 from harness.model.policies import PolicySet
 from harness.peers.scanners import Fired
@@ -21,25 +21,6 @@ from harness.targets.local import PSA_NAMESPACE, LocalTarget, as_pod
 # enforcing (an old pod need not pass restricted itself), so they get one of their own.
 UPDATE_NAMESPACE = "pac-harness-psa-updates"
 ENFORCED_TIMEOUT_S = 30
-
-_VIOLATIONS = re.compile(r'violates PodSecurity "[^"]*": (.*)', re.DOTALL)
-
-
-def forbidden_reasons(message: str) -> set[str]:
-    """The reasons in a PSA refusal: `reason (detail), reason (detail, more)`, split at
-    commas outside parentheses."""
-    match = _VIOLATIONS.search(message)
-    if not match:
-        return set()
-    reasons, depth, piece = set(), 0, ""
-    for ch in match.group(1) + ",":
-        if ch == "," and depth == 0:
-            reasons.add(piece.split(" (", 1)[0].strip())
-            piece = ""
-            continue
-        depth += (ch == "(") - (ch == ")")
-        piece += ch
-    return {r for r in reasons if r}
 
 
 def decidable(fixture: Fixture) -> bool:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
-from harness.infra import tls
+from harness.infra import psa, tls
 from harness.model.manifests import KindInfo
 from harness.model.policies import PolicySet
 from harness.targets.kube import HARNESS_NAMESPACE, MANAGED_BY, WEBHOOK_PATH
@@ -267,7 +267,7 @@ def namespace() -> dict[str, Any]:
         "kind": "Namespace",
         "metadata": {
             "name": HARNESS_NAMESPACE,
-            "labels": {**MANAGED_BY, "pod-security.kubernetes.io/enforce": "restricted"},
+            "labels": {**MANAGED_BY, **psa.RESTRICTED},
         },
     }
 

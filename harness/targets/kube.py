@@ -18,7 +18,7 @@ from typing import Any
 
 from harness import paths
 from harness.errors import TargetError
-from harness.infra import kubeapi
+from harness.infra import kubeapi, psa
 from harness.infra.kubeapi import ApiError, api_base
 from harness.model import yamlfile
 from harness.model.manifests import HARNESS_USER, REVIEWED, STATE, KindInfo, pod_spec
@@ -604,7 +604,7 @@ class KubeTarget(Target):
             if exc.status in (403, 422) and "ValidatingAdmissionPolicy" in message:
                 text = message.split(policy_marker, 1)[-1]
                 return Decision(False, (text,), all_messages=False)
-            if exc.status == 403 and "violates PodSecurity" in message:
+            if psa.refused(exc.status, message):
                 return Decision(False, (message,))
             if exc.status == 403 and "failed quota" in message:
                 # ResourceQuota is the last admission step, after every webhook: the

@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from harness.errors import TargetError
+from harness.infra import psa
 from harness.model.manifests import POD_BEARING, STATE, pod_metadata, pod_spec
 from harness.model.policies import PolicySet
 from harness.targets.base import Decision
@@ -127,7 +128,7 @@ class LocalTarget(KubeTarget):
         self._call(
             "PATCH",
             f"/api/v1/namespaces/{namespace}",
-            {"metadata": {"labels": {"pod-security.kubernetes.io/enforce": "restricted"}}},
+            {"metadata": {"labels": psa.RESTRICTED}},
             content_type="application/merge-patch+json",
         )
 
