@@ -18,7 +18,9 @@ class _RegopyBeforeNumpy:
 
     TRIGGERS = frozenset({"numpy", "pandas", "pyarrow", "matplotlib", "scipy"})
 
-    def find_spec(self, fullname, path=None, target=None):
+    # path and target go unread: typed as anything, so that importing typing stays out
+    # of every process's start.
+    def find_spec(self, fullname: str, path: object = None, target: object = None) -> None:
         # Stays in sys.meta_path (removing itself would shift the list importlib is
         # iterating); once regopy is in, it only declines.
         if fullname in self.TRIGGERS and "regopy" not in sys.modules:

@@ -18,13 +18,14 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
+from types import FrameType
 
 from harness import __version__, commands
 from harness.commands._shared import EXIT_BROKEN_PIPE, EXIT_ERROR, EXIT_INTERRUPTED, err
 from harness.errors import HarnessError
 
 
-def _terminate(signum, frame) -> None:
+def _terminate(signum: int, frame: FrameType | None) -> None:
     """SIGTERM takes the same road as Ctrl-C: targets are closed, measurements are kept."""
     raise KeyboardInterrupt
 
@@ -38,7 +39,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_ERROR
     try:
-        return args.func(args)
+        code: int = args.func(args)
+        return code
     except HarnessError as exc:
         err.print(f"error: {exc}", markup=False, soft_wrap=True)
         return EXIT_ERROR

@@ -210,7 +210,9 @@ def execute(
     return RunResult(out_dir, meta, write_report(out_dir, load_catalog()), interrupted)
 
 
-def time_node_check(fixtures: FixtureSet, runs: int, log: Callable[[str], None]) -> list[dict]:
+def time_node_check(
+    fixtures: FixtureSet, runs: int, log: Callable[[str], None]
+) -> list[dict[str, Any]]:
     """Whole node-check processes on a compliant node tree (thesis figure 6.28's cold
     side): what a boot waits for."""
     from harness.checks.nodecheck import time_process

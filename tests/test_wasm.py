@@ -38,13 +38,18 @@ def test_without_opa_the_shipped_module_decides(monkeypatch, policy_set, fixture
 def test_an_edited_policy_without_opa_names_the_command(monkeypatch, policy_set):
     monkeypatch.setattr(wasm.tools, "locate", lambda tool: None)
     first = policy_set.modules[0]
-    edited = RegoModule(first.path, first.source + "\n# edited\n")
+    edited = RegoModule(first.path, first.source + "\nedited_rule := true\n")
     policy = dataclasses.replace(policy_set, modules=[edited, *policy_set.modules[1:]])
     with pytest.raises(HarnessError) as info:
         wasm.WasmTarget(fallback=False).start(policy)
     message = str(info.value)
     assert "\n" not in message and "compiled from other policies" in message
     assert first.path.name in message and "python -m harness build" in message
+
+    # A comment is no edit: the shipped module still holds what OPA would compile.
+    commented = RegoModule(first.path, first.source + "\n# a comment\n")
+    unchanged = dataclasses.replace(policy_set, modules=[commented, *policy_set.modules[1:]])
+    assert wasm.artifact_problem(unchanged) is None
 
     # The default: say so in one line, decide with regopy, and record why.
     target = wasm.WasmTarget()

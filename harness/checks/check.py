@@ -72,6 +72,7 @@ def collect(paths: Iterable[Path], user: str | None = None) -> Collected:
 def classify(documents: Iterable[Document], user: str | None = None) -> Collected:
     found = Collected([], [], [])
     for doc in documents:
+        review: dict[str, Any] | None
         if doc.kind == ADMISSION_REVIEW:
             body, operation, sub, recorded, old = unwrap_review(doc.body, doc.source)
             doc = Document(body, doc.source, doc.index)

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.infra import psa
+
 ABSENT = object()  # a mutation that removes the field
 PSA_NAMESPACE = "pac-harness-fuzz"
 
@@ -310,14 +312,14 @@ def minimal(found: list[tuple[Verdict, str]]) -> list[tuple[Verdict, str]]:
 
 def judge(
     mutants: list[Mutant],
-    psa: Callable[[dict[str, Any]], tuple[str, str]],
+    psa_decide: Callable[[dict[str, Any]], tuple[str, str]],
     ours: Callable[[dict[str, Any], str], str],
     controls: list[str],
     progress: Callable[[], None] = lambda: None,
 ) -> list[Verdict]:
     verdicts = []
     for mutant in mutants:
-        decision, message = psa(mutant.pod)
+        decision, message = psa_decide(mutant.pod)
         verdict = Verdict(mutant, decision, psa.violations(message) if decision == "deny" else {})
         if decision != "invalid":
             verdict.ours = {c: ours(mutant.pod, c) for c in controls}
@@ -332,7 +334,7 @@ def write(
     verdicts: list[Verdict],
     deliberate: dict[str, str],
     fingerprint: dict[str, str] | None = None,
-) -> dict:
+) -> dict[str, Any]:
     """corpus.jsonl.gz (every mutant), verdicts.jsonl, summary.json; returns the summary."""
     out.mkdir(parents=True, exist_ok=True)
     with gzip.open(out / "corpus.jsonl.gz", "wt") as f:
@@ -428,12 +430,12 @@ def harden(pod: dict[str, Any]) -> dict[str, Any]:
     return pod
 
 
-def run(seed: int, count: int, out: Path, progress: Callable[[], None]) -> dict:
+def run(seed: int, count: int, out: Path, progress: Callable[[], None]) -> dict[str, Any]:
     """The whole fuzz run on the local control plane (etcd + kube-apiserver)."""
     from kubernetes import config as kube_config
 
     from harness.errors import TargetError
-    from harness.infra import kubeapi, psa
+    from harness.infra import kubeapi
     from harness.infra.controlplane import LocalControlPlane
     from harness.model import inputs
     from harness.model.catalog import load_catalog
@@ -463,7 +465,7 @@ def run(seed: int, count: int, out: Path, progress: Callable[[], None]) -> dict:
         kubeapi.request(api, "POST", f"/api/v1/namespaces/{PSA_NAMESPACE}/serviceaccounts", account)
         pods = f"/api/v1/namespaces/{PSA_NAMESPACE}/pods"
 
-        def psa(pod: dict[str, Any]) -> tuple[str, str]:
+        def psa_decide(pod: dict[str, Any]) -> tuple[str, str]:
             try:
                 kubeapi.request(api, "POST", pods, pod, query=[("dryRun", "All")])
             except kubeapi.ApiError as exc:
@@ -474,7 +476,7 @@ def run(seed: int, count: int, out: Path, progress: Callable[[], None]) -> dict:
                 raise TargetError(f"kube-apiserver answered {exc.status}: {exc}") from None
             return "allow", ""
 
-        verdicts = judge(mutants, psa, ours, controls, progress)
+        verdicts = judge(mutants, psa_decide, ours, controls, progress)
     finally:
         cluster.stop()
     deliberate = {c.id: c.fuzz_difference for c in catalog.controls if c.fuzz_difference}

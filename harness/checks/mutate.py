@@ -113,7 +113,8 @@ def parse(opa: Path, path: Path) -> dict[str, Any]:
     if result.returncode != 0:
         first = (result.stderr.strip().splitlines() or ["no output"])[0]
         raise HarnessError(f"{path}: opa parse failed: {first}")
-    return json.loads(result.stdout)
+    module: dict[str, Any] = json.loads(result.stdout)
+    return module
 
 
 def mutants_of(module: dict[str, Any], path: Path, rel: str) -> list[Mutant]:
@@ -196,9 +197,10 @@ def reachable(graph: dict[Rule, set[Rule]], start: Rule) -> set[Rule]:
 
 
 def _branches(rule: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    while rule:
-        yield rule
-        rule = rule.get("else")
+    branch: dict[str, Any] | None = rule
+    while branch:
+        yield branch
+        branch = branch.get("else")
 
 
 def _mutate_branch(
@@ -206,7 +208,7 @@ def _mutate_branch(
 ) -> Iterator[Mutant]:
     body = rule.get("body") or []
 
-    def make(level: str, operator: str, loc: dict, mutated: str) -> Mutant:
+    def make(level: str, operator: str, loc: dict[str, Any], mutated: str) -> Mutant:
         start, text = _span(loc, offsets)
         end = start + len(text)
         return Mutant(rel, loc["row"], level, operator, text, mutated, start, end, owner)
@@ -245,7 +247,8 @@ def _constant_mutants(term: dict[str, Any] | None, make: Callable[..., Mutant]) 
     """A literal changed, or one element of a literal set or array left out."""
     if not term or "location" not in term:
         return
-    kind, value, loc = term.get("type"), term.get("value"), term["location"]
+    kind, loc = term.get("type"), term["location"]
+    value: Any = term.get("value")
     if kind == "string":
         yield make(CLAUSE, "constant changed", loc, json.dumps(f"{value}-mutant"))
     elif kind == "number":
@@ -266,7 +269,8 @@ def _call_name(terms: Any) -> str | None:
     if isinstance(terms, list) and terms and terms[0].get("type") == "ref":
         ref = terms[0]["value"]
         if len(ref) == 1 and ref[0].get("type") == "var":
-            return ref[0]["value"]
+            name: str = ref[0]["value"]
+            return name
     return None
 
 

@@ -184,7 +184,7 @@ def _selector(rng: random.Random, kind: str) -> Any:
     if rng.random() < 0.5:
         key = rng.choice(list(_LABELS))
         selector["matchLabels"] = {key: rng.choice(_LABELS[key])}
-    expressions = []
+    expressions: list[dict[str, Any]] = []
     for _ in range(rng.choice([0, 1, 1, 2])):
         if rng.random() < 0.4:
             key = rng.choice(_CONTROLLER_KEYS)

@@ -14,9 +14,12 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness import paths
+
+if TYPE_CHECKING:
+    from harness.infra.kubeapi import Query
 
 LABEL_SELECTOR = "kubernetes.io/bootstrapping=rbac-defaults"
 # kind -> resource; Roles and RoleBindings are keyed namespace/name, as lib.k8s does.
@@ -43,7 +46,9 @@ def content(kind: str, body: dict[str, Any]) -> dict[str, Any]:
     return {"rules": body.get("rules") or []}
 
 
-def collect(get: Callable[[str, list], bytes]) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+def collect(
+    get: Callable[[str, Query], bytes],
+) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
     """Every bootstrapped object, by kind and qualified name, from GET requests; and the
     bootstrapped ClusterRoles as aggregation sees them (cluster_roles)."""
     objects: dict[str, dict[str, Any]] = {}
@@ -84,7 +89,10 @@ def cluster_roles(roles: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def aggregate(
-    name: str, selectors: list[dict[str, Any]], labels: dict[str, dict], rules: dict[str, list]
+    name: str,
+    selectors: list[dict[str, Any]],
+    labels: dict[str, dict[str, str]],
+    rules: dict[str, list[dict[str, Any]]],
 ) -> list[dict[str, Any]]:
     """syncClusterRole: for each selector in order, the matching roles by name (itself
     left out), each rule once."""

@@ -143,7 +143,7 @@ def run_opa_test(catalog: Catalog, coverage: bool = True) -> OpaTestResult:
                 if rel.endswith("_test.rego"):
                     continue
                 cov[rel] = float(entry.get("coverage", 0.0))
-                lines = []
+                lines: list[int] = []
                 for span in entry.get("not_covered", []) or []:
                     lines.extend(range(span["start"]["row"], span["end"]["row"] + 1))
                 if lines:

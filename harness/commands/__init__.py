@@ -34,6 +34,8 @@ REGISTRY: dict[str, str] = {
     "cluster, kubectl)",
     "audit": "apply every policy to existing cluster state",
     "check": "check manifests offline against the admission policies",
+    "new-control": "scaffold an admission control: catalog entry, Rego package, fixture suite "
+    "and CEL stub",
     "fuzz": "mutated pods through the real Pod Security Admission and NSA-1.4 (local "
     "control plane)",
     "defaulting-oracle": "fixtures, fuzzed pods and generated policies defaulted offline "
@@ -50,7 +52,9 @@ def module(verb: str) -> ModuleType:
     return importlib.import_module(f"harness.commands.{verb.replace('-', '_')}")
 
 
-def add_parsers(sub: argparse._SubParsersAction, chosen: str | None) -> None:
+def add_parsers(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], chosen: str | None
+) -> None:
     """A subparser per registered verb; only the chosen verb's module is imported, to
     add its arguments and run it. func is set before add_arguments, so that a verb made
     of sub-commands (tools) can hand it to them."""

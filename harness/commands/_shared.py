@@ -102,7 +102,8 @@ def probe_image(args: argparse.Namespace) -> str | None:
             raise HarnessError("--probe-image and --no-probe contradict each other")
         return None
     if args.probe_image:
-        return args.probe_image
+        image: str = args.probe_image
+        return image
     from harness.infra import kindimages
 
     return kindimages.debian_ref()

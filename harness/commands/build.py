@@ -5,8 +5,12 @@ stale."""
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from harness.commands._shared import EXIT_FINDINGS, EXIT_OK, err, out
+
+if TYPE_CHECKING:
+    from harness.model.policies import PolicySet
 
 SUMMARY = "compile the policies into the Wasm module the wasm target ships with"
 
@@ -22,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def shipped_policy_set():
+def shipped_policy_set() -> PolicySet:
     """Every policy and every query a run can ask (no data: it is handed over at start)."""
     from harness.model.catalog import load_catalog
     from harness.model.policies import policy_set, queries_for

@@ -26,8 +26,8 @@ def run(args: argparse.Namespace) -> int:
     cluster = LocalControlPlane()
     try:
         cluster.start()
-        kubeconfig = cluster.kubeconfig
-        if args.kubeconfig_out:
+        kubeconfig = cluster.kubeconfig  # set by start()
+        if args.kubeconfig_out and kubeconfig is not None:
             shutil.copy(kubeconfig, args.kubeconfig_out)
             kubeconfig = args.kubeconfig_out
         out.print(

@@ -7,7 +7,7 @@ import argparse
 import json
 
 from harness.commands._shared import EXIT_OK, Table, out
-from harness.model.catalog import FRAMEWORKS, PACKAGE_ROOTS, load_catalog
+from harness.model.catalog import FRAMEWORKS, PACKAGE_ROOTS, Control, load_catalog
 
 SUMMARY = "list the control catalog"
 
@@ -31,7 +31,11 @@ def run(args: argparse.Namespace) -> int:
                 "assessment": c.assessment,
                 "enforcement": c.enforcement,
                 "scope": c.scope,
-                "thesis": {"assessment": c.thesis.assessment, "verdict": c.thesis.verdict},
+                "thesis": (
+                    {"assessment": c.thesis.assessment, "verdict": c.thesis.verdict}
+                    if c.thesis
+                    else None  # not in the thesis's tables
+                ),
                 "policy": _policy_dir(c, c.enforcement) if c.policy else None,
                 "also_at": {point: _policy_dir(c, point) for point, _ in c.also_at},
                 "fixtures": f"scenarios/fixtures/{c.fixtures}" if c.fixtures else None,
@@ -50,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
             c.title,
             c.assessment,
             "+".join(c.points) or c.enforcement,
-            f"{c.thesis.assessment} {c.thesis.verdict}",
+            f"{c.thesis.assessment} {c.thesis.verdict}" if c.thesis else "—",
             c.policy or "",
             c.fixtures or "",
         )
@@ -58,5 +62,5 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _policy_dir(control, point: str) -> str:
+def _policy_dir(control: Control, point: str) -> str:
     return f"policies/{PACKAGE_ROOTS[point]}/{control.points[point]}"

@@ -31,13 +31,13 @@ class Step:
     name: str  # its folder under results/reference/
     argv: tuple[str, ...]  # harness arguments, --out added
     before: tuple[str, ...] = ()  # harness arguments run first (not timed as the step)
-    report: bool = False  # a replay run: `harness report` renders its tables after
+    report: bool = False  # a replay run: `harness report` renders its tables at the end
 
 
 _RUN = ("run", "--iterations", "100", "--target")
 # regopy needs up to a second for a ClusterRole aggregating every role: N=1, no warm-up
-_EMBEDDED = ("run", "--target", "embedded", "--iterations", "1", "--combined-iterations", "1")
-_EMBEDDED += ("--warmup", "0")
+_EMBEDDED: tuple[str, ...] = ("run", "--target", "embedded", "--iterations", "1")
+_EMBEDDED += ("--combined-iterations", "1", "--warmup", "0")
 STEPS: tuple[Step, ...] = (
     Step("wasm", (*_RUN, "wasm"), report=True),
     Step("opa", (*_RUN, "opa"), report=True),
@@ -112,6 +112,10 @@ def run(args: argparse.Namespace) -> int:
             "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
         timings_file.write_text(json.dumps(timings, indent=2, sort_keys=True) + "\n")
+    # Reports last: a run's tables carry the mutation run's scores, remade after it.
+    for step in STEPS:
+        if step.report and (args.dir / step.name / "run.json").is_file():
+            subprocess.run(harness("report", str(args.dir / step.name)), check=False)
     if failed is None and not args.no_paper:
         subprocess.run(harness("paper"), check=False)
     print("step        seconds")
@@ -147,6 +151,4 @@ def remake(step: Step, directory: Path) -> float | None:
         return None
     shutil.rmtree(final, ignore_errors=True)
     fresh.rename(final)
-    if step.report:
-        subprocess.run(harness("report", str(final)), check=False)
     return seconds

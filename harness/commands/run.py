@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness.commands._shared import (
     EXIT_ERROR,
@@ -23,6 +24,11 @@ from harness.commands._shared import (
     progress_for,
 )
 from harness.errors import HarnessError
+
+if TYPE_CHECKING:
+    from harness.model.policies import PolicySet
+    from harness.targets import TargetOptions
+    from harness.targets.base import Target
 
 SUMMARY = "replay every fixture against a target and report coverage and latency"
 
@@ -157,7 +163,7 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _target_options(args: argparse.Namespace):
+def _target_options(args: argparse.Namespace) -> TargetOptions:
     from harness.targets import TargetOptions
 
     if args.target != "cluster" and not args.probe:
@@ -176,7 +182,7 @@ def _target_options(args: argparse.Namespace):
     )
 
 
-def _print_planned(target, policy) -> int:
+def _print_planned(target: Target, policy: PolicySet) -> int:
     """--dry-run: the objects a cluster run would create, as YAML, nothing applied."""
     import yaml
 

@@ -33,7 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """The sub-command's handler (install or list_tools), which argparse put in func."""
-    return args.func(args)
+    code: int = args.func(args)
+    return code
 
 
 def install(args: argparse.Namespace) -> int:

@@ -31,7 +31,7 @@ READY_TIMEOUT_S = 120
 class LocalControlPlane:
     def __init__(self) -> None:
         self.workdir = Path(tempfile.mkdtemp(prefix="pac-harness-cp-"))
-        self.procs: list[subprocess.Popen] = []
+        self.procs: list[subprocess.Popen[bytes]] = []
         self.kubeconfig: Path | None = None
         self.url: str | None = None
 

@@ -18,7 +18,9 @@ import subprocess
 import tempfile
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -40,7 +42,7 @@ KUBE_ROUTER_MANIFEST = Path(__file__).parent / "cni" / "kube-router.yaml"
 NODES_READY_TIMEOUT = "300s"
 
 
-def run(cmd: list[str], what: str, timeout: float = 600, env: dict | None = None) -> str:
+def run(cmd: list[str], what: str, timeout: float = 600, env: dict[str, str] | None = None) -> str:
     """Run cmd; its stdout, or a one-line TargetError naming what failed."""
     try:
         result = subprocess.run(
@@ -85,7 +87,7 @@ def kubectl_binary() -> str | None:
     return str(found.path) if found else shutil.which("kubectl")
 
 
-def kubectl_runner(kubeconfig: Path | None, context: str | None):
+def kubectl_runner(kubeconfig: Path | None, context: str | None) -> Callable[..., str]:
     """kubectl(*args, what=..., timeout=...) -> stdout on one cluster, raising a one-line
     TargetError (the shape harness.infra.netprobe takes). No kubeconfig: kubectl's own
     default, as for the cluster target."""
@@ -120,7 +122,7 @@ def check_prerequisites() -> str:
         problem = privileged_problem(engine)
         if problem:
             problems.append(problem)
-    if problems:
+    if problems or not kind:
         raise TargetError(
             "--target kind needs kind, kubectl and a running container engine: "
             + "; ".join(problems)
@@ -252,7 +254,7 @@ class KindCluster:
             what="waiting for nodes to become Ready", timeout=400,
         )  # fmt: skip
 
-    def probe_network_policy(self, image: str) -> dict:
+    def probe_network_policy(self, image: str) -> dict[str, Any]:
         """Does the CNI enforce NetworkPolicy? Measured, not assumed (harness.infra.netprobe)."""
         from harness.infra import netprobe
 

@@ -12,6 +12,7 @@ provenance file in the cache says what each image was built from and how long it
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -20,9 +21,10 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from harness import paths
 from harness.errors import HarnessError, TargetError
@@ -137,7 +139,7 @@ def _in_base(name: str) -> bool:
     )
 
 
-def _digest(parts: list) -> str:
+def _digest(parts: Sequence[object]) -> str:
     return hashlib.sha256("\n".join(map(str, parts)).encode()).hexdigest()
 
 
@@ -205,9 +207,10 @@ def provenance_path() -> Path:
     return paths.cache_dir() / "images" / "provenance.json"
 
 
-def read_provenance() -> dict[str, dict]:
+def read_provenance() -> dict[str, dict[str, Any]]:
     try:
-        return json.loads(provenance_path().read_text())
+        provenance: dict[str, dict[str, Any]] = json.loads(provenance_path().read_text())
+        return provenance
     except (OSError, ValueError):
         return {}
 
@@ -479,7 +482,7 @@ def install(log: Log = print) -> str:
         if tool.group == "node":
             tools.install(tool.name, log=log)
     steps: list[tuple[str, Callable[[Log], None]]] = [(debian_ref(), build_debian)]
-    steps += [(c.ref, lambda log, c=c: build_component(c, log)) for c in components()]
+    steps += [(c.ref, functools.partial(build_component, c)) for c in components()]
     steps += [(base_ref(), build_base), (node_ref(), build_node)]
     for ref, step in steps:
         if exists(ref):

@@ -9,6 +9,9 @@ from typing import Any
 
 import urllib3
 
+# A request's query parameters, (name, value) in order.
+Query = list[tuple[str, str]]
+
 
 class ApiError(Exception):
     def __init__(self, status: int, message: str) -> None:
@@ -26,7 +29,7 @@ def open_request(
     method: str,
     path: str,
     body: Any = None,
-    query: list | None = None,
+    query: Query | None = None,
     content_type: str = "application/json",
     timeout: float | None = None,
     headers: dict[str, str] | None = None,
@@ -59,13 +62,13 @@ def request(
     method: str,
     path: str,
     body: Any = None,
-    query: list | None = None,
+    query: Query | None = None,
     content_type: str = "application/json",
     headers: dict[str, str] | None = None,
 ) -> bytes:
     """The response body; an error status raises ApiError with the Status message."""
     response = open_request(api, method, path, body, query, content_type, headers=headers)
-    data = response.read()
+    data: bytes = response.read()
     if response.status >= 400:
         raise ApiError(response.status, status_message(data))
     return data

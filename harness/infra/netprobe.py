@@ -14,6 +14,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from harness.errors import TargetError
 
@@ -26,7 +27,7 @@ ENFORCE_TIMEOUT_S = 60  # kube-router and Calico apply policies within seconds
 Kubectl = Callable[..., str]  # kubectl(*args, what=...) -> stdout, raising TargetError
 
 
-def _pod(namespace: str, name: str, image: str, command: list[str], pull: str) -> dict:
+def _pod(namespace: str, name: str, image: str, command: list[str], pull: str) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "Pod",
@@ -40,7 +41,7 @@ def _pod(namespace: str, name: str, image: str, command: list[str], pull: str) -
     }
 
 
-def _deny_all(namespace: str) -> dict:
+def _deny_all(namespace: str) -> dict[str, Any]:
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
@@ -69,13 +70,13 @@ def _eventually(check: Callable[[], bool]) -> bool:
     return False
 
 
-def _apply(kubectl: Kubectl, obj: dict, what: str, workdir) -> None:
+def _apply(kubectl: Kubectl, obj: dict[str, Any], what: str, workdir: Path) -> None:
     path = workdir / f"{obj['metadata']['name']}.json"
     path.write_text(json.dumps(obj))
     kubectl("apply", "-f", str(path), what=what)
 
 
-def probe(kubectl: Kubectl, image: str, workdir, pull: str = "Never") -> dict:
+def probe(kubectl: Kubectl, image: str, workdir: Path, pull: str = "Never") -> dict[str, Any]:
     """{reached_before, blocked_after, seconds_to_block, reached_again, enforces}; raises
     TargetError when the probe pods cannot run at all. image needs nc (netcat-openbsd);
     pull is the pods' imagePullPolicy (Never for an image loaded into kind's nodes)."""
@@ -118,7 +119,7 @@ def probe(kubectl: Kubectl, image: str, workdir, pull: str = "Never") -> dict:
             kubectl("delete", "namespace", namespace, "--wait=false", what="probe cleanup")
 
 
-def enforces(result: dict) -> bool:
+def enforces(result: dict[str, Any]) -> bool:
     return all(result.get(k) for k in ("reached_before", "blocked_after", "reached_again"))
 
 
@@ -143,7 +144,7 @@ def probe_cluster(
     image: str,
     note: Callable[[str], None] | None,
     fallback: str,
-) -> dict | None:
+) -> dict[str, Any] | None:
     """The probe on the cluster a kubeconfig names; None when it cannot run there (no
     node, no permission, no image), with a note saying why and what happens instead
     (fallback); notes go to stderr unless note is given."""
@@ -168,7 +169,7 @@ def _stderr(text: str) -> None:
     print(f"note: {text}", file=sys.stderr)
 
 
-def document(result: dict) -> dict:
+def document(result: dict[str, Any]) -> dict[str, Any]:
     """The probe as the audit policies read it (CIS-5.3.1, lib/audit.rego): one more
     object beside the cluster's, so a saved state carries its evidence with it."""
     keys = ("reached_before", "blocked_after", "seconds_to_block", "reached_again")

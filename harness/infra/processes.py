@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 from pathlib import Path
+from typing import Any
 
 PR_SET_PDEATHSIG = 1
 
@@ -23,7 +24,7 @@ def die_with_parent() -> None:
         libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL))
 
 
-def stop(proc: subprocess.Popen, timeout: float = 15) -> None:
+def stop(proc: subprocess.Popen[Any], timeout: float = 15) -> None:
     """SIGTERM, then SIGKILL if it does not exit in time; safe on an exited process."""
     if proc.poll() is not None:
         return
@@ -52,7 +53,8 @@ def free_port() -> int:
             return port
     with socket.socket() as s:  # below the range everything is taken: fall back
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        fallback: int = s.getsockname()[1]
+        return fallback
 
 
 def _ephemeral_low() -> int:

@@ -452,7 +452,8 @@ def module_info(module: str, version: str) -> dict[str, Any]:
     if go is None:
         raise HarnessError(f"{module}@{version}: the go command is not on PATH")
     out = _go(go, ["mod", "download", "-json", f"{module}@{version}"], cwd=None, what=module)
-    return json.loads(out)
+    info: dict[str, Any] = json.loads(out)
+    return info
 
 
 def staging_replaces(module: str, version: str) -> list[str]:
@@ -475,8 +476,11 @@ def module_replaces(module: str, version: str) -> list[str]:
 
 
 def build_with_wrapper(go: str, tool: Tool, dest: Path, log: Log) -> None:
+    wrapper, version = tool.wrapper_module, tool.module_version
+    if wrapper is None or version is None:
+        raise HarnessError(f"{tool.name}: a wrapper build needs wrapper_module and module_version")
     log(
-        f"{tool.name}: building {tool.module} from {tool.wrapper_module}@{tool.module_version} "
+        f"{tool.name}: building {tool.module} from {wrapper}@{version} "
         f"through a wrapper module ({_cgo_word(tool)})"
     )
     with tempfile.TemporaryDirectory(prefix=f"pac-harness-{tool.name}-wrap-") as tmp:
@@ -485,12 +489,12 @@ def build_with_wrapper(go: str, tool: Tool, dest: Path, log: Log) -> None:
             "",
             "go 1.26.0",
             "",
-            f"require {tool.wrapper_module} {tool.module_version}",
+            f"require {wrapper} {version}",
         ]
         if tool.staging_replaces:
-            lines += ["", *staging_replaces(tool.wrapper_module, tool.module_version)]
+            lines += ["", *staging_replaces(wrapper, version)]
         if tool.copy_replaces:
-            lines += ["", *module_replaces(tool.wrapper_module, tool.module_version)]
+            lines += ["", *module_replaces(wrapper, version)]
         Path(tmp, "go.mod").write_text("\n".join(lines) + "\n")
         Path(tmp, "tools.go").write_text(
             f'//go:build tools\n\npackage tools\n\nimport _ "{tool.module}"\n'

@@ -1,15 +1,16 @@
 """The control catalog: scenarios/catalog.yaml, validated on load.
 
 The catalog is data. Adding a control adds an entry here, a Rego package and a fixture
-folder; no Python changes. Validation turns a typo into a one-line error naming the
-file and control instead of a silently missing row in a coverage table.
+folder (`python -m harness new-control` scaffolds all three for an admission control).
+Validation turns a typo into a one-line error naming the file and control instead of a
+silently missing row in a coverage table.
 """
 
 from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,9 @@ FRAMEWORKS = {"nsa": "NSA", "cis": "CIS"}
 ASSESSMENTS = {"RD", "NC", "OOS"}
 ENFORCEMENT_POINTS = {"admission", "node", "audit", "none"}
 THESIS_VERDICTS = {"✓", "×", "Partially", "OOS"}
+# `thesis: none`: a control the thesis's tables 6.1 and 6.2 do not have (one added since),
+# written out so that an entry that forgets its thesis verdict is still an error.
+NOT_IN_THESIS = "none"
 SCOPES = {"full", "partial"}
 
 REQUIRED_KEYS = {
@@ -59,8 +63,19 @@ OWN_VERDICTS = {"not-enforceable"}
 PACKAGE_ROOTS = {"admission": "controls", "node": "node", "audit": "audit", "none": "controls"}
 # The points a fixture can feed (its subject's kind says which); also_at names these.
 FIXTURE_POINTS = ("admission", "node", "audit")
-_ID = re.compile(r"^(NSA|CIS)-\d+(\.\d+)*$")
+ID_PATTERN = re.compile(r"^(NSA|CIS)-\d+(\.\d+)*$")
 _PACKAGE = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+def package_name(control_id: str) -> str:
+    """The Rego package a control's policy is named after: CIS-5.2.2 -> cis_5_2_2."""
+    return control_id.lower().replace("-", "_").replace(".", "_")
+
+
+def id_sort_key(control_id: str) -> tuple[bool, tuple[int, ...]]:
+    """Table order: NSA before CIS, then numerically (NSA-1.10 after NSA-1.9)."""
+    prefix, _, number = control_id.partition("-")
+    return (prefix != "NSA", tuple(int(p) for p in number.split(".")))
 
 
 @dataclass(frozen=True)
@@ -81,7 +96,7 @@ class Control:
     guideline: str
     assessment: str
     enforcement: str
-    thesis: ThesisVerdict
+    thesis: ThesisVerdict | None  # None: not in the thesis's tables (`thesis: none`)
     scope: str
     rationale: str
     policy: str | None = None
@@ -132,9 +147,8 @@ class Control:
             raise HarnessError(f"{self.id}: has no policy")
         return self.entrypoint_at(self.enforcement)
 
-    def sort_key(self) -> tuple:
-        prefix, _, number = self.id.partition("-")
-        return (prefix != "NSA", tuple(int(p) for p in number.split(".")))
+    def sort_key(self) -> tuple[bool, tuple[int, ...]]:
+        return id_sort_key(self.id)
 
 
 class Catalog:
@@ -145,7 +159,7 @@ class Catalog:
         self.source = source
         self._by_id = {c.id: c for c in self.controls}
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Control]:
         return iter(self.controls)
 
     def __len__(self) -> int:
@@ -235,7 +249,7 @@ def _parse_entry(entry: Any, index: int, path: Path) -> Control:
     missing = REQUIRED_KEYS - set(entry)
     if missing:
         raise HarnessError(f"{where}: missing key(s) {', '.join(sorted(missing))}")
-    if not isinstance(cid, str) or not _ID.match(cid):
+    if not isinstance(cid, str) or not ID_PATTERN.match(cid):
         raise HarnessError(f"{where}: id must look like NSA-1.1 or CIS-5.2.7")
     _expect(entry["framework"], FRAMEWORKS, where, "framework")
     if FRAMEWORKS[entry["framework"]] != cid.split("-")[0]:
@@ -243,11 +257,7 @@ def _parse_entry(entry: Any, index: int, path: Path) -> Control:
     _expect(entry["assessment"], ASSESSMENTS, where, "assessment")
     _expect(entry["enforcement"], ENFORCEMENT_POINTS, where, "enforcement")
     _expect(entry["scope"], SCOPES, where, "scope")
-    thesis = entry["thesis"]
-    if not isinstance(thesis, dict) or set(thesis) != {"assessment", "verdict"}:
-        raise HarnessError(f"{where}: thesis must have exactly assessment and verdict")
-    _expect(thesis["assessment"], ASSESSMENTS - {"OOS"}, where, "thesis.assessment")
-    _expect(thesis["verdict"], THESIS_VERDICTS, where, "thesis.verdict")
+    thesis = _thesis(entry["thesis"], where)
     policy = entry.get("policy")
     if policy is not None and not (isinstance(policy, str) and _PACKAGE.match(policy)):
         raise HarnessError(f"{where}: policy must be a Rego package name like nsa_1_1")
@@ -268,7 +278,7 @@ def _parse_entry(entry: Any, index: int, path: Path) -> Control:
         guideline=str(entry["guideline"]),
         assessment=entry["assessment"],
         enforcement=entry["enforcement"],
-        thesis=ThesisVerdict(thesis["assessment"], thesis["verdict"]),
+        thesis=thesis,
         scope=entry["scope"],
         rationale=" ".join(str(entry["rationale"]).split()),
         policy=policy,
@@ -282,7 +292,22 @@ def _parse_entry(entry: Any, index: int, path: Path) -> Control:
     )
 
 
-def _also_at(value: Any, primary: str, policy: str | None, where: str) -> tuple:
+def _thesis(value: Any, where: str) -> ThesisVerdict | None:
+    if value == NOT_IN_THESIS:
+        return None
+    if not isinstance(value, dict) or set(value) != {"assessment", "verdict"}:
+        raise HarnessError(
+            f"{where}: thesis must have exactly assessment and verdict, or be "
+            f"{NOT_IN_THESIS} (a control the thesis's tables do not have)"
+        )
+    _expect(value["assessment"], ASSESSMENTS - {"OOS"}, where, "thesis.assessment")
+    _expect(value["verdict"], THESIS_VERDICTS, where, "thesis.verdict")
+    return ThesisVerdict(value["assessment"], value["verdict"])
+
+
+def _also_at(
+    value: Any, primary: str, policy: str | None, where: str
+) -> tuple[tuple[str, str], ...]:
     if value is None:
         return ()
     if policy is None:

@@ -87,7 +87,8 @@ def admitted(body: dict[str, Any]) -> dict[str, Any]:
         for item in (out.get("spec") or {}).get("limits") or []:
             if isinstance(item, dict):
                 _default_limit_range_item(item)
-    return _without_empty(out)
+    admitted_body: dict[str, Any] = _without_empty(out)
+    return admitted_body
 
 
 def _without_nulls(value: Any) -> Any:
@@ -120,11 +121,12 @@ def _without_empty(value: Any) -> Any:
 
 
 def _dig(body: dict[str, Any], path: tuple[str, ...]) -> Any:
+    node: Any = body
     for key in path:
-        if not isinstance(body, dict):
+        if not isinstance(node, dict):
             return None
-        body = body.get(key)  # type: ignore[assignment]
-    return body
+        node = node.get(key)
+    return node
 
 
 def _default_pod(spec: dict[str, Any]) -> None:

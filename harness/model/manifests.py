@@ -125,7 +125,8 @@ class Document:
 
     @property
     def kind(self) -> str:
-        return self.body["kind"]
+        kind: str = self.body["kind"]
+        return kind
 
     @property
     def name(self) -> str:

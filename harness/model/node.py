@@ -113,7 +113,7 @@ def encryption_config(root: Path, path: str) -> dict[str, Any]:
 
 def read_passwd(root: Path) -> list[dict[str, Any]]:
     """Users from the passwd file under root (not the host's), name, uid, gid and home."""
-    users = []
+    users: list[dict[str, Any]] = []
     try:
         lines = (root / PASSWD).read_text(encoding="utf-8").splitlines()
     except OSError:

@@ -231,9 +231,9 @@ def materialize(spec: dict[str, Any], root: Path) -> list[str]:
         files.setdefault(path, {"owner": "root", "mode": "0600"}).update(edit)
     corpus = certificate_corpus()
     certificates = {**CERTIFICATES, **(spec.get("certificates") or {})}
-    unknown = sorted(set(certificates.values()) - set(corpus))
-    if unknown:
-        raise HarnessError(f"NodeTree: unknown certificate(s) {', '.join(unknown)}")
+    unknown_certificates = sorted(set(certificates.values()) - set(corpus))
+    if unknown_certificates:
+        raise HarnessError(f"NodeTree: unknown certificate(s) {', '.join(unknown_certificates)}")
     for path, name in certificates.items():
         if path not in files:
             _write(root / path, corpus[name])

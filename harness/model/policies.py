@@ -5,10 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness import paths
 from harness.errors import HarnessError
+
+if TYPE_CHECKING:
+    from harness.model.catalog import Control
 
 COMBINED_QUERY = "admission/deny"
 NODE_COMBINED_QUERY = "nodecheck/deny"
@@ -17,11 +20,11 @@ NODE_COMBINED_QUERY = "nodecheck/deny"
 COMBINED = {"admission": ("ALL", COMBINED_QUERY), "node": ("ALL-NODE", NODE_COMBINED_QUERY)}
 
 
-def combined_queries(enforcement_points) -> list[str]:
+def combined_queries(enforcement_points: Iterable[str]) -> list[str]:
     return [COMBINED[p][1] for p in dict.fromkeys(enforcement_points) if p in COMBINED]
 
 
-def queries_for(controls) -> list[str]:
+def queries_for(controls: Iterable[Control]) -> list[str]:
     """Every query a run of controls asks: each control's deny rule, then the combined
     query of each enforcement point among them."""
     controls = list(controls)

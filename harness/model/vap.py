@@ -100,6 +100,7 @@ def bootstrap_objects(root: Path | None = None) -> dict[str, dict[str, Any]]:
         raise HarnessError(
             f"{path}: no `objects := ` document (python -m harness rbac-defaults --write)"
         )
+    document: dict[str, dict[str, Any]]
     document, _ = json.JSONDecoder().raw_decode(text.split(marker, 1)[1])
     return document
 

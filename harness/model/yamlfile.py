@@ -4,7 +4,7 @@ the file: missing (in the caller's words) or malformed."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -12,8 +12,13 @@ from harness.errors import HarnessError
 
 # libyaml's parser with PyYAML's safe constructors: the same documents, parsed about ten
 # times faster. Reading the catalog with the pure-Python parser took 200 ms of every
-# `node-check` process, more than the checks themselves.
-SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# `node-check` process, more than the checks themselves. A PyYAML built without libyaml
+# has no CSafeLoader and gets its pure-Python SafeLoader, which has the same constructors
+# and resolver; mypy checks against the libyaml class (a variable cannot be a base class).
+if TYPE_CHECKING:
+    SafeLoader = yaml.CSafeLoader
+else:
+    SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def load(text: str) -> Any:

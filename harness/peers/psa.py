@@ -8,6 +8,7 @@ containers subresource too). Its check ids are PSA's own forbidden reasons
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from harness.errors import TargetError
 from harness.infra.psa import forbidden_reasons
@@ -29,7 +30,9 @@ def decidable(fixture: Fixture) -> bool:
     return as_pod(fixture.input, PSA_NAMESPACE) is not None or debug_update(fixture) is not None
 
 
-def debug_update(fixture: Fixture, name: str = "pod") -> tuple[dict, dict] | None:
+def debug_update(
+    fixture: Fixture, name: str = "pod"
+) -> tuple[dict[str, Any], dict[str, Any]] | None:
     """(the pod before, the pod with its debug container) for an ephemeral-container
     update fixture, both moved to UPDATE_NAMESPACE under name."""
     request = fixture.input.get("request") or {}

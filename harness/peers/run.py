@@ -56,6 +56,8 @@ def ask(peer: PeerMapping, fixtures: list[Fixture], policy: PolicySet) -> scanne
     scan = ADAPTERS.get(peer.name)
     if scan is None:
         raise HarnessError(f"scenarios/peers.yaml: no adapter for peer {peer.name}")
+    if peer.tool is None:
+        raise HarnessError(f"scenarios/peers.yaml: peer {peer.name} names no tool")
     return scan(tools.require(peer.tool), fixtures)
 
 

@@ -41,6 +41,9 @@ SYMBOLS = {
 
 # The thesis's totals (tables 6.1, 6.2), for the summary line beside ours.
 THESIS_TOTALS = {"nsa": (14, 25), "cis": (19, 30), "all": (33, 55)}
+# The thesis's assessment and verdict of a control its tables do not have (catalog
+# `thesis: none`).
+NOT_IN_THESIS = "—"
 
 
 @dataclass(frozen=True)
@@ -72,7 +75,11 @@ class ControlCoverage:
 
     @property
     def differs_from_thesis(self) -> bool:
-        return self.symbol != self.thesis_verdict and self.status != NOT_RUN
+        return (
+            self.thesis_verdict != NOT_IN_THESIS
+            and self.symbol != self.thesis_verdict
+            and self.status != NOT_RUN
+        )
 
 
 @dataclass(frozen=True)
@@ -145,7 +152,8 @@ def mutation_scores(run_inputs: dict[str, str] | None) -> dict[str, dict[str, An
     report = json.loads(path.read_text())
     if report.get("complete") is False or report.get("inputs") != run_inputs:
         return None
-    return report["controls"]
+    scores: dict[str, dict[str, Any]] = report["controls"]
+    return scores
 
 
 def _with_mutation(row: ControlCoverage, scores: dict[str, Any] | None) -> ControlCoverage:
@@ -178,8 +186,8 @@ def _control_coverage(
         title=control.title,
         assessment=control.assessment,
         enforcement=control.enforcement,
-        thesis_assessment=control.thesis.assessment,
-        thesis_verdict=control.thesis.verdict,
+        thesis_assessment=control.thesis.assessment if control.thesis else NOT_IN_THESIS,
+        thesis_verdict=control.thesis.verdict if control.thesis else NOT_IN_THESIS,
         status=status,
         allow_fixtures=allow,
         deny_fixtures=deny,

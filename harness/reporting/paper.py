@@ -21,6 +21,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -143,7 +144,7 @@ def environment(runs: list[Run]) -> str:
     return markdown_frame(pd.DataFrame(rows))
 
 
-def cluster_text(meta: dict) -> str:
+def cluster_text(meta: dict[str, Any]) -> str:
     """What stood behind the API server: no nodes (local) or kind's nodes with a CNI,
     and whether that CNI was seen to enforce NetworkPolicy."""
     if meta.get("target") in ("local", "vap"):
@@ -184,14 +185,14 @@ def sections(evidence: Evidence) -> dict[str, str]:
     fuzz_summary = reference_dir() / "fuzz" / "summary.json"
     if fuzz_summary.is_file():
         out["fuzz"] = fuzz_text(json.loads(fuzz_summary.read_text()))
-    for block, folder, command, text in (
+    for block, folder, command, render in (
         ("defaulting", "defaulting", "defaulting-oracle", defaulting_text),
         ("rbac-oracle", "rbac", "rbac-oracle", rbac_oracle_text),
         ("netpol-oracle", "netpol", "netpol-oracle", netpol_oracle_text),
     ):
         summary = reference_dir() / folder / "summary.json"
         out[block] = (
-            text(json.loads(summary.read_text()))
+            render(json.loads(summary.read_text()))
             if summary.is_file()
             else f"No {command} run in {summary.parent} (python -m harness {command} --out it).\n"
         )
@@ -223,11 +224,13 @@ def figures(evidence: Evidence, directory: Path) -> list[Path]:
 def refresh_blocks(text: str, generated: dict[str, str]) -> str:
     """Replace the body of every block the text has with the generated section."""
 
-    def body(match: re.Match) -> str:
+    def body(match: re.Match[str]) -> str:
         name = match.group("name")
         if name not in generated:
             raise HarnessError(f"{PAPER_FILE}: no generated section named {name!r}")
-        return match.group(1) + generated[name] + match.group(4)
+        start: str = match.group(1)
+        end: str = match.group(4)
+        return start + generated[name] + end
 
     return _BLOCK.sub(body, text)
 

@@ -7,9 +7,10 @@ paper all call it, so a number is never computed two ways.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 
@@ -28,6 +29,13 @@ from harness.reporting.coverage import (
     mutation_scores,
 )
 from harness.reporting.results import Run, load_run
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+# One box of a box plot: its latencies.
+_Box = Sequence[float] | np.ndarray[Any, np.dtype[np.float64]]
 
 # The thesis's boxplots put 0.35 % of samples beyond each whisker (section 6.6).
 WHISKERS = (0.35, 99.65)
@@ -190,7 +198,7 @@ def _tex(text: str) -> str:
 # ---------------------------------------------------------------- figures (6.29, 6.30)
 
 
-def figure_per_policy(run: Run, catalog: Catalog):
+def figure_per_policy(run: Run, catalog: Catalog) -> Figure | None:
     """Thesis figure 6.30: one box per admission control, each policy on its own."""
     frame = run.policy_records
     present = set(frame["control"].astype(str))
@@ -210,7 +218,7 @@ def figure_per_policy(run: Run, catalog: Catalog):
     )
 
 
-def figure_combined(run: Run):
+def figure_combined(run: Run) -> Figure | None:
     """Thesis figure 6.29: all resource-deployment policies evaluated as one query."""
     frame = run.combined_records
     frame = frame[frame["control"] == "ALL"]
@@ -227,7 +235,7 @@ def figure_combined(run: Run):
     )
 
 
-def figure_node(run: Run):
+def figure_node(run: Run) -> Figure | None:
     """Thesis figure 6.28: all node-configuration policies together. Two boxes: the warm
     in-process evaluation per snapshot, and whole `node-check` processes (interpreter
     start, collection, compilation, evaluation) as kubelet would wait for them."""
@@ -251,7 +259,7 @@ def figure_node(run: Run):
     )
 
 
-def figure_targets(runs: list[Run], catalog: Catalog):
+def figure_targets(runs: list[Run], catalog: Catalog) -> Figure | None:
     """Each policy on its own, pooled over admission controls, one box per target (and
     for the local control plane the same API calls without the webhook): where the
     milliseconds go between an engine and a real admission chain."""
@@ -277,13 +285,13 @@ def figure_targets(runs: list[Run], catalog: Catalog):
 
 
 def _log_boxplot(
-    data: list,
+    data: list[_Box],
     labels: list[str],
     inches_per_box: float,
     xlabel: str,
     title: str,
     thesis: tuple[float, str],
-):
+) -> Figure | None:
     """Boxes on a log axis, so that a few slow outliers on a busy machine cannot squeeze
     every box into a corner, with the thesis's value marked; None without data."""
     if not data:
@@ -325,7 +333,7 @@ def plot_node(run: Run, path_stem: Path) -> list[Path]:
     return save_figure(figure_node(run), path_stem)
 
 
-def _boxplot(ax, data, labels) -> None:
+def _boxplot(ax: Axes, data: list[_Box], labels: list[str]) -> None:
     ax.boxplot(
         data,
         orientation="horizontal",
@@ -348,7 +356,9 @@ def _engine_label(run: Run) -> str:
     return f"{run.meta.get('target')}: {run.meta.get('engine')} {run.meta.get('engine_version', '')}".strip()
 
 
-def save_figure(fig, stem: Path, formats: tuple[str, ...] = ("png", "pdf")) -> list[Path]:
+def save_figure(
+    fig: Figure | None, stem: Path, formats: tuple[str, ...] = ("png", "pdf")
+) -> list[Path]:
     if fig is None:
         return []
     stem.parent.mkdir(parents=True, exist_ok=True)
@@ -710,9 +720,11 @@ def thesis_consistency(catalog: Catalog) -> pd.DataFrame:
     from its table rows, and its resource-deployment controls that the table does not
     mark implementable (section 7.2 says all 29 are)."""
     rows = []
+    # The thesis's rows: the controls with its verdict (not those added since).
+    table = [(c, c.thesis) for c in catalog if c.thesis is not None]
     for name, (claimed, total) in THESIS_TOTALS.items():
-        controls = [c for c in catalog if name == "all" or c.framework == name]
-        counted = sum(c.thesis.verdict == "✓" for c in controls)
+        controls = [t for c, t in table if name == "all" or c.framework == name]
+        counted = sum(t.verdict == "✓" for t in controls)
         rows.append(
             {
                 "check": f"{FRAMEWORKS.get(name, 'All')} total",
@@ -721,8 +733,8 @@ def thesis_consistency(catalog: Catalog) -> pd.DataFrame:
                 "consistent": counted == claimed and len(controls) == total,
             }
         )
-    rd = [c for c in catalog if c.thesis.assessment == "RD"]
-    not_implementable = [c.id for c in rd if c.thesis.verdict != "✓"]
+    rd = [(c, t) for c, t in table if t.assessment == "RD"]
+    not_implementable = [c.id for c, t in rd if t.verdict != "✓"]
     rows.append(
         {
             "check": "RD controls implementable (section 7.2: all)",
@@ -732,8 +744,8 @@ def thesis_consistency(catalog: Catalog) -> pd.DataFrame:
             "consistent": not not_implementable,
         }
     )
-    nc = [c for c in catalog if c.thesis.assessment == "NC" and c.thesis.verdict != "OOS"]
-    nc_ok = sum(c.thesis.verdict == "✓" for c in nc)
+    nc = [t for _, t in table if t.assessment == "NC" and t.verdict != "OOS"]
+    nc_ok = sum(t.verdict == "✓" for t in nc)
     rows.append(
         {
             "check": "NC controls implementable, out of scope excluded (section 7.2: 5 of 16)",
@@ -745,7 +757,7 @@ def thesis_consistency(catalog: Catalog) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _pooled(values: pd.Series | list) -> LatencyStats | None:
+def _pooled(values: pd.Series | list[float]) -> LatencyStats | None:
     series = pd.Series(values, dtype="float64")
     return LatencyStats.of(series) if len(series) else None
 
@@ -928,7 +940,7 @@ def _level_order(column: pd.Series) -> pd.Series:
 def markdown_frame(frame: pd.DataFrame, digits: int = 2) -> str:
     """A DataFrame as a Markdown table; floats rounded, pipes escaped."""
 
-    def cell(value) -> str:
+    def cell(value: object) -> str:
         if isinstance(value, bool | np.bool_):
             return "yes" if value else "no"
         if isinstance(value, float):

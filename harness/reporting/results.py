@@ -161,8 +161,10 @@ def commit() -> dict[str, Any]:
         ).stdout.strip()
         dirty = bool(
             subprocess.run(
-                # Tracked files outside results/ only: earlier runs' result folders,
-                # committed reference runs included, are not code.
+                # Tracked files outside results/ and paper/ only: earlier runs' result
+                # folders, committed reference runs included, and the report made from
+                # them are not code (`harness reference` regenerates the paper between
+                # steps).
                 [
                     "git",
                     "-C",
@@ -173,6 +175,7 @@ def commit() -> dict[str, Any]:
                     "--",
                     ".",
                     ":!results",
+                    ":!paper",
                 ],
                 capture_output=True,
                 text=True,

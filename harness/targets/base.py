@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self
 
 from harness.model.policies import PolicySet
 
@@ -64,7 +64,7 @@ class Target(ABC):
     def close(self) -> None:  # noqa: B027 - targets without resources need no cleanup
         """Release processes and connections; safe to call twice."""
 
-    def __enter__(self) -> Target:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -14,8 +14,9 @@ import json
 import signal
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.errors import TargetError
 from harness.infra.kubeapi import ApiError
@@ -30,6 +31,9 @@ from harness.targets.kube import (
     replay_selector,
     webhook_configuration,
 )
+
+if TYPE_CHECKING:
+    from harness.infra.kind import KindCluster
 
 READY_TIMEOUT_S = 300
 NAMESPACE_GONE_TIMEOUT_S = 120
@@ -79,7 +83,7 @@ class ClusterTarget(KubeTarget):
         self.dry_run = dry_run
         self.probe_image = probe_image
         self.network_probe: dict[str, Any] | None = None
-        self.creds: incluster.Credentials | None = None
+        self.creds: incluster.Credentials  # set by provision() or planned_objects()
         self.kinds: list[KindInfo] = []
         self.images = incluster.OFFICIAL
 
@@ -111,8 +115,7 @@ class ClusterTarget(KubeTarget):
 
     def provision(self, policy: PolicySet) -> None:
         self.connect()
-        if self.probe_image:
-            self._probe_network_policy()
+        self._probe_network_policy()
         self.creds = incluster.generate_credentials()
         self.kinds = self.served_state_kinds()
         bundle = incluster.bundle_tarball(policy)
@@ -133,7 +136,10 @@ class ClusterTarget(KubeTarget):
 
     def _probe_network_policy(self) -> None:
         """CIS-5.3.1's evidence on this cluster, before the webhook exists (its policies
-        would judge the probe's pods); recorded in run.json, as the kind target does."""
+        would judge the probe's pods); recorded in run.json, as the kind target does. Only
+        with a probe image."""
+        if not self.probe_image:
+            return
         from harness.infra import netprobe
 
         self.network_probe = netprobe.probe_cluster(
@@ -235,7 +241,7 @@ class KindTarget(ClusterTarget):
         self.requested_cni = cni
         self.cni = ""
         self.cni_reason = ""
-        self.kind = None
+        self.kind: KindCluster | None = None
 
     def provision(self, policy: PolicySet) -> None:
         from harness.infra import kind, kindimages
@@ -243,11 +249,11 @@ class KindTarget(ClusterTarget):
         binary = kind.check_prerequisites()
         node_image = kindimages.require_node_image()
         self.cni, self.cni_reason = kind.choose_cni(self.requested_cni, self.calico_manifest)
-        self.kind = kind.KindCluster(binary, node_image, self.cni, self.cluster_name)
-        self.kind.create(self.existing)
-        self.kubeconfig = self.kind.kubeconfig
-        self.kind.install_cni(self.calico_manifest)
-        self.network_probe = self.kind.probe_network_policy(kindimages.debian_ref())
+        self.kind = cluster = kind.KindCluster(binary, node_image, self.cni, self.cluster_name)
+        cluster.create(self.existing)
+        self.kubeconfig = cluster.kubeconfig
+        cluster.install_cni(self.calico_manifest)
+        self.network_probe = cluster.probe_network_policy(kindimages.debian_ref())
         # The cluster is ours: Istio's PeerAuthentication CRD (trimmed, scenarios/crds/)
         # goes in, so NSA-2.6's namespaces have their state, as on the local target.
         self.connect()
@@ -291,7 +297,7 @@ class KindTarget(ClusterTarget):
 
 
 @contextlib.contextmanager
-def _sigint_ignored():
+def _sigint_ignored() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return

@@ -29,7 +29,7 @@ class EmbeddedTarget(Target):
     name = "embedded"
 
     def __init__(self) -> None:
-        self._rego: Interpreter | None = None
+        self._rego: Interpreter  # set by start()
         self._bundle: Any = None
 
     def start(self, policy: PolicySet) -> None:

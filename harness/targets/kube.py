@@ -14,16 +14,19 @@ import contextlib
 import json
 import time
 from abc import abstractmethod
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness import paths
 from harness.errors import TargetError
 from harness.infra import kubeapi, psa
-from harness.infra.kubeapi import ApiError, api_base
+from harness.infra.kubeapi import ApiError, Query, api_base
 from harness.model import yamlfile
 from harness.model.manifests import HARNESS_USER, REVIEWED, STATE, KindInfo, pod_spec
 from harness.model.policies import COMBINED_QUERY, PolicySet
 from harness.targets.base import Decision, SkipFixture, Target
+
+if TYPE_CHECKING:
+    from kubernetes.client import ApiClient
 
 WEBHOOK_NAME = "pac-harness"
 HARNESS_NAMESPACE = "pac-harness"
@@ -148,7 +151,7 @@ class KubeTarget(Target):
     unreviewed: frozenset[str] = frozenset()
 
     def __init__(self) -> None:
-        self.api = None
+        self.api: ApiClient | None = None
         self.webhook_registered = False
         self._selected: str | None = None
         self._namespaces: set[str] = set()
@@ -229,13 +232,13 @@ class KubeTarget(Target):
         method: str,
         path: str,
         body: Any = None,
-        query: list | None = None,
+        query: Query | None = None,
         content_type: str = "application/json",
         headers: dict[str, str] | None = None,
     ) -> bytes:
         return kubeapi.request(self.api, method, path, body, query, content_type, headers)
 
-    def _open(self, method: str, path: str, query: list) -> Any:
+    def _open(self, method: str, path: str, query: Query) -> Any:
         """A request whose response body the caller reads as a stream (watches)."""
         response = kubeapi.open_request(self.api, method, path, query=query, timeout=60)
         if response.status >= 400:
@@ -257,7 +260,8 @@ class KubeTarget(Target):
         return True
 
     def server_version(self) -> str:
-        return json.loads(self._call("GET", "/version")).get("gitVersion", "unknown")
+        version: str = json.loads(self._call("GET", "/version")).get("gitVersion", "unknown")
+        return version
 
     # ------------------------------------------------------------ cluster objects
 

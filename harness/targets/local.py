@@ -15,7 +15,7 @@ used here (the Go module proxy does not serve it); harness.targets.replicator pl
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.errors import TargetError
 from harness.infra import psa
@@ -32,6 +32,9 @@ from harness.targets.kube import (
 from harness.targets.opa import OpaServerTarget
 from harness.targets.replicator import Replicator
 
+if TYPE_CHECKING:
+    from harness.infra.controlplane import LocalControlPlane
+
 PSA_NAMESPACE = "pac-harness-psa-restricted"
 
 
@@ -41,7 +44,7 @@ class LocalTarget(KubeTarget):
     def __init__(self) -> None:
         super().__init__()
         self.opa = OpaServerTarget(with_state=False)  # state comes through the replicator
-        self.cluster = None
+        self.cluster: LocalControlPlane | None = None
         self.replicator: Replicator | None = None
 
     def provision(self, policy: PolicySet) -> None:
@@ -50,12 +53,12 @@ class LocalTarget(KubeTarget):
         from harness.infra.controlplane import LocalControlPlane
 
         self.opa.start(policy)
-        self.cluster = LocalControlPlane()
-        self.cluster.start()
-        self.api = kube_config.new_client_from_config(config_file=str(self.cluster.kubeconfig))
+        self.cluster = cluster = LocalControlPlane()
+        cluster.start()
+        self.api = kube_config.new_client_from_config(config_file=str(cluster.kubeconfig))
         self.install_crds()
-        self.replicator = Replicator(self._open, self.opa.data_client, STATE)
-        self.replicator.start()
+        self.replicator = replicator = Replicator(self._open, self.opa.data_client, STATE)
+        replicator.start()
         self._ensure_namespace(HARNESS_NAMESPACE)
 
     def ensure_default_service_account(self, namespace: str) -> None:
@@ -80,7 +83,7 @@ class LocalTarget(KubeTarget):
         self.opa.put_data(path, value)
 
     def get_data(self, path: str) -> Any:
-        if self.replicator.errors:
+        if self.replicator is not None and self.replicator.errors:
             raise TargetError(self.replicator.errors[0])
         return self.opa.get_data(path)
 

@@ -16,6 +16,7 @@ import ssl
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -139,16 +140,17 @@ class OpaServerTarget(Target):
 
     def __init__(self, with_state: bool = True) -> None:
         self.with_state = with_state
-        self._proc: subprocess.Popen | None = None
-        self._conn: http.client.HTTPSConnection | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
         self._workdir: Path | None = None
-        self._log: Path | None = None
-        self._opa: Path | None = None
         self._version: str | None = None
-        self.port: int | None = None
-        self.bundle: Path | None = None
-        self.ca_cert: Path | None = None
         self._data: OpaDataClient | None = None
+        # Set by start(); _conn until close().
+        self._conn: http.client.HTTPSConnection
+        self._log: Path
+        self._opa: Path
+        self.port: int
+        self.bundle: Path
+        self.ca_cert: Path
 
     # -------------------------------------------------------------- lifecycle
 
@@ -215,9 +217,9 @@ class OpaServerTarget(Target):
         if self._data is not None:
             self._data.close()
             self._data = None
-        if self._conn is not None:
+        if hasattr(self, "_conn"):
             self._conn.close()
-            self._conn = None
+            del self._conn
         if self._proc is not None:
             processes.stop(self._proc, timeout=10)
             self._proc = None
@@ -241,6 +243,7 @@ class OpaServerTarget(Target):
         return f"/v1/data/{query}?metrics=true", body, parse_data_response
 
     def decide(self, prepared: Any) -> Decision:
+        parse: Callable[[bytes], Decision]
         path, body, parse = prepared
         try:
             self._conn.request("POST", path, body, {"Content-Type": "application/json"})
@@ -248,8 +251,9 @@ class OpaServerTarget(Target):
             payload = response.read()
         except (OSError, http.client.HTTPException) as exc:
             self._conn.close()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self._proc.wait(timeout=2)  # a server that just died needs a moment to be reaped
+            if self._proc is not None:  # a server that just died needs a moment to be reaped
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    self._proc.wait(timeout=2)
             self._check_alive()
             raise TargetError(f"OPA server request failed: {exc}") from None
         if response.status != 200:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import subprocess
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -41,7 +42,9 @@ def bench_cases(plan: Plan) -> list[tuple[str, str, Fixture]]:
     return cases
 
 
-def run_bench(opa: Path, bundle: Path, plan: Plan, progress=None) -> list[dict[str, Any]]:
+def run_bench(
+    opa: Path, bundle: Path, plan: Plan, progress: Callable[[str, str], None] | None = None
+) -> list[dict[str, Any]]:
     rows = []
     with tempfile.TemporaryDirectory(prefix="pac-harness-bench-") as tmp:
         for control_id, query, fixture in bench_cases(plan):
@@ -83,14 +86,15 @@ def _expression_evals(opa: Path, bundle: Path, input_file: Path, ref: str) -> in
     """Expressions OPA evaluates for one decision, summed over its profile (every row)."""
     result = _opa(opa, "eval", bundle, input_file, ref, "--profile", "--profile-limit=1000000")
     try:
-        return sum(row["num_eval"] for row in json.loads(result.stdout).get("profile", []))
+        evals: int = sum(row["num_eval"] for row in json.loads(result.stdout).get("profile", []))
+        return evals
     except (ValueError, KeyError, TypeError):
         return None
 
 
 def _opa(
     opa: Path, command: str, bundle: Path, input_file: Path, ref: str, *flags: str
-) -> subprocess.CompletedProcess:
+) -> subprocess.CompletedProcess[str]:
     """`opa <command>` of ref on the bundle and input, with JSON output."""
     return subprocess.run(
         [str(opa), command, "--bundle", str(bundle), "--input", str(input_file), ref,

@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from harness.infra.kubeapi import api_base
+from harness.infra.kubeapi import Query, api_base
 from harness.model.manifests import KindInfo
 from harness.targets.kube import replicated_path
 from harness.targets.opa import OpaDataClient
@@ -49,7 +49,7 @@ def _layout(info: KindInfo, items: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 # (method, path, query) -> raw urllib3 response; the local target supplies it.
-Request = Callable[[str, str, list], Any]
+Request = Callable[[str, str, Query], Any]
 
 
 class Replicator:
@@ -92,7 +92,8 @@ class Replicator:
         response = self._request("GET", collection_path(info), [])
         body = json.loads(response.read())
         opa.put(f"kubernetes/{info.resource}", _layout(info, body.get("items") or []))
-        return body["metadata"]["resourceVersion"]
+        version: str = body["metadata"]["resourceVersion"]
+        return version
 
     def _watch(self, info: KindInfo, opa: OpaDataClient, version: str) -> None:
         """Apply watch events until the server ends the watch cleanly (then keep going from

@@ -18,8 +18,9 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+from collections.abc import Callable, Hashable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import wasmtime
 import yaml
@@ -138,7 +139,7 @@ class WasmTarget(Target):
     name = "wasm"
 
     def __init__(self, fallback: bool = True) -> None:
-        self._store: wasmtime.Store | None = None
+        self._store: wasmtime.Store  # from start() until close()
         self._known_size = 0
         self.source = ""
         # Where the shipped module is stale and no OPA can recompile it, decide with
@@ -169,19 +170,25 @@ class WasmTarget(Target):
             )
         instance = linker.instantiate(store, module)
         exports = instance.exports(store)
-        self._store, self._memory, self._exports = store, memory, exports
-        builtins = self._json_result(exports["builtins"](store))
+        self._store, self._memory = store, memory
+        # The functions the host calls, each looked up once.
+        self._opa_json_dump = _function(exports, "opa_json_dump")
+        self._opa_malloc = _function(exports, "opa_malloc")
+        self._opa_json_parse = _function(exports, "opa_json_parse")
+        builtins: dict[str, int] = self._json_result(_function(exports, "builtins")(store))
         unserved = sorted(set(builtins) - set(HOST_BUILTINS))
         if unserved:
             raise HarnessError(f"the wasm module needs builtins this host lacks: {unserved}")
         self._builtin_names = {number: name for name, number in builtins.items()}
-        self._entrypoints = self._json_result(exports["entrypoints"](store))
+        self._entrypoints: dict[str, int] = self._json_result(
+            _function(exports, "entrypoints")(store)
+        )
         missing = [q for q in policy.queries if q not in self._entrypoints]
         if missing:
             raise HarnessError(f"the wasm module lacks entrypoints {', '.join(missing)}")
         self._data = self._parse(json.dumps(policy.data).encode())
-        self._base = exports["opa_heap_ptr_get"](store)
-        self._eval = _caller(store, exports["opa_eval"], 7)
+        self._base: int = _function(exports, "opa_heap_ptr_get")(store)
+        self._eval = _caller(store, _function(exports, "opa_eval"), 7)
 
     def _module_bytes(self, policy: PolicySet) -> bytes:
         """The shipped module when it is current, else one compiled now by OPA, else a
@@ -235,16 +242,16 @@ class WasmTarget(Target):
 
     def _parse(self, raw: bytes) -> int:
         """opa_json_parse of raw, placed with the module's own allocator."""
-        exports, store = self._exports, self._store
-        addr = exports["opa_malloc"](store, len(raw))
+        store = self._store
+        addr: int = self._opa_malloc(store, len(raw))
         self._write(addr, raw)
-        value = exports["opa_json_parse"](store, addr, len(raw))
+        value: int = self._opa_json_parse(store, addr, len(raw))
         if not value:
             raise HarnessError("the wasm module could not parse the policy data")
         return value
 
     def _json_result(self, value_addr: int) -> Any:
-        return json.loads(self._string(self._exports["opa_json_dump"](self._store, value_addr)))
+        return json.loads(self._string(self._opa_json_dump(self._store, value_addr)))
 
     # ------------------------------------------------------------ host functions
 
@@ -291,7 +298,8 @@ class WasmTarget(Target):
         }
 
     def close(self) -> None:
-        self._store = None
+        with contextlib.suppress(AttributeError):  # never started, or closed before
+            del self._store  # its last reference: the store and its memory are freed
         if self._regopy is not None:
             self._regopy.close()
 
@@ -323,7 +331,7 @@ def _seconds(duration: str | int | float) -> float:
     return sum(float(n) * _UNIT_S[u] for n, u in parts)
 
 
-def _http_send(request: dict) -> dict:
+def _http_send(request: dict[str, Any]) -> dict[str, Any]:
     """OPA's http.send for what NSA-1.3's scanner call uses (method, url, JSON body,
     timeout, raise_error false): the response as OPA shapes it, or, when no answer
     comes, status_code 0 and an error object, as OPA returns with raise_error false."""
@@ -370,16 +378,16 @@ class _GoYamlLoader(yamlfile.SafeLoader):
     booleans only (yes and on stay strings), a date stays the string it was written as,
     and every key becomes a string."""
 
-    def construct_mapping(self, node, deep=False):
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Hashable, Any]:
         mapping = super().construct_mapping(node, deep=deep)
         return {_json_key(k): v for k, v in mapping.items()}
 
-    def flatten_mapping(self, node):
+    def flatten_mapping(self, node: yaml.MappingNode) -> None:
         node.value = [(_string_keyed(k), v) for k, v in node.value]
         super().flatten_mapping(node)
 
 
-def _string_keyed(node):
+def _string_keyed(node: yaml.Node) -> yaml.Node:
     """A scalar key read as the text it was written in, so that 1 and true stay apart."""
     if isinstance(node, yaml.ScalarNode) and node.tag != "tag:yaml.org,2002:merge":
         return yaml.ScalarNode("tag:yaml.org,2002:str", node.value)
@@ -426,7 +434,7 @@ def _indexof_n(text: str, search: str) -> list[int]:
 # requests, and regex.replace, which no policy of ours
 # calls since images.rego reads references without regular expressions, for policies an
 # administrator adds.
-HOST_BUILTINS = {
+HOST_BUILTINS: dict[str, Callable[..., Any]] = {
     "regex.replace": _regex_replace,
     "http.send": _http_send,
     "yaml.unmarshal": _yaml_unmarshal,
@@ -490,12 +498,18 @@ class _I32Call:
         return self._results[0].of.i32
 
 
-def _caller(store: wasmtime.Store, func: wasmtime.Func, arity: int):
+def _caller(store: wasmtime.Store, func: wasmtime.Func, arity: int) -> Callable[..., int]:
     """The fast path where this wasmtime-py has the internals it uses, else the plain one."""
     try:
         return _I32Call(store, func, arity)
     except (ImportError, AttributeError):
         return lambda *args: func(store, *args)
+
+
+def _function(exports: Mapping[str, object], name: str) -> wasmtime.Func:
+    """An export OPA's Wasm ABI defines as a function (wasmtime types each export as
+    any kind of extern)."""
+    return cast(wasmtime.Func, exports[name])
 
 
 def _func_type(params: int, results: int) -> wasmtime.FuncType:
