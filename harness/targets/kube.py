@@ -161,7 +161,7 @@ class KubeTarget(Target):
         self._incomplete: dict[str, str] = {}  # namespace -> state resource not served
         self._granted: set[str] = set()  # namespaces where REPLAY_GROUP may replay
         self.created: list[dict[str, Any]] = []  # what teardown removes, in creation order
-        self._stored_name = ""  # the last object a replay without dry-run created
+        self._stored = b""  # the API server's answer to the last create without dry-run
 
     # ------------------------------------------------------------ subclass hooks
 
@@ -620,8 +620,7 @@ class KubeTarget(Target):
                 f"kube-apiserver rejected {body['kind']} {body['metadata'].get('name')}: {message}"
             ) from None
         if not dry_run:
-            # the name the API server stored it under (generateName makes a new one per call)
-            self._stored_name = json.loads(answer)["metadata"]["name"]
+            self._stored = answer  # read in settle(), outside the timed decision
         return Decision(True, ())
 
     def settle(self, prepared: Any, decision: Decision) -> None:
@@ -632,7 +631,9 @@ class KubeTarget(Target):
         method, _, body, _ = prepared
         if self.dry_run or not decision.allowed or method != "POST":
             return
-        path = f"{api_path(body)}/{self._stored_name}"
+        # the name the API server stored it under (generateName makes a new one per call)
+        name = json.loads(self._stored)["metadata"]["name"]
+        path = f"{api_path(body)}/{name}"
         query = [("gracePeriodSeconds", "0"), ("propagationPolicy", "Background")]
         with contextlib.suppress(ApiError):
             self._call("DELETE", path, query=query)
@@ -643,7 +644,7 @@ class KubeTarget(Target):
             except ApiError:
                 return  # gone
             time.sleep(0.05)
-        raise TargetError(f"{body['kind']} {self._stored_name} was not deleted in "
+        raise TargetError(f"{body['kind']} {name} was not deleted in "
                           f"{GONE_TIMEOUT_S} s")  # fmt: skip
 
     supplementary_label = "every fixture again without the webhook (the baseline)"
