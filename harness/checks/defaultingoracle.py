@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.checks.oraclerun import write_run
 from harness.model.defaulting import admitted
 
 NAMESPACE = "pac-harness-defaulting"
@@ -244,7 +245,6 @@ def corpus(seed: int, fuzz_count: int, generated: int) -> list[Case]:
 def run(cases: list[Case], seed: int, out: Path, progress: Callable[[], None]) -> dict[str, Any]:
     """The whole oracle run on the local control plane; writes summary.json and
     cases.jsonl.gz (every case, what the API server stored, and the outcome)."""
-    import gzip
 
     from kubernetes import config as kube_config
 
@@ -294,20 +294,17 @@ def run(cases: list[Case], seed: int, out: Path, progress: Callable[[], None]) -
     finally:
         cluster.stop()
         engine.close()
-    out.mkdir(parents=True, exist_ok=True)
-    with gzip.open(out / "cases.jsonl.gz", "wt") as f:
-        for o in outcomes:
-            row = {
-                "id": o.case.id,
-                "source": o.case.source,
-                "status": o.status,
-                "body": o.case.body,
-                "stored": stored_by_id.get(o.case.id),
-            }
-            f.write(json.dumps(row) + "\n")
-    summary = summarise(outcomes, seed, inputs.digest(load_config()))
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    return summary
+    rows = (
+        {
+            "id": o.case.id,
+            "source": o.case.source,
+            "status": o.status,
+            "body": o.case.body,
+            "stored": stored_by_id.get(o.case.id),
+        }
+        for o in outcomes
+    )
+    return write_run(out, rows, summarise(outcomes, seed, inputs.digest(load_config())))
 
 
 def _accounts(cases: list[Case]) -> set[str]:

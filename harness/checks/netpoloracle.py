@@ -24,7 +24,6 @@ deliberate difference the catalog states for NSA-2.2. The seed makes it repeatab
 
 from __future__ import annotations
 
-import gzip
 import json
 import random
 import subprocess
@@ -33,6 +32,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from harness.checks.oraclerun import verdicts, write_run
 
 CONTROLS = ("NSA-2.2", "CIS-5.3.2")
 MATCHER_SOURCE = Path(__file__).parent / "netpolmatcher"
@@ -409,20 +410,19 @@ def _stored_policies(api: Any) -> dict[str, list[dict[str, Any]]]:
 def write(
     out: Path, seed: int, outcomes: list[Outcome], fingerprint: dict[str, str]
 ) -> dict[str, Any]:
-    out.mkdir(parents=True, exist_ok=True)
-    with gzip.open(out / "cases.jsonl.gz", "wt") as f:
-        for o in outcomes:
-            row = {
-                "namespace": o.case.namespace,
-                "workload": o.case.workload,
-                "policies": o.case.policies,
-                "stored": o.stored,
-                "pod_labels": o.pod_labels,
-                "cyclonus": o.answer,
-                "oracle": o.oracle,
-                "ours": o.ours,
-            }
-            f.write(json.dumps(row) + "\n")
+    cases = (
+        {
+            "namespace": o.case.namespace,
+            "workload": o.case.workload,
+            "policies": o.case.policies,
+            "stored": o.stored,
+            "pod_labels": o.pod_labels,
+            "cyclonus": o.answer,
+            "oracle": o.oracle,
+            "ours": o.ours,
+        }
+        for o in outcomes
+    )
     summary = {
         "oracle": "cyclonus v0.5.6 NetworkPolicy matcher, on NetworkPolicies stored by "
         "kube-apiserver v1.37.2 and pods made by kube-controller-manager's workload controllers",
@@ -436,13 +436,11 @@ def write(
                 "namespace": o.case.namespace,
                 "kind": o.case.workload["kind"],
                 "control": c,
-                "oracle": "breaks" if o.oracle[c] else "holds",
-                "ours": "deny" if o.ours[c] else "allow",
+                **verdicts(o.oracle[c], o.ours[c]),
             }
             for o in outcomes
             for c in o.disagreements
         ],
         "inputs": fingerprint,
     }
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    return summary
+    return write_run(out, cases, summary)

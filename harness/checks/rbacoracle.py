@@ -16,7 +16,6 @@ by the controller) as the state kube-mgmt would replicate. The seed makes it rep
 from __future__ import annotations
 
 import copy
-import gzip
 import json
 import random
 import time
@@ -24,6 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from harness.checks.oraclerun import verdicts, write_run
 
 CONTROLS = ("CIS-5.1.2", "CIS-5.1.3", "CIS-5.1.4", "CIS-5.1.8")
 RBAC = "rbac.authorization.k8s.io"
@@ -297,13 +298,7 @@ def _settled(list_roles: Callable[[], dict[str, Any]]) -> dict[str, dict[str, An
 def write(
     out: Path, seed: int, outcomes: list[Outcome], fingerprint: dict[str, str]
 ) -> dict[str, Any]:
-    out.mkdir(parents=True, exist_ok=True)
-    with gzip.open(out / "cases.jsonl.gz", "wt") as f:
-        for o in outcomes:
-            f.write(
-                json.dumps({"role": o.role, "held": o.held, "oracle": o.oracle, "ours": o.ours})
-                + "\n"
-            )
+    cases = ({"role": o.role, "held": o.held, "oracle": o.oracle, "ours": o.ours} for o in outcomes)
     summary = {
         "oracle": "kube-apiserver v1.37.2 RBAC authorizer (SubjectAccessReview) with "
         "kube-controller-manager's ClusterRole aggregation controller",
@@ -315,13 +310,11 @@ def write(
             {
                 "role": o.role["metadata"]["name"],
                 "control": c,
-                "oracle": "breaks" if o.oracle[c] else "holds",
-                "ours": "deny" if o.ours[c] else "allow",
+                **verdicts(o.oracle[c], o.ours[c]),
             }
             for o in outcomes
             for c in o.disagreements
         ],
         "inputs": fingerprint,
     }
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    return summary
+    return write_run(out, cases, summary)
