@@ -1,10 +1,9 @@
 """NSA-2.6 against tables derived from Istio's own tests.
 
-Istio's injector and PeerAuthentication composition are not built here (the
-istio.io/istio module is large; a build is left for a later round), so its own test
-cases stand in as the oracle, row by row, each naming the test it comes from
-(istio.io/istio v0.0.0-20260827124520-eed52ebb66ad, the version the Go module proxy
-serves). Only rows that hold for the default installation the policy models are taken:
+Istio's own code is the oracle of `harness istio-oracle` (tests/test_istio_oracle.py);
+these rows are its test cases, kept as a second check that needs no Go build, row by
+row, each naming the test it comes from (istio.io/istio
+v0.0.0-20260827124520-eed52ebb66ad, the version the Go module proxy serves). Only rows that hold for the default installation the policy models are taken:
 the injector's policy enabled, no neverInjectSelector or alwaysInjectSelector, the
 default revision's webhooks.
 """

@@ -39,13 +39,14 @@ CONTROLS = ("NSA-2.2", "CIS-5.3.2")
 MATCHER_SOURCE = Path(__file__).parent / "netpolmatcher"
 NAMESPACE_PREFIX = "pac-harness-netpol-"
 NODE = "pac-harness-netpol-node"  # a DaemonSet makes a pod per node
-PODS_TIMEOUT_S = 120
+PODS_TIMEOUT_S = 180  # a CronJob's first Job waits for the next minute
 CONTROLLERS = [
     "deployment",
     "replicaset",
     "statefulset",
     "daemonset",
     "job",
+    "cronjob",
     "replicationcontroller",
 ]
 KINDS = [
@@ -55,12 +56,14 @@ KINDS = [
     "StatefulSet",
     "DaemonSet",
     "Job",
+    "CronJob",
     "ReplicationController",
 ]
 _API = {
     "Pod": "v1",
     "ReplicationController": "v1",
     "Job": "batch/v1",
+    "CronJob": "batch/v1",
     "Deployment": "apps/v1",
     "ReplicaSet": "apps/v1",
     "StatefulSet": "apps/v1",
@@ -224,8 +227,10 @@ def _workload(kind: str, namespace: str, labels: dict[str, str]) -> dict[str, An
     own = {"oracle.pac-harness.io/workload": WORKLOAD}  # what the workload selects its pods by
     template = {"metadata": {"labels": {**labels, **own}}, "spec": pod_spec}
     spec: dict[str, Any] = {"template": template}
-    if kind == "Job":
+    if kind in ("Job", "CronJob"):
         template["spec"] = {**pod_spec, "restartPolicy": "Never"}
+        if kind == "CronJob":  # the controller makes its first Job within a minute
+            spec = {"schedule": "* * * * *", "jobTemplate": {"spec": spec}}
     elif kind == "ReplicationController":
         spec.update(replicas=1, selector=own)
     else:

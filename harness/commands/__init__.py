@@ -44,6 +44,8 @@ REGISTRY: dict[str, str] = {
     "controller (local control plane) against CIS-5.1.2/3/4/8",
     "netpol-oracle": "generated NetworkPolicies and workloads (local control plane, real "
     "controllers) through cyclonus's policy matcher against NSA-2.2 and CIS-5.3.2",
+    "istio-oracle": "generated namespaces, pods and PeerAuthentications through Istio's own "
+    "injection and mTLS code against NSA-2.6",
     "reference": "remake every reference run in order, from this checkout, timing each step",
 }
 

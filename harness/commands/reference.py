@@ -49,6 +49,7 @@ STEPS: tuple[Step, ...] = (
     Step("defaulting", ("defaulting-oracle",)),
     Step("rbac", ("rbac-oracle",)),
     Step("netpol", ("netpol-oracle",)),
+    Step("istio", ("istio-oracle",)),
     Step("mutation", ("mutate",)),
     Step("peers", ("peers",)),
 )

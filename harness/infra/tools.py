@@ -535,10 +535,20 @@ def status() -> list[dict[str, str]]:
     return rows
 
 
-def go_program(source: Path, name: str, log: Log = print) -> Path:
+def go_program(
+    source: Path,
+    name: str,
+    log: Log = print,
+    patches: dict[str, dict[str, str]] | None = None,
+) -> Path:
     """A Go program kept in this repository (an oracle's driver around an upstream
     library), built into the cache once per version of its sources: go.mod and go.sum pin
-    what it links, the module proxy serves it."""
+    what it links, the module proxy serves it.
+
+    patches adds files to a dependency's packages (module -> {path in the module: file in
+    source}), for a driver that must call an upstream function the module does not
+    export: the module is copied beside the driver with the files added and go.mod
+    replaced to the copy (the go command refuses overlays inside the module cache)."""
     digest = hashlib.sha256()
     for path in sorted(source.iterdir()):
         if path.is_file():
@@ -551,8 +561,26 @@ def go_program(source: Path, name: str, log: Log = print) -> Path:
         raise HarnessError(f"{name}: building it needs the Go toolchain (go on PATH)")
     log(f"building {name} from {source} (once per change of its sources)")
     with tempfile.TemporaryDirectory(prefix=f"pac-harness-{name}-") as tmp:
+        work = Path(tmp) / "src"
+        shutil.copytree(source, work)
+        for module, files in (patches or {}).items():
+            _patch_module(go, work, module, {p: source / f for p, f in files.items()}, name)
         out = Path(tmp) / name
-        _go(go, ["build", "-trimpath", "-ldflags", "-s -w", "-o", str(out), "."], str(source), name)
+        _go(go, ["build", "-trimpath", "-ldflags", "-s -w", "-o", str(out), "."], str(work), name)
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(str(out), dest)
     return dest
+
+
+def _patch_module(go: str, work: Path, module: str, files: dict[str, Path], what: str) -> None:
+    """Copy module (the version work/go.mod requires) into work, add files, and point
+    go.mod at the copy."""
+    _go(go, ["mod", "download", module], str(work), what)
+    origin = Path(_go(go, ["list", "-m", "-f", "{{.Dir}}", module], str(work), what).strip())
+    copy = work / "_patched" / module.replace("/", "_")
+    shutil.copytree(origin, copy)
+    for path in copy.rglob("*"):
+        path.chmod(path.stat().st_mode | 0o200)  # the module cache is read-only
+    for inside, file in files.items():
+        shutil.copyfile(file, copy / inside)
+    _go(go, ["mod", "edit", f"-replace={module}=./{copy.relative_to(work)}"], str(work), what)

@@ -48,6 +48,7 @@ from harness.reporting.report import (
     figure_per_policy,
     figure_targets,
     fuzz_text,
+    istio_oracle_text,
     latency_by_control,
     markdown_frame,
     markdown_table,
@@ -189,6 +190,7 @@ def sections(evidence: Evidence) -> dict[str, str]:
         ("defaulting", "defaulting", "defaulting-oracle", defaulting_text),
         ("rbac-oracle", "rbac", "rbac-oracle", rbac_oracle_text),
         ("netpol-oracle", "netpol", "netpol-oracle", netpol_oracle_text),
+        ("istio-oracle", "istio", "istio-oracle", istio_oracle_text),
     ):
         summary = reference_dir() / folder / "summary.json"
         out[block] = (

@@ -902,6 +902,20 @@ def netpol_oracle_text(summary: dict[str, Any]) -> str:
     return text
 
 
+def istio_oracle_text(summary: dict[str, Any]) -> str:
+    """An Istio-oracle run's summary.json in words, with its disagreements."""
+    text = (
+        f"Seed {summary['seed']}: {summary['cases']:,} generated pods in {summary['worlds']} "
+        f"meshes (installed revisions, root namespace) with {summary['peer_authentications']:,} "
+        f"generated PeerAuthentications; Istio injects {summary['injected_by_istio']:,} of the "
+        f"pods and gives {summary['strict_by_istio']:,} of them STRICT mTLS on every port. "
+        f"{len(summary['disagreements'])} disagreement(s) with NSA-2.6's verdicts.\n"
+    )
+    if summary["disagreements"]:
+        text += "\n" + markdown_frame(pd.DataFrame(summary["disagreements"]))
+    return text
+
+
 def mutation_text(report: dict[str, Any]) -> str:
     """A mutation run's mutation.json in words: what was killed at each level, and how
     many survivors scenarios/mutants.yaml explains."""
