@@ -253,6 +253,21 @@ def api_path(body: dict[str, Any]) -> str:
 
 def matcher(request: dict[str, Any]) -> list[dict[str, Any]]:
     """cyclonus's answers for request's pods (see netpolmatcher/main.go)."""
+    answers: list[dict[str, Any]] = _run_matcher(request)["pods"]
+    return answers
+
+
+def traffic(
+    policies: list[dict[str, Any]], connections: list[dict[str, Any]]
+) -> list[dict[str, bool]]:
+    """cyclonus's answers for connections between pods: {ingress, egress} allowed."""
+    answers: list[dict[str, bool]] = _run_matcher(
+        {"policies": policies, "pods": [], "traffic": connections}
+    )["traffic"]
+    return answers
+
+
+def _run_matcher(request: dict[str, Any]) -> dict[str, Any]:
     from harness.errors import HarnessError
     from harness.infra import tools
 
@@ -262,8 +277,8 @@ def matcher(request: dict[str, Any]) -> list[dict[str, Any]]:
     )
     if result.returncode != 0:
         raise HarnessError(f"netpolmatcher failed: {result.stderr.strip()[-300:]}")
-    answers: list[dict[str, Any]] = json.loads(result.stdout)
-    return answers
+    response: dict[str, Any] = json.loads(result.stdout)
+    return response
 
 
 @dataclass(frozen=True)
@@ -288,9 +303,13 @@ def broken(answer: dict[str, Any], policies: int) -> dict[str, bool]:
     return {"NSA-2.2": nsa, "CIS-5.3.2": policies == 0}
 
 
-def run(count: int, seed: int, out: Path, progress: Callable[[], None]) -> dict[str, Any]:
+def run(
+    count: int, seed: int, out: Path, progress: Callable[[], None], live: int = 0
+) -> dict[str, Any]:
     """The whole oracle run; writes summary.json and cases.jsonl.gz. progress() ticks
-    per case created, the slow part (the matcher and the policy take seconds for all)."""
+    per case created, the slow part (the matcher and the policy take seconds for all).
+    live > 0: that many cases are also probed on a kind cluster's network plugin
+    (harness.checks.netpollive; summary's live, every connection in live.json)."""
     from kubernetes import config as kube_config
 
     from harness.errors import TargetError
@@ -348,7 +367,12 @@ def run(count: int, seed: int, out: Path, progress: Callable[[], None]) -> dict[
             )
     finally:
         engine.close()
-    return write(out, seed, outcomes, inputs.digest(load_config()))
+    probes = None
+    if live:
+        from harness.checks import netpollive
+
+        probes = netpollive.run(netpollive.sample(cases, live, seed))
+    return write(out, seed, outcomes, inputs.digest(load_config()), probes)
 
 
 def _add_node(api: Any) -> None:
@@ -413,7 +437,11 @@ def _stored_policies(api: Any) -> dict[str, list[dict[str, Any]]]:
 
 
 def write(
-    out: Path, seed: int, outcomes: list[Outcome], fingerprint: dict[str, str]
+    out: Path,
+    seed: int,
+    outcomes: list[Outcome],
+    fingerprint: dict[str, str],
+    live: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     cases = (
         {
@@ -448,4 +476,8 @@ def write(
         ],
         "inputs": fingerprint,
     }
+    if live is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "live.json").write_text(json.dumps(live["rows"], indent=1) + "\n")
+        summary["live"] = {k: v for k, v in live.items() if k != "rows"}
     return write_run(out, cases, summary)

@@ -16,6 +16,11 @@ SUMMARY = (
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     oracle_arguments(parser, "netpol", 1000, "cases")
+    parser.add_argument(
+        "--live", type=int, default=0, metavar="N",
+        help="also probe N of the cases on a throw-away kind cluster's network plugin "
+        "(kube-router; needs the kind images) and compare with the matcher (default 0)",
+    )  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:
@@ -23,10 +28,17 @@ def run(args: argparse.Namespace) -> int:
     from harness.checks import netpoloracle
 
     def headline(s: dict[str, Any]) -> str:
-        return (
+        text = (
             f"netpol oracle seed {s['seed']}: {s['cases']} workloads, {s['policies']} "
             f"NetworkPolicies; {len(s['disagreements'])} disagreement(s)"
         )
+        if "live" in s:
+            live = s["live"]
+            text += (
+                f"; live on kube-router: {live['connections']} connections of "
+                f"{live['cases']} cases, {len(live['disagreements'])} unlike the matcher"
+            )
+        return text
 
     def line(row: dict[str, Any]) -> str:
         return (
@@ -34,7 +46,11 @@ def run(args: argparse.Namespace) -> int:
             f"policy {row['ours']}"
         )
 
+    def failed(s: dict[str, Any]) -> bool:
+        return bool(s["disagreements"] or s.get("live", {}).get("disagreements"))
+
     return run_oracle(
         args, "netpol", "netpol oracle", args.count,
-        lambda out, tick: netpoloracle.run(args.count, args.seed, out, tick), headline, line,
+        lambda out, tick: netpoloracle.run(args.count, args.seed, out, tick, args.live),
+        headline, line, failed,
     )  # fmt: skip

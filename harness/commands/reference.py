@@ -48,7 +48,7 @@ STEPS: tuple[Step, ...] = (
     Step("fuzz", ("fuzz", "--count", "6000", "--seed", "1")),
     Step("defaulting", ("defaulting-oracle",)),
     Step("rbac", ("rbac-oracle",)),
-    Step("netpol", ("netpol-oracle",)),
+    Step("netpol", ("netpol-oracle", "--live", "60"), before=("tools", "install", "kind-images")),
     Step("istio", ("istio-oracle",)),
     Step("mutation", ("mutate",)),
     Step("peers", ("peers",)),

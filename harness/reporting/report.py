@@ -899,6 +899,16 @@ def netpol_oracle_text(summary: dict[str, Any]) -> str:
     )
     if summary["disagreements"]:
         text += "\n" + markdown_frame(pd.DataFrame(summary["disagreements"]))
+    live = summary.get("live")
+    if live:
+        text += (
+            f"\nLive, on {live['cluster']}: {live['cases']} of the cases (every kind), "
+            f"{live['connections']} connections into and out of their pods on two ports, "
+            f"{live['allowed_by_matcher']} allowed by the matcher; "
+            f"{len(live['disagreements'])} where the network plugin did otherwise.\n"
+        )
+        if live["disagreements"]:
+            text += "\n" + markdown_frame(pd.DataFrame(live["disagreements"]))
     return text
 
 

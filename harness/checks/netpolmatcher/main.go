@@ -10,13 +10,19 @@
 // fail on a pod without the key (pkg/kube/labelselector.go), where Kubernetes has it hold
 // (apimachinery pkg/labels/selector.go, Requirement.Matches).
 //
+// It also answers whether given connections are allowed (cyclonus's
+// Policy.IsIngressOrEgressAllowed, with the same selection of pods): the live probes on a
+// cluster's network plugin compare these answers with what the plugin did.
+//
 // It reads one JSON document on standard input:
 //
-//	{"policies": [NetworkPolicy, ...], "pods": [{"namespace": "...", "labels": {...}}, ...]}
+//	{"policies": [NetworkPolicy, ...], "pods": [{"namespace": "...", "labels": {...}}, ...],
+//	 "traffic": [{"source": peer, "destination": peer, "port": 8080}, ...]}
 //
-// with the policies as the API server stored them, and writes one JSON array of answers,
-// one per pod, in order. The harness's NetworkPolicy oracle (harness/checks/netpoloracle.py)
-// compares them with NSA-2.2's verdicts.
+// (a peer: {"namespace", "labels", "namespace_labels", "ip"}), with the policies as the
+// API server stored them, and writes {"pods": [answer per pod], "traffic": [{"ingress":
+// allowed, "egress": allowed} per connection]}, in order. The harness's NetworkPolicy
+// oracle (harness/checks/netpoloracle.py) compares them with NSA-2.2's verdicts.
 package main
 
 import (
@@ -26,6 +32,7 @@ import (
 	"sort"
 
 	"github.com/mattfenwick/cyclonus/pkg/matcher"
+	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -36,9 +43,33 @@ type pod struct {
 	Labels    map[string]string `json:"labels"`
 }
 
+type peer struct {
+	Namespace       string            `json:"namespace"`
+	Labels          map[string]string `json:"labels"`
+	NamespaceLabels map[string]string `json:"namespace_labels"`
+	IP              string            `json:"ip"`
+}
+
+type connection struct {
+	Source      peer `json:"source"`
+	Destination peer `json:"destination"`
+	Port        int  `json:"port"`
+}
+
 type request struct {
 	Policies []*networkingv1.NetworkPolicy `json:"policies"`
 	Pods     []pod                         `json:"pods"`
+	Traffic  []connection                  `json:"traffic"`
+}
+
+type allowed struct {
+	Ingress bool `json:"ingress"` // the destination's policies let it in
+	Egress  bool `json:"egress"`  // the source's policies let it out
+}
+
+type response struct {
+	Pods    []answer  `json:"pods"`
+	Traffic []allowed `json:"traffic"`
 }
 
 type direction struct {
@@ -94,6 +125,27 @@ func judge(policy *matcher.Policy, p pod, ingress bool) direction {
 	return d
 }
 
+func trafficPeer(p peer) *matcher.TrafficPeer {
+	internal := &matcher.InternalPeer{PodLabels: p.Labels, NamespaceLabels: p.NamespaceLabels, Namespace: p.Namespace}
+	return &matcher.TrafficPeer{Internal: internal, IP: p.IP}
+}
+
+// allows is Policy.IsIngressOrEgressAllowed for a pod inside the cluster: allowed when no
+// policy selects the pod in that direction, or when one that does has a rule admitting
+// the other end on the port (TCP).
+func allows(policy *matcher.Policy, target peer, other peer, port int, ingress bool) bool {
+	targets := applying(policy, pod{Namespace: target.Namespace, Labels: target.Labels}, ingress)
+	if len(targets) == 0 {
+		return true
+	}
+	for _, t := range targets {
+		if t.Allows(trafficPeer(other), port, "", corev1.ProtocolTCP) {
+			return true
+		}
+	}
+	return false
+}
+
 func main() {
 	var req request
 	if err := json.NewDecoder(os.Stdin).Decode(&req); err != nil {
@@ -102,11 +154,17 @@ func main() {
 	}
 	// Unsimplified: Simplify would merge matchers, and AllPeersPorts must stay visible.
 	policy := matcher.BuildNetworkPolicies(false, req.Policies)
-	answers := make([]answer, 0, len(req.Pods))
+	out := response{Pods: make([]answer, 0, len(req.Pods)), Traffic: make([]allowed, 0, len(req.Traffic))}
 	for _, p := range req.Pods {
-		answers = append(answers, answer{Ingress: judge(policy, p, true), Egress: judge(policy, p, false)})
+		out.Pods = append(out.Pods, answer{Ingress: judge(policy, p, true), Egress: judge(policy, p, false)})
 	}
-	if err := json.NewEncoder(os.Stdout).Encode(answers); err != nil {
+	for _, c := range req.Traffic {
+		out.Traffic = append(out.Traffic, allowed{
+			Ingress: allows(policy, c.Destination, c.Source, c.Port, true),
+			Egress:  allows(policy, c.Source, c.Destination, c.Port, false),
+		})
+	}
+	if err := json.NewEncoder(os.Stdout).Encode(out); err != nil {
 		fmt.Fprintf(os.Stderr, "netpolmatcher: writing the answers: %v\n", err)
 		os.Exit(2)
 	}
