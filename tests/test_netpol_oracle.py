@@ -100,6 +100,33 @@ def test_the_driver_answers_connections():
     assert all(x["egress"] for x in answers)
 
 
+def test_the_driver_answers_egress_to_metadata_endpoints():
+    """NSA-2.8's question: an ipBlock reaches an address outside the cluster unless an
+    except holds it, a pod peer never does, and ports and protocols count (80/TCP)."""
+    require_go()
+
+    def policy(name: str, selector: dict, rules: list) -> dict:
+        spec = {"podSelector": selector, "policyTypes": ["Egress"], "egress": rules}
+        return {"metadata": {"name": name, "namespace": "a"}, "spec": spec}
+
+    block = {"cidr": "0.0.0.0/0", "except": ["169.254.169.254/32"]}
+    policies = [
+        policy("internet", {"matchLabels": {"app": "web"}}, [{"to": [{"ipBlock": block}]}]),
+        policy("pods", {"matchLabels": {"app": "api"}}, [{"to": [{"namespaceSelector": {}}]}]),
+        policy(
+            "udp", {"matchLabels": {"app": "dns"}}, [{"ports": [{"protocol": "UDP", "port": 80}]}]
+        ),
+    ]
+    pods = [{"namespace": "a", "labels": {"app": app}} for app in ("web", "api", "dns", "other")]
+    answers = netpoloracle.metadata_egress(policies, pods, ["169.254.169.254", "169.254.170.2"])
+    assert answers == [
+        {"169.254.169.254": False, "169.254.170.2": True},
+        {"169.254.169.254": False, "169.254.170.2": False},
+        {"169.254.169.254": False, "169.254.170.2": False},
+        {"169.254.169.254": True, "169.254.170.2": True},
+    ]
+
+
 def test_live_sample_spreads_over_kinds_and_serves_unchanged_labels():
     from harness.checks import netpollive
 

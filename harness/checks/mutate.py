@@ -24,6 +24,7 @@ are listed, with the reason, in scenarios/mutants.yaml.
 from __future__ import annotations
 
 import base64
+import fnmatch
 import itertools
 import json
 import re
@@ -402,7 +403,7 @@ def known_survivors(path: Path | None = None) -> Known:
         # element left out of a set), so one reason is written once. Each control writes
         # its own id in its deny rules, so such an entry says {control} where it stands.
         try:
-            files = entry["files"] if "files" in entry else [entry["file"]]
+            files = _expand(entry["files"] if "files" in entry else [entry["file"]], ids)
             mutated = entry["mutated"]
             for file, text in itertools.product(files, _listed(mutated)):
                 control = ids.get(file, "{control}")
@@ -415,6 +416,18 @@ def known_survivors(path: Path | None = None) -> Known:
                 " and reason"
             ) from None
     return known
+
+
+def _expand(files: list[str], control_files: dict[str, str]) -> list[str]:
+    """`controls/*/policy.rego` stands for every control's policy file (a mutation every
+    control repeats, such as its exemption guard), so no list of controls is kept by hand."""
+    out: list[str] = []
+    for pattern in files:
+        if "*" in pattern:
+            out += sorted(f for f in control_files if fnmatch.fnmatchcase(f, pattern))
+        else:
+            out.append(pattern)
+    return out
 
 
 def _listed(value: str | list[str]) -> list[str]:

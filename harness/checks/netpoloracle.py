@@ -1,13 +1,15 @@
-"""The NetworkPolicy oracle: NSA-2.2 and CIS-5.3.2 against cyclonus's policy matcher,
-on pods that real controllers made.
+"""The NetworkPolicy oracle: NSA-2.2, CIS-5.3.2 and NSA-2.8 against cyclonus's policy
+matcher, on pods that real controllers made.
 
 NSA-2.2 asks, when a workload is written, whether the pods it will make are isolated
 by a default deny in both directions; CIS-5.3.2 whether their namespace has a
-NetworkPolicy at all. The oracle generates cases (a namespace, up to three
-NetworkPolicies with each field absent, null, empty or set, and a workload of one of
-the pod-making kinds), creates them on a local control plane where
-kube-controller-manager's workload controllers run, and waits for each workload's
-first pod. The policies as kube-apiserver stored them and the pod's labels as its
+NetworkPolicy at all; NSA-2.8 whether their egress can reach a cloud metadata endpoint
+(each address of the config's cloud_metadata, on 80/TCP: cyclonus's
+IsIngressOrEgressAllowed for a destination outside the cluster). The oracle generates
+cases (a namespace, up to three NetworkPolicies with each field absent, null, empty or
+set, and a workload of one of the pod-making kinds), creates them on a local control
+plane where kube-controller-manager's workload controllers run, and waits for each
+workload's first pod. The policies as kube-apiserver stored them and the pod's labels as its
 controller wrote them go to cyclonus v0.5.6's matcher (github.com/mattfenwick/cyclonus
 pkg/matcher, driven by harness/checks/netpolmatcher): the pod is isolated in a
 direction when some policy's target applies to it, and a policy lets all traffic of
@@ -35,7 +37,8 @@ from typing import Any
 
 from harness.checks.oraclerun import verdicts, write_run
 
-CONTROLS = ("NSA-2.2", "CIS-5.3.2")
+CONTROLS = ("NSA-2.2", "CIS-5.3.2", "NSA-2.8")
+METADATA_PORT = 80  # where every provider's instance metadata endpoint answers
 MATCHER_SOURCE = Path(__file__).parent / "netpolmatcher"
 NAMESPACE_PREFIX = "pac-harness-netpol-"
 NODE = "pac-harness-netpol-node"  # a DaemonSet makes a pod per node
@@ -101,6 +104,24 @@ _RULES: list[Any] = [
     [{"ports": [], "PEERS": []}],
     [{"ports": None, "PEERS": None}],
     [{"PEERS": [{"podSelector": {"matchLabels": {"app": "web"}}}]}, {}],
+    # addresses and ports, as NSA-2.8 reads them (the metadata endpoints on 80/TCP)
+    [{"PEERS": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": ["169.254.169.254/32"]}}]}],
+    [
+        {
+            "PEERS": [
+                {"ipBlock": {"cidr": "0.0.0.0/0", "except": ["169.254.0.0/16", "100.64.0.0/10"]}},
+                {"ipBlock": {"cidr": "::/0", "except": ["fd00:ec2::/32"]}},
+            ]
+        }
+    ],
+    [{"PEERS": [{"ipBlock": {"cidr": "::/0"}}]}],
+    [{"PEERS": [{"ipBlock": {"cidr": "169.254.0.0/16"}}], "ports": [{"port": 80}]}],
+    [{"PEERS": [{"ipBlock": {"cidr": "100.64.0.0/10"}}]}],
+    [{"ports": [{"port": 443}]}],
+    [{"ports": [{"port": 1, "endPort": 1024}]}],
+    [{"ports": [{"port": "http"}]}],
+    [{"ports": [{"protocol": "UDP", "port": 80}]}],
+    [{"ports": [{"protocol": "TCP"}]}],
 ]
 _TYPES: list[Any] = [_ABSENT, _ABSENT, None, [], ["Ingress"], ["Egress"], ["Ingress", "Egress"]]
 
@@ -298,9 +319,34 @@ class Outcome:
 def broken(answer: dict[str, Any], policies: int) -> dict[str, bool]:
     """What the controls ask, from cyclonus's answer: NSA-2.2 is broken when the pod is
     not isolated in a direction or a policy lets all of it through; CIS-5.3.2 when the
-    namespace holds no NetworkPolicy."""
+    namespace holds no NetworkPolicy; NSA-2.8 when the pod's egress to some cloud
+    metadata endpoint on 80/TCP is allowed."""
     nsa = any(not d["isolated"] or d["allow_all"] for d in (answer["ingress"], answer["egress"]))
-    return {"NSA-2.2": nsa, "CIS-5.3.2": policies == 0}
+    metadata = any(answer["metadata_egress"].values())
+    return {"NSA-2.2": nsa, "CIS-5.3.2": policies == 0, "NSA-2.8": metadata}
+
+
+def metadata_egress(
+    policies: list[dict[str, Any]], pods: list[dict[str, Any]], addresses: list[str]
+) -> list[dict[str, bool]]:
+    """Per pod ({namespace, labels}), address -> cyclonus lets its egress reach that
+    address (outside the cluster) on 80/TCP."""
+    connections = [
+        {
+            "source": {
+                "namespace": pod["namespace"],
+                "labels": pod["labels"],
+                "namespace_labels": {"kubernetes.io/metadata.name": pod["namespace"]},
+                "ip": "10.244.0.10",
+            },
+            "destination": {"namespace": "", "labels": {}, "namespace_labels": {}, "ip": address},
+            "port": METADATA_PORT,
+        }
+        for pod in pods
+        for address in addresses
+    ]
+    answers = iter(traffic(policies, connections))
+    return [{address: next(answers)["egress"] for address in addresses} for _ in pods]
 
 
 def run(
@@ -348,7 +394,12 @@ def run(
         "policies": [p for case in cases for p in stored.get(case.namespace, [])],
         "pods": [{"namespace": c.namespace, "labels": pods[c.namespace]} for c in cases],
     }
-    answers = matcher(request)
+    addresses = load_config()["cloud_metadata"]["addresses"]
+    egress = metadata_egress(request["policies"], request["pods"], addresses)
+    answers = [
+        {**answer, "metadata_egress": reach}
+        for answer, reach in zip(matcher(request), egress, strict=True)
+    ]
     state = cluster_state(p for case in cases for p in case.policies)
     engine = WasmTarget()
     engine.start(policy_set(queries.values(), state))

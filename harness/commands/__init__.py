@@ -43,7 +43,7 @@ REGISTRY: dict[str, str] = {
     "rbac-oracle": "generated ClusterRoles through the RBAC authorizer and the aggregation "
     "controller (local control plane) against CIS-5.1.2/3/4/8",
     "netpol-oracle": "generated NetworkPolicies and workloads (local control plane, real "
-    "controllers) through cyclonus's policy matcher against NSA-2.2 and CIS-5.3.2",
+    "controllers) through cyclonus's policy matcher against NSA-2.2, CIS-5.3.2 and NSA-2.8",
     "istio-oracle": "generated namespaces, pods and PeerAuthentications through Istio's own "
     "injection and mTLS code against NSA-2.6",
     "reference": "remake every reference run in order, from this checkout, timing each step",

@@ -1,5 +1,5 @@
-"""`harness netpol-oracle`: NSA-2.2 and CIS-5.3.2 against cyclonus's NetworkPolicy
-matcher, on pods real controllers made (harness.checks.netpoloracle)."""
+"""`harness netpol-oracle`: NSA-2.2, CIS-5.3.2 and NSA-2.8 against cyclonus's
+NetworkPolicy matcher, on pods real controllers made (harness.checks.netpoloracle)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from harness.commands._shared import oracle_arguments, run_oracle
 
 SUMMARY = (
     "generated NetworkPolicies and workloads (local control plane, real controllers) "
-    "through cyclonus's policy matcher against NSA-2.2 and CIS-5.3.2"
+    "through cyclonus's policy matcher against NSA-2.2, CIS-5.3.2 and NSA-2.8"
 )
 
 
@@ -24,7 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Exit 1 on any disagreement between NSA-2.2 / CIS-5.3.2 and the matcher."""
+    """Exit 1 on any disagreement between NSA-2.2 / CIS-5.3.2 / NSA-2.8 and the matcher,
+    or (with --live) between the matcher and the network plugin."""
     from harness.checks import netpoloracle
 
     def headline(s: dict[str, Any]) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import ipaddress
 import re
 from pathlib import Path
 from typing import Any
@@ -126,6 +127,27 @@ def _istio(value: Any) -> str | None:
     return None
 
 
+def _cloud_metadata(value: Any) -> str | None:
+    example = "{on_cloud: true, addresses: [169.254.169.254]}"
+    if not isinstance(value, dict):
+        return f"must be a mapping, e.g. {example}"
+    unknown = set(value) - {"on_cloud", "addresses"}
+    if unknown:
+        return f"unknown key(s) {', '.join(sorted(unknown))} (known: on_cloud, addresses)"
+    if not isinstance(value.get("on_cloud", True), bool):
+        return f"on_cloud must be true or false (got {value.get('on_cloud')!r})"
+    addresses = value.get("addresses", [])
+    problem = _string_list(addresses, "[169.254.169.254, fd00:ec2::254]")
+    if problem:
+        return f"addresses {problem}"
+    for address in addresses:
+        try:
+            ipaddress.ip_address(address)
+        except ValueError:
+            return f"addresses: {address!r} is not an IP address (NetworkPolicy cannot name hosts)"
+    return None
+
+
 _CHECKS = {
     "trusted_registries": lambda v: _string_list(v, "[docker.io, registry.k8s.io]"),
     "image_scanner": _scanner,
@@ -136,6 +158,7 @@ _CHECKS = {
         v, "[system:serviceaccount:external-secrets:external-secrets]"
     ),
     "istio": _istio,
+    "cloud_metadata": _cloud_metadata,
 }
 KNOWN_KEYS = set(_CHECKS)
 

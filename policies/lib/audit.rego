@@ -63,7 +63,7 @@ probe_saw(probe, name) if probe.status[name] == true
 detected_cni contains plugin if {
 	some kind in ["DaemonSet", "Deployment"]
 	some workload in objects_of(kind)
-	some plugin in object.keys(cni_support) | version_dependent_cni
+	some plugin in (object.keys(cni_support) | version_dependent_cni)
 	indexof(workload.metadata.name, plugin) >= 0
 }
 

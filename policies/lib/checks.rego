@@ -11,6 +11,7 @@ package lib.checks
 # only forbids a value needs no guard: the value cannot occur); the catalog's
 # not_on_windows says so per control, and `check` reports those as not applicable.
 
+import data.lib.cidr
 import data.lib.images
 import data.lib.k8s
 
@@ -140,6 +141,73 @@ no_default_deny contains [k8s.whole_object, concat("", ["NetworkPolicy ", k8s.na
 }
 
 peer_field := {"ingress": "from", "egress": "to"}
+
+# NSA-2.8: on a cloud, the pod cannot reach the instance metadata endpoints
+# (config cloud_metadata). NetworkPolicy as the API stores it and a plugin enforces it
+# (networking/v1 types.go): a pod no policy isolates for Egress reaches every address;
+# an isolated pod reaches an address when an egress rule of a policy that may select it
+# lets it through: no peers (every destination), or an ipBlock whose cidr holds the
+# address and no except does (podSelector and namespaceSelector peers are pods, and an
+# endpoint is none); and no ports (every port), or a port entry of protocol TCP (the
+# default) whose port is absent (every port), 80, or a range from port to endPort that
+# holds 80. A named port names a container port of the destination pod, so it never
+# matches an endpoint. No NetworkPolicy applies to a pod on the host network.
+metadata_endpoint_port := 80
+
+cloud_config := object.get(data.config, "cloud_metadata", {})
+
+metadata_addresses := object.get(cloud_config, "addresses", []) if object.get(cloud_config, "on_cloud", false) == true
+
+metadata_addresses := [] if not object.get(cloud_config, "on_cloud", false) == true
+
+metadata_reachable contains [k8s.whole_object, "it runs on the host network, where no NetworkPolicy applies: it reaches the cloud metadata endpoints as its node does"] if {
+	count(metadata_addresses) > 0
+	k8s.pod_spec.hostNetwork == true
+}
+
+metadata_reachable contains [k8s.whole_object, concat("", ["no NetworkPolicy in namespace ", k8s.namespace, " isolates this pod's egress, so it reaches the cloud metadata endpoints (", concat(", ", metadata_addresses), ")"])] if {
+	count(metadata_addresses) > 0
+	not isolated("Egress")
+}
+
+metadata_reachable contains [k8s.whole_object, concat("", ["NetworkPolicy ", k8s.namespace, "/", name, " egress[", format_int(i, 10), "] lets this pod reach the cloud metadata endpoint ", address, " on 80/TCP"])] if {
+	some address in metadata_addresses
+	some name, np in k8s.state("networkpolicies", k8s.namespace)
+	"Egress" in np.spec.policyTypes
+	k8s.selects_possibly(np.spec.podSelector)
+	some i, rule in object.get(np.spec, "egress", [])
+	reaches_address(rule, address)
+	reaches_port(rule)
+}
+
+reaches_address(rule, _) if count(object.get(rule, "to", [])) == 0
+
+reaches_address(rule, address) if {
+	some peer in rule.to
+	cidr.includes(peer.ipBlock.cidr, address)
+	not excepted(peer.ipBlock, address)
+}
+
+excepted(block, address) if {
+	some except in object.get(block, "except", [])
+	cidr.includes(except, address)
+}
+
+reaches_port(rule) if count(object.get(rule, "ports", [])) == 0
+
+reaches_port(rule) if {
+	some entry in rule.ports
+	object.get(entry, "protocol", "TCP") == "TCP"
+	port_holds(entry, metadata_endpoint_port)
+}
+
+port_holds(entry, _) if object.get(entry, "port", null) == null
+
+port_holds(entry, port) if {
+	is_number(entry.port)
+	entry.port <= port
+	port <= object.get(entry, "endPort", entry.port)
+}
 
 # NSA-2.6: Istio strict mTLS, as Istio decides it. The pod gets a sidecar (Istio's
 # injection webhooks select it by label, case-sensitively, and its injector agrees: only

@@ -60,3 +60,17 @@ test_default_webhooks_need_the_default_revision if {
 	checks.webhook_selects with input as opted_in
 		with data.kubernetes as {"namespaces": {"shop": {"metadata": {"name": "shop"}}}}
 }
+
+# NSA-2.8 off the cloud (config cloud_metadata.on_cloud false): a namespace without any
+# NetworkPolicy is no finding, as on the thesis's self-deployed cluster.
+test_metadata_endpoints_off_the_cloud if {
+	count(checks.metadata_reachable) == 0 with input as web
+		with data.kubernetes as {}
+		with data.config.cloud_metadata as {"on_cloud": false, "addresses": ["169.254.169.254"]}
+}
+
+test_metadata_endpoints_on_the_cloud if {
+	count(checks.metadata_reachable) == 1 with input as web
+		with data.kubernetes as {}
+		with data.config.cloud_metadata as {"on_cloud": true, "addresses": ["169.254.169.254"]}
+}

@@ -32,6 +32,7 @@ test_invalid_references if {
 	images.invalid(concat("/", ["quay.io", concat("", [x | some _ in numbers.range(1, 256); x := "a"])])) == "has a repository path longer than 255 characters"
 	not images.invalid(concat("/", ["quay.io", concat("", [x | some _ in numbers.range(1, 255); x := "a"])]))
 	images.invalid(concat("", [x | some _ in numbers.range(1, 248); x := "a"])) == "has a repository path longer than 255 characters"
+
 	# a first component that is no host name stays part of the path
 	images.invalid(concat("/", ["a_b.com", concat("", [x | some _ in numbers.range(1, 250); x := "a"])])) == "has a repository path longer than 255 characters"
 }

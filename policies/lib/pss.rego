@@ -34,9 +34,13 @@ probes := ["livenessProbe", "readinessProbe", "startupProbe"]
 handler_kinds := ["httpGet", "tcpSocket"]
 
 # Objects that may be null or absent read as {}; strings as "".
-as_object(x) := x if is_object(x) else := {}
+as_object(x) := x if is_object(x)
 
-as_string(x) := x if is_string(x) else := ""
+else := {}
+
+as_string(x) := x if is_string(x)
+
+else := ""
 
 pod_sc := as_object(object.get(k8s.pod_spec, "securityContext", {}))
 
@@ -227,4 +231,6 @@ linux_violations contains [c, concat("", ["securityContext.capabilities.add must
 
 capabilities(c) := as_object(object.get(sc(c), "capabilities", {}))
 
-as_list(x) := x if is_array(x) else := []
+as_list(x) := x if is_array(x)
+
+else := []

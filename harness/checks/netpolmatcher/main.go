@@ -19,7 +19,8 @@
 //	{"policies": [NetworkPolicy, ...], "pods": [{"namespace": "...", "labels": {...}}, ...],
 //	 "traffic": [{"source": peer, "destination": peer, "port": 8080}, ...]}
 //
-// (a peer: {"namespace", "labels", "namespace_labels", "ip"}), with the policies as the
+// (a peer: {"namespace", "labels", "namespace_labels", "ip"}; without a namespace, an
+// address outside the cluster), with the policies as the
 // API server stored them, and writes {"pods": [answer per pod], "traffic": [{"ingress":
 // allowed, "egress": allowed} per connection]}, in order. The harness's NetworkPolicy
 // oracle (harness/checks/netpoloracle.py) compares them with NSA-2.2's verdicts.
@@ -125,7 +126,12 @@ func judge(policy *matcher.Policy, p pod, ingress bool) direction {
 	return d
 }
 
+// trafficPeer is a pod, or with no namespace an address outside the cluster (a cloud's
+// metadata endpoint), which only ipBlock peers and rules without peers reach.
 func trafficPeer(p peer) *matcher.TrafficPeer {
+	if p.Namespace == "" {
+		return &matcher.TrafficPeer{IP: p.IP}
+	}
 	internal := &matcher.InternalPeer{PodLabels: p.Labels, NamespaceLabels: p.NamespaceLabels, Namespace: p.Namespace}
 	return &matcher.TrafficPeer{Internal: internal, IP: p.IP}
 }
