@@ -1,3 +1,8 @@
+"""`python -m harness`.
+
+May import: harness.cli.
+"""
+
 import sys
 
 from harness.cli import main

@@ -8,6 +8,8 @@ kubelet and its cold start is part of what we measure.
 Exit codes: 0 success; 1 the check found denials (check) or a control failed its
 fixtures (run); 2 bad input or a target error (partial results are kept);
 130 interrupted (partial results are kept).
+
+May import: harness (errors, paths, progress), harness.commands.
 """
 
 from __future__ import annotations

@@ -7,6 +7,9 @@ turns flags into its arguments and its result into output and an exit code.
     from harness import experiment
     result = experiment.run(controls=["NSA-1.1", "CIS-5.2.5"], iterations=20)
     result.report.coverage, result.report.latency, result.directory
+
+May import: harness (errors, paths, progress), harness.model, harness.infra,
+harness.targets, harness.reporting, harness.checks, harness.peers, harness.replay.
 """
 
 from __future__ import annotations

@@ -2,6 +2,9 @@
 
 It times only Target.decide (prepare happens before the clock starts) and records one
 row per iteration. It knows nothing about which target it talks to.
+
+May import: harness (errors, paths, progress), harness.model, harness.infra,
+harness.targets, harness.reporting.
 """
 
 from __future__ import annotations
