@@ -192,8 +192,9 @@ def left_to_do(control_id: str, package: str) -> list[str]:
         f"controls, while policies/vap/{package}.yaml exists (tests/test_peers.py)",
         f"update scenarios/mutants.yaml: controls/{package}/policy.rego in the files of the "
         "entries whose reason fits its check (for the example's: a dropped `k8s.pod_write` that "
-        'guards a pod-spec check, and a dropped `not k8s.exempt_controls["{control}"]`); an '
-        "unexplained survivor lowers its clause score (harness mutate --level clause)",
+        "guards a pod-spec check; the exemption guard's entry names controls/*/policy.rego, "
+        "every control); an unexplained survivor lowers its clause score (harness mutate "
+        "--level clause)",
         "update examples/compliant/: the setting the check asks for, if it denies the "
         "compliant Deployment (tests/test_first_run.py)",
         f"update tests/test_catalog.py: {control_id} in NSA_IDS or CIS_IDS and the count of 55, "
