@@ -260,7 +260,10 @@ def stale_runs(evidence: Evidence) -> list[str]:
                 f"{where}: policies/ or scenarios/ changed since its commit {commit['sha'][:7]}"
             )
     peers = reference_peers_file()
-    oracles = [reference_dir() / name / "summary.json" for name in ("fuzz", "defaulting", "rbac")]
+    oracles = [
+        reference_dir() / name / "summary.json"
+        for name in ("fuzz", "defaulting", "rbac", "netpol", "istio")
+    ]
     for made in (*oracles, reference_mutation_file(), peers):
         if not made.is_file():
             continue
