@@ -27,6 +27,10 @@ def run(args: argparse.Namespace) -> int:
     """Exit 1 on any disagreement between NSA-2.2 / CIS-5.3.2 / NSA-2.8 and the matcher,
     or (with --live) between the matcher and the network plugin."""
     from harness.checks import netpoloracle
+    from harness.errors import HarnessError
+
+    if args.live < 0:
+        raise HarnessError("--live must be 0 (no live probes) or more")
 
     def headline(s: dict[str, Any]) -> str:
         text = (
