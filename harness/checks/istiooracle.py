@@ -88,6 +88,10 @@ class World:
         return INSTALLATIONS[self.installation][1]
 
     @property
+    def peer_authentications(self) -> int:
+        return len(self.mesh_policies) + sum(len(c.policies) for c in self.cases)
+
+    @property
     def config(self) -> dict[str, Any]:
         return {"revisions": self.revisions, "root_namespace": self.root_namespace}
 
@@ -315,11 +319,15 @@ def run(count: int, seed: int, out: Path, progress: Callable[[], None]) -> dict[
                 progress()
         finally:
             engine.close()
-    return write(out, seed, outcomes, inputs.digest(load_config()))
+    return write(out, seed, worlds, outcomes, inputs.digest(load_config()))
 
 
 def write(
-    out: Path, seed: int, outcomes: list[Outcome], fingerprint: dict[str, str]
+    out: Path,
+    seed: int,
+    worlds: list[World],
+    outcomes: list[Outcome],
+    fingerprint: dict[str, str],
 ) -> dict[str, Any]:
     cases = (
         {
@@ -343,11 +351,8 @@ def write(
         "control": CONTROL,
         "seed": seed,
         "cases": len(outcomes),
-        "worlds": len({o.world.index for o in outcomes}),
-        "peer_authentications": sum(
-            len(w.mesh_policies) for w in {id(o.world): o.world for o in outcomes}.values()
-        )
-        + sum(len(o.case.policies) for o in outcomes),
+        "worlds": len(worlds),
+        "peer_authentications": sum(w.peer_authentications for w in worlds),
         "injected_by_istio": sum(o.answer["injected"] for o in outcomes),
         "strict_by_istio": sum(not o.oracle for o in outcomes),
         "disagreements": [

@@ -21,6 +21,7 @@ import contextlib
 import copy
 import json
 import random
+import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -82,7 +83,7 @@ def _probe_pod(name: str, image: str, command: list[str]) -> dict[str, Any]:
     }
 
 
-def run(cases: list[Any], progress: Callable[[], None] | None = None) -> dict[str, Any]:
+def run(cases: list[Any]) -> dict[str, Any]:
     """Create cases on a new kind cluster with kube-router, probe, compare with the
     matcher; returns {cni, cases, connections, disagreements, rows}."""
     from harness.infra import kind, kindimages
@@ -93,21 +94,13 @@ def run(cases: list[Any], progress: Callable[[], None] | None = None) -> dict[st
     try:
         cluster.create("recreate")
         cluster.install_cni()
-        with _workdir() as work:
-            return _run_on(cluster.kubectl, cases, image, work, progress or (lambda: None))
+        with tempfile.TemporaryDirectory(prefix="pac-harness-netpol-live-") as work:
+            return _run_on(cluster.kubectl, cases, image, Path(work))
     finally:
         if cluster.created:
             with contextlib.suppress(TargetError):
                 cluster.delete()
         cluster.cleanup()
-
-
-@contextlib.contextmanager
-def _workdir() -> Any:
-    import tempfile
-
-    with tempfile.TemporaryDirectory(prefix="pac-harness-netpol-live-") as tmp:
-        yield Path(tmp)
 
 
 def _apply(kubectl: Kubectl, objects: list[dict[str, Any]], work: Path, what: str) -> None:
@@ -116,9 +109,7 @@ def _apply(kubectl: Kubectl, objects: list[dict[str, Any]], work: Path, what: st
     kubectl("apply", "-f", str(path), what=what, timeout=300)
 
 
-def _run_on(
-    kubectl: Kubectl, cases: list[Any], image: str, work: Path, progress: Callable[[], None]
-) -> dict[str, Any]:
+def _run_on(kubectl: Kubectl, cases: list[Any], image: str, work: Path) -> dict[str, Any]:
     from harness.checks.netpoloracle import traffic
 
     namespaces = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n}}
@@ -165,7 +156,6 @@ def _run_on(
         while reached != expected and time.monotonic() < deadline:
             time.sleep(2)
             reached = _connects(kubectl, c["from"], c["to"]["status"]["podIP"], c["port"])
-        progress()
         return {"case": c["case"], "direction": c["direction"], "port": c["port"],
                 "matcher": "allowed" if expected else "denied",
                 "plugin": "allowed" if reached else "denied"}  # fmt: skip

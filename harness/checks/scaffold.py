@@ -270,43 +270,22 @@ def _manifest(case: _Case) -> str:
             f"apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\n  namespace: team-a\n{meta}"
             f"spec:\n  containers:\n{_indent(_CONTAINER, 2)}"
         )
+    # The workloads' pod template, written once; restartPolicy only where Jobs need it.
+    template = (
+        f"template:\n  metadata:\n    labels:\n      app: {name}\n      {labels}\n"
+        f"  spec:\n    containers:\n{_indent(_CONTAINER, 4)}"
+    )
     if case.kind == "Deployment":
-        return f"""apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: {name}
-  namespace: team-a
-spec:
-  replicas: 1
-  selector:
-    matchLabels:
-      app: {name}
-  template:
-    metadata:
-      labels:
-        app: {name}
-        {labels}
-    spec:
-      containers:
-{_indent(_CONTAINER, 6)}"""
-    return f"""apiVersion: batch/v1
-kind: CronJob
-metadata:
-  name: {name}
-  namespace: team-a
-spec:
-  schedule: '*/5 * * * *'
-  jobTemplate:
-    spec:
-      template:
-        metadata:
-          labels:
-            app: {name}
-            {labels}
-        spec:
-          containers:
-{_indent(_CONTAINER, 10)}          restartPolicy: Never
-"""
+        return (
+            f"apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\n"
+            f"  namespace: team-a\nspec:\n  replicas: 1\n  selector:\n    matchLabels:\n"
+            f"      app: {name}\n{_indent(template, 2)}"
+        )
+    return (
+        f"apiVersion: batch/v1\nkind: CronJob\nmetadata:\n  name: {name}\n"
+        f"  namespace: team-a\nspec:\n  schedule: '*/5 * * * *'\n  jobTemplate:\n    spec:\n"
+        f"{_indent(template, 6)}          restartPolicy: Never\n"
+    )
 
 
 def _indent(text: str, spaces: int) -> str:

@@ -867,10 +867,16 @@ def defaulting_text(summary: dict[str, Any]) -> str:
         f"{len(summary['kinds'])} kinds; {len(summary['disagreements'])} disagreement(s) "
         "in verdict, messages or defaulted fields.\n"
     )
-    if summary["disagreements"]:
-        frame = pd.DataFrame(summary["disagreements"])
-        text += "\n" + markdown_frame(frame[["id", "kind", "detail"]])
+    text += disagreement_table(summary["disagreements"], ["id", "kind", "detail"])
     return text
+
+
+def disagreement_table(rows: list[dict[str, Any]], columns: list[str] | None = None) -> str:
+    """An oracle's disagreements as a table after its words ("" when there are none)."""
+    if not rows:
+        return ""
+    frame = pd.DataFrame(rows)
+    return "\n" + markdown_frame(frame[columns] if columns else frame)
 
 
 def rbac_oracle_text(summary: dict[str, Any]) -> str:
@@ -882,8 +888,7 @@ def rbac_oracle_text(summary: dict[str, Any]) -> str:
         f"authorizer let that user break the control for {broken}. "
         f"{len(summary['disagreements'])} disagreement(s) with the policies' verdicts.\n"
     )
-    if summary["disagreements"]:
-        text += "\n" + markdown_frame(pd.DataFrame(summary["disagreements"]))
+    text += disagreement_table(summary["disagreements"])
     return text
 
 
@@ -897,8 +902,7 @@ def netpol_oracle_text(summary: dict[str, Any]) -> str:
         f"workload's controller made, the control is broken for {broken}. "
         f"{len(summary['disagreements'])} disagreement(s) with the policies' verdicts.\n"
     )
-    if summary["disagreements"]:
-        text += "\n" + markdown_frame(pd.DataFrame(summary["disagreements"]))
+    text += disagreement_table(summary["disagreements"])
     live = summary.get("live")
     if live:
         text += (
@@ -907,8 +911,7 @@ def netpol_oracle_text(summary: dict[str, Any]) -> str:
             f"{live['allowed_by_matcher']} allowed by the matcher; "
             f"{len(live['disagreements'])} where the network plugin did otherwise.\n"
         )
-        if live["disagreements"]:
-            text += "\n" + markdown_frame(pd.DataFrame(live["disagreements"]))
+        text += disagreement_table(live["disagreements"])
     return text
 
 
@@ -921,8 +924,7 @@ def istio_oracle_text(summary: dict[str, Any]) -> str:
         f"pods and gives {summary['strict_by_istio']:,} of them STRICT mTLS on every port. "
         f"{len(summary['disagreements'])} disagreement(s) with NSA-2.6's verdicts.\n"
     )
-    if summary["disagreements"]:
-        text += "\n" + markdown_frame(pd.DataFrame(summary["disagreements"]))
+    text += disagreement_table(summary["disagreements"])
     return text
 
 
