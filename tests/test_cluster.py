@@ -163,7 +163,8 @@ def test_our_own_deployment_passes_our_pod_policies(catalog, embedded):
         decision = embedded.decide(embedded.prepare(review, control.entrypoint))
         if not decision.allowed:
             denials[control.id] = decision.messages
-    # Left: cluster-state findings (our namespace has no NetworkPolicy, quota or mesh),
+    # Left: cluster-state findings (our namespace has no NetworkPolicy, so no default deny
+    # and no egress isolation from cloud metadata endpoints, no quota, no mesh),
     # NSA-4.1.3, whose Localhost audit seccomp profile must exist on every node, which no
     # generic cluster promises, and NSA-1.5: kube-mgmt needs an API token, which it gets
     # from a projected volume (automount stays off for OPA).
@@ -172,6 +173,7 @@ def test_our_own_deployment_passes_our_pod_policies(catalog, embedded):
         "NSA-2.2",
         "NSA-2.3",
         "NSA-2.6",
+        "NSA-2.8",
         "CIS-5.3.2",
         "CIS-5.7.1",
         "NSA-4.1.3",
