@@ -170,22 +170,19 @@ def execute(
             meta.update(target.describe())
             measuring = True
             writer.start()
+            series = target.series() if bench else []
             log(
-                f"replaying {plan.total_steps:,} timed decisions against {target.name}; "
-                f"results go to {out_dir}"
+                f"replaying {plan.total_steps(series):,} timed decisions against "
+                f"{target.name}; results go to {out_dir}"
             )
             with progress() as bar:
-                task = bar.add_task("replay", total=plan.total_steps)
+                task = bar.add_task("replay", total=plan.total_steps(series))
 
                 def advanced(n: int, what: str) -> None:
                     bar.update(task, advance=n, description=what)
                     writer.checkpoint(recorder)
 
-                replay(target, plan, recorder, advanced)
-            if bench:
-                if target.supplementary_label:
-                    log(f"after the replay: {target.supplementary_label}")
-                extras = target.supplementary(plan)
+                replay(target, plan, recorder, advanced, series, log)
         if node_check_runs and any("node" in c.points for c in experiment.controls):
             extras["node_check_process"] = time_node_check(
                 experiment.fixtures, node_check_runs, log

@@ -1,7 +1,11 @@
-"""The replay loop: every fixture of every selected control, N times, against one target.
+"""The replay loop: every fixture of every selected control, N times, against one target,
+then every further series the target offers (a baseline without the webhook, mechanisms
+side by side, the engine's own benchmark, Pod Security Admission beside NSA-1.4).
 
-It times only Target.decide (prepare happens before the clock starts) and records one
-row per iteration. It knows nothing about which target it talks to.
+It alone times decisions: only Target.decide is inside the clock (prepare, select and
+settle happen outside it), with the same warm-up in every series and one record per
+decision. Progress, and so a checkpoint, comes at least every BLOCK decisions of a
+series, between timed decisions. It knows nothing about which target it talks to.
 
 May import: harness (errors, paths, progress), harness.model, harness.infra,
 harness.targets, harness.reporting.
@@ -11,15 +15,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from harness.model.catalog import Control
 from harness.model.fixtures import Fixture, FixtureSet
+from harness.model.modes import COMBINED_MODE, POLICY_MODE
 from harness.model.policies import COMBINED as COMBINED_BY_POINT
-from harness.reporting.results import COMBINED_MODE, POLICY_MODE, Recorder
-from harness.targets.base import Decision, SkipFixture, Target
+from harness.reporting.results import Recorder
+from harness.targets.base import Decision, Series, SkipFixture, Target
 
 ProgressFn = Callable[[int, str], None]
+# Decisions between two progress reports (and so checkpoints) inside one series: a long
+# series reaches the log and the disk as it goes, and the report sits outside the clock.
+BLOCK = 1000
 
 
 @dataclass(frozen=True)
@@ -39,89 +47,178 @@ class Plan:
                     groups.setdefault(fixture.point, {}).setdefault(fixture.id, fixture)
         return [(*COMBINED_BY_POINT[p], list(f.values())) for p, f in groups.items()]
 
-    @property
-    def total_steps(self) -> int:
+    def cases(self, kind: str) -> list[tuple[str, str, Fixture]]:
+        """(control id, query, fixture) for a series' cases (see Series.cases)."""
+        if kind == "control":
+            return [
+                (c.id, f.entrypoint(c), f)
+                for c in self.controls
+                for f in self.fixtures.by_control[c.id]
+            ]
+        if kind == "fixture":
+            seen: dict[str, tuple[str, str, Fixture]] = {}
+            for c in self.controls:
+                for f in self.fixtures.by_control[c.id]:
+                    seen.setdefault(f.id, (c.id, f.entrypoint(c), f))
+            return list(seen.values())
+        if kind == "bench":
+            return self._bench_cases()
+        raise ValueError(f"unknown kind of series cases: {kind}")
+
+    def _bench_cases(self) -> list[tuple[str, str, Fixture]]:
+        """The first allow and deny fixture of each control, and each combined query on
+        one fixture."""
+        cases = []
+        for control in self.controls:
+            fixtures = self.fixtures.by_control[control.id]
+            for expect in ("allow", "deny"):
+                first = next((f for f in fixtures if f.expect == expect), None)
+                if first is not None:
+                    cases.append((control.id, first.entrypoint(control), first))
+        if self.combined_iterations:
+            for label, query, fixtures in self.combined_groups():
+                cases.append((label, query, fixtures[-1]))
+        return cases
+
+    def series_iterations(self, series: Series) -> int:
+        return self.iterations if series.iterations is None else series.iterations
+
+    def series_steps(self, series: Series) -> int:
+        per_case = (
+            1 if series.engine_table else self.series_iterations(series) * len(series.mechanisms)
+        )
+        return len(self.cases(series.cases)) * per_case
+
+    def total_steps(self, series: list[Series] | None = None) -> int:
         per_policy = sum(len(self.fixtures.by_control[c.id]) for c in self.controls)
         combined = (
             sum(len(f) for _, _, f in self.combined_groups()) if self.combined_iterations else 0
         )
-        return per_policy * self.iterations + combined * self.combined_iterations
+        further = sum(self.series_steps(one) for one in series or [])
+        return per_policy * self.iterations + combined * self.combined_iterations + further
 
 
-def replay(target: Target, plan: Plan, recorder: Recorder, progress: ProgressFn) -> None:
-    """Fill recorder; on KeyboardInterrupt or a target error the rows so far stay in it."""
-    for control in plan.controls:
-        for fixture in plan.fixtures.by_control[control.id]:
-            _measure(
-                target,
-                recorder,
-                POLICY_MODE,
-                control.id,
-                fixture.entrypoint(control),
-                fixture,
-                plan.iterations,
-                plan.warmup,
-                progress,
+def replay(
+    target: Target,
+    plan: Plan,
+    recorder: Recorder,
+    progress: ProgressFn,
+    series: list[Series] | None = None,
+    log: Callable[[str], None] = lambda line: None,
+) -> None:
+    """Fill recorder: the policies, the combined queries, then each series; on
+    KeyboardInterrupt or a target error the rows so far stay in it."""
+    mechanism = target.mechanism
+    policy = Series(POLICY_MODE, "", (mechanism,), iterations=plan.iterations)
+    for control_id, query, fixture in plan.cases("control"):
+        _replay_case(target, recorder, policy, plan.warmup, control_id, query, fixture, progress)
+    combined = Series(COMBINED_MODE, "", (mechanism,), iterations=plan.combined_iterations)
+    for label, query, fixtures in plan.combined_groups() if plan.combined_iterations else []:
+        for fixture in fixtures:
+            _replay_case(target, recorder, combined, plan.warmup, label, query, fixture, progress)
+    for one in series or []:
+        log(f"then {one.mode}: {one.label}")
+        target.enter(one)
+        if one.engine_table:
+            _bench(target, recorder, one, plan, progress)
+            continue
+        one = replace(one, iterations=plan.series_iterations(one))
+        warmup = plan.warmup if one.warmup else 0
+        for control_id, query, fixture in plan.cases(one.cases):
+            _replay_case(target, recorder, one, warmup, control_id, query, fixture, progress)
+    target.select(mechanism)
+
+
+def _replay_case(
+    target: Target,
+    recorder: Recorder,
+    series: Series,
+    warmup: int,
+    control_id: str,
+    query: str,
+    fixture: Fixture,
+    progress: ProgressFn,
+) -> None:
+    """Prepare the case for each mechanism of series (a skip is recorded for the
+    policies, where it is a coverage fact), then measure it."""
+    steps = int(series.iterations or 0) * len(series.mechanisms)
+    where = _where(series, control_id, fixture)
+    prepared: dict[str, object] = {}
+    try:
+        for mechanism in series.mechanisms:
+            target.select(mechanism)
+            prepared[mechanism] = target.prepare_series(series, fixture, query)
+    except SkipFixture as exc:
+        if series.mode == POLICY_MODE or series.mode == COMBINED_MODE:
+            recorder.skipped.append(
+                {"control": control_id, "fixture": fixture.id, "reason": str(exc)}
             )
-    if plan.combined_iterations:
-        for label, query, fixtures in plan.combined_groups():
-            for fixture in fixtures:
-                _measure(
-                    target,
-                    recorder,
-                    COMBINED_MODE,
-                    label,
-                    query,
-                    fixture,
-                    plan.combined_iterations,
-                    plan.warmup,
-                    progress,
-                )
+        progress(steps, f"{where} (skipped)")
+        return
+    _measure(target, recorder, series, warmup, control_id, fixture, prepared, progress)
+
+
+def _where(series: Series, control_id: str, fixture: Fixture) -> str:
+    if series.mode in (POLICY_MODE, COMBINED_MODE):
+        return f"{control_id} {fixture.id}"
+    return f"{series.mode} {control_id} {fixture.id}"
 
 
 def _measure(
     target: Target,
     recorder: Recorder,
-    mode: str,
-    control_id: str,
-    query: str,
-    fixture: Fixture,
-    iterations: int,
+    series: Series,
     warmup: int,
+    control_id: str,
+    fixture: Fixture,
+    prepared: dict[str, object],
     progress: ProgressFn,
 ) -> None:
-    try:
-        prepared = target.prepare(fixture.input, query)
-    except SkipFixture as exc:
-        recorder.skipped.append({"control": control_id, "fixture": fixture.id, "reason": str(exc)})
-        progress(iterations, f"{control_id} {fixture.id} (skipped)")
-        return
-    for _ in range(warmup):
-        target.settle(prepared, target.decide(prepared))
-    first: Decision | None = None
-    stable = True
+    """series.iterations decisions of the case through each mechanism in turn, the order
+    shifting by one per iteration, after warm-up decisions through each."""
+    mechanisms = series.mechanisms
+    iterations = int(series.iterations or 0)
+    for mechanism in mechanisms:
+        target.select(mechanism)
+        for _ in range(warmup):
+            target.settle(prepared[mechanism], target.decide(prepared[mechanism]))
+    first: dict[str, Decision] = {}
+    stable = dict.fromkeys(mechanisms, True)
     clock = time.perf_counter_ns
-    decide, settle = target.decide, target.settle
-    for i in range(iterations):
-        start = clock()
-        decision = decide(prepared)
-        elapsed = clock() - start
-        settle(prepared, decision)
-        recorder.add(mode, control_id, fixture, i, decision, elapsed)
-        if first is None:
-            first = decision
-        elif decision.allowed != first.allowed:
-            stable = False
-    if first is not None:
-        recorder.decisions.append(
+    decide, settle, select, add = target.decide, target.settle, target.select, recorder.add
+    where = _where(series, control_id, fixture)
+    for block in range(0, iterations, BLOCK):
+        end = min(block + BLOCK, iterations)
+        for i in range(block, end):
+            for k in range(len(mechanisms)):
+                mechanism = mechanisms[(i + k) % len(mechanisms)]
+                select(mechanism)
+                case = prepared[mechanism]
+                start = clock()
+                decision = decide(case)
+                elapsed = clock() - start
+                settle(case, decision)
+                add(series.mode, control_id, fixture, i, decision, elapsed, mechanism)
+                seen = first.setdefault(mechanism, decision)
+                if decision.allowed != seen.allowed:
+                    stable[mechanism] = False
+        done = f" ({end:,}/{iterations:,})" if end < iterations else ""
+        progress((end - block) * len(mechanisms), where + done)
+    for mechanism, decision in first.items():
+        recorder.decide(series.mode, mechanism, control_id, fixture, decision, stable[mechanism])
+
+
+def _bench(
+    target: Target, recorder: Recorder, series: Series, plan: Plan, progress: ProgressFn
+) -> None:
+    """One row per case from the engine's own benchmark (it times itself)."""
+    table = recorder.tables.setdefault(str(series.engine_table), [])
+    for control_id, query, fixture in plan.cases(series.cases):
+        table.append(
             {
-                "mode": mode,
                 "control": control_id,
                 "fixture": fixture.id,
-                "expected": fixture.expect if mode == POLICY_MODE else None,
-                "decision": first.verdict,
-                "stable": stable,
-                "messages": list(first.messages),
+                **target.engine_bench(fixture.input, query),
             }
         )
-    progress(iterations, f"{control_id} {fixture.id}")
+        progress(1, f"{series.mode} {control_id} {fixture.id}")

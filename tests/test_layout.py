@@ -19,10 +19,8 @@ BASE = {"harness", "harness.errors", "harness.paths", "harness.progress"}
 # Top-level modules above the subpackages: the replay loop, the experiment and the CLI.
 TOP_LEVEL = ("replay", "experiment", "cli", "__main__")
 # Type-only imports from a layer above, each until the change that removes it lands:
-# OPA's eval-only bench reads the replay's Plan (issue 35, step 1: one measurement
-# path), and a run record is made from a target's Decision.
+# a run record is made from a target's Decision.
 KNOWN_TYPE_ONLY = {
-    ("harness.targets.opabench", "harness.replay"),
     ("harness.reporting.results", "harness.targets.base"),
 }
 

@@ -17,6 +17,7 @@ from harness.model.config import load_config
 from harness.model.fixtures import load_fixtures
 from harness.model.manifests import admission_review
 from harness.model.policies import PolicySet, RegoModule, combined_queries, load_modules
+from harness.reporting.report import psa_summary
 from harness.reporting.results import load_run
 from harness.targets.base import SkipFixture
 from harness.targets.local import LocalTarget
@@ -192,8 +193,9 @@ def test_run_against_the_local_control_plane(tmp_path):
     assert run.meta["complete"] is True
     assert run.records["correct"].dropna().all()
     assert run.meta["skipped"] == []  # the ephemeral-container UPDATE is replayed too
-    assert run.extras["baseline"]
-    psa = {row["fixture"]: row for row in run.extras["psa_agreement"]}
+    baseline = run.mode_records("baseline")
+    assert len(baseline) and set(baseline["mechanism"]) == {"none"}
+    psa = {row["fixture"]: row for row in psa_summary(run).to_dict("records")}
     # A pod without any security settings is refused by the real PSA and by NSA-1.4.
     assert psa["non-root/deny/no-security-context"]["psa"] == "deny"
     assert psa["non-root/deny/no-security-context"]["nsa_1_4"] == "deny"

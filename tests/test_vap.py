@@ -85,7 +85,7 @@ def test_vap_run_beside_the_opa_webhook(tmp_path):
     comparison = pd.read_csv(tmp_path / "vap_vs_webhook.csv")
     assert set(comparison["control"]) == set(policy["control"])
     assert comparison["vap_right"].all() and comparison["webhook_right"].all()
-    measured = pd.DataFrame(run.extras["mechanisms"])
+    measured = run.mode_records("mechanisms").astype({"mechanism": str, "decision": str})
     assert measured.groupby("mechanism").size().to_dict() == {
         m: len(policy) for m in ("none", "vap", "webhook")
     }

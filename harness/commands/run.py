@@ -66,7 +66,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument(
-        "--no-bench", action="store_true", help="skip the target's extra measurements (opa bench)"
+        "--no-bench",
+        action="store_true",
+        help="skip the target's series after the replay (a baseline without the webhook, "
+        "mechanisms side by side, opa bench, Pod Security Admission)",
     )
     parser.add_argument(
         "--node-check-runs",

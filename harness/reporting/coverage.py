@@ -15,6 +15,7 @@ import pandas as pd
 
 from harness import paths
 from harness.model.catalog import FRAMEWORKS, Catalog, Control
+from harness.model.modes import POLICY_MODE
 
 ENFORCED = "enforced"
 PARTIAL = "partial"
@@ -130,7 +131,7 @@ def compute_coverage(
     """planned: for a run that did not finish, how many fixtures each control was to
     replay; a control that ran fewer, none wrongly, is incomplete rather than failing.
     mutation: per-control scores of a mutation run (mutation_scores)."""
-    policy = records[records["mode"] == "policy"]
+    policy = records[records["mode"] == POLICY_MODE]
     groups = {cid: frame for cid, frame in policy.groupby("control", observed=True)}
     rows = [_control_coverage(c, groups.get(c.id), planned) for c in catalog]
     if mutation:

@@ -134,7 +134,7 @@ def environment(runs: list[Run]) -> str:
                 "Kubernetes": str(m.get("kubernetes", "")),
                 "cluster": cluster_text(m),
                 "N per fixture": str(m.get("iterations")),
-                "timed decisions": f"{len(run.records):,}",
+                "timed decisions": f"{len(run.replayed_records):,}",
                 "wall": f"{m.get('wall_seconds', 0):.0f} s",
                 "commit": f"{str(commit.get('sha', ''))[:7]}"
                 + (" (dirty)" if commit.get("dirty") else ""),

@@ -21,6 +21,7 @@ import pandas as pd
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from harness.model.catalog import FRAMEWORKS, Catalog, load_catalog
+from harness.model.modes import BASELINE_MODE, MECHANISMS_MODE, NONE, POLICY, PSA, PSA_MODE
 from harness.reporting.coverage import (
     THESIS_TOTALS,
     ControlCoverage,
@@ -270,9 +271,9 @@ def figure_targets(runs: list[Run], catalog: Catalog) -> Figure | None:
         if len(rd):
             data.append(rd["latency_ns"].to_numpy() / 1e6)
             labels.append(_engine_label(run))
-        baseline = run.extras.get("baseline")
-        if baseline:
-            data.append(pd.DataFrame(baseline)["latency_ns"].to_numpy() / 1e6)
+        baseline = run.mode_records(BASELINE_MODE)
+        if len(baseline):
+            data.append(baseline["latency_ns"].to_numpy() / 1e6)
             labels.append(f"{run.meta.get('target')}: API call without webhook")
     return _log_boxplot(
         data,
@@ -379,10 +380,9 @@ def webhook_overhead(run: Run) -> pd.DataFrame:
     """Per control: API call p50/p99 with the webhook, without it (baseline on the same
     fixtures), and the median of the paired differences (iteration i with webhook minus
     iteration i without, same fixture): what the policy adds to deploying a resource."""
-    baseline = run.extras.get("baseline")
-    if not baseline:
+    base = _baseline(run)
+    if not len(base):
         return pd.DataFrame()
-    base = pd.DataFrame(baseline)
     rows = []
     for control, frame in run.policy_records.groupby("control", observed=True):
         paired = frame.merge(base, on=["fixture", "iteration"], suffixes=("", "_base"))
@@ -412,11 +412,12 @@ def mechanism_comparison(run: Run) -> pd.DataFrame:
     fixture right (by verdict). Admitted and refused requests are told apart: a refusal
     ends the request early (no dry-run write follows), so there a policy in the API
     server costs less than nothing, while an admitted request pays for it in full."""
-    rows = run.extras.get("mechanisms")
-    if not rows:
+    frame = run.mode_records(MECHANISMS_MODE)
+    if not len(frame):
         return pd.DataFrame()
-    frame = pd.DataFrame(rows)
-    expected = run.policy_records[["fixture", "expected"]].drop_duplicates()
+    columns = ["mechanism", "control", "fixture", "iteration", "latency_ns", "decision"]
+    frame = frame[columns].astype({c: str for c in ("mechanism", "control", "fixture", "decision")})
+    expected = run.policy_records[["fixture", "expected"]].astype(str).drop_duplicates()
     wide = frame.pivot_table(
         index=["control", "fixture", "iteration"], columns="mechanism", values="latency_ns"
     ).reset_index()
@@ -433,12 +434,12 @@ def mechanism_comparison(run: Run) -> pd.DataFrame:
             "fixtures": int(group["fixture"].nunique()),
             "vap_right": _always_expected(judged, "vap"),
             "webhook_right": _always_expected(judged, "webhook"),
-            "none_p50_ms": float(group["none"].median() / 1e6),
+            "none_p50_ms": float(group[NONE].median() / 1e6),
         }
         for expect in ("allow", "deny"):
             part = group[group["expected"] == expect]
             for mechanism in ("vap", "webhook"):
-                added = (part[mechanism] - part["none"]).median() / 1e6 if len(part) else None
+                added = (part[mechanism] - part[NONE]).median() / 1e6 if len(part) else None
                 row[f"{mechanism}_added_{expect}_p50_ms"] = added
         out.append(row)
     return pd.DataFrame(out)
@@ -621,10 +622,10 @@ def write_report(run_dir: Path, catalog: Catalog | None = None) -> Report:
     lat_path = run.directory / LATENCY_FILE
     latency.to_csv(lat_path, index=False, float_format="%.4f")
     written += [cov_path, lat_path]
-    psa = run.extras.get("psa_agreement")
-    if psa:
+    psa = psa_summary(run)
+    if len(psa):
         path = run.directory / "psa_agreement.csv"
-        pd.DataFrame(psa).to_csv(path, index=False)
+        psa.to_csv(path, index=False)
         written.append(path)
     overhead = webhook_overhead(run)
     if len(overhead):
@@ -790,9 +791,8 @@ def target_summary(runs: list[Run], catalog: Catalog) -> pd.DataFrame:
         add(
             "per policy", run, "opa eval-only (p50 per fixture)", _pooled(eval_rd), THESIS_POLICY_MS
         )
-        baseline = run.extras.get("baseline")
-        if baseline:
-            base = pd.DataFrame(baseline)
+        base = _baseline(run)
+        if len(base):
             add(
                 "per policy",
                 run,
@@ -831,8 +831,31 @@ def target_summary(runs: list[Run], catalog: Catalog) -> pd.DataFrame:
 
 
 def psa_summary(run: Run) -> pd.DataFrame:
-    """The real Pod Security Admission (restricted) beside NSA-1.4, per pod fixture."""
-    return pd.DataFrame(run.extras.get("psa_agreement", []))
+    """The real Pod Security Admission (restricted) beside NSA-1.4, per pod fixture:
+    both verdicts, PSA's message where it refused, whether they agree."""
+    first = {(d["fixture"], d["mechanism"]): d for d in run.decisions if d.get("mode") == PSA_MODE}
+    fixtures = dict.fromkeys(str(f) for f in run.mode_records(PSA_MODE)["fixture"])
+    rows = []
+    for fixture in fixtures:
+        ours, psa = first.get((fixture, POLICY)), first.get((fixture, PSA))
+        if ours is None or psa is None:
+            continue  # a run killed between the two
+        rows.append(
+            {
+                "fixture": fixture,
+                "nsa_1_4": ours["decision"],
+                "psa": psa["decision"],
+                "psa_message": " ".join(psa["messages"])[:300],
+                "agree": ours["decision"] == psa["decision"],
+            }
+        )
+    return pd.DataFrame(rows, columns=["fixture", "nsa_1_4", "psa", "psa_message", "agree"])
+
+
+def _baseline(run: Run) -> pd.DataFrame:
+    """The API calls without the webhook: fixture, iteration, latency_ns."""
+    base = run.mode_records(BASELINE_MODE)[["fixture", "iteration", "latency_ns"]]
+    return base.astype({"fixture": str, "iteration": "int64", "latency_ns": "int64"})
 
 
 def fuzz_text(summary: dict[str, Any]) -> str:

@@ -1,6 +1,9 @@
-"""A run folder on disk: run.json (metadata), records.parquet (one row per iteration),
-decisions.json (first decision and messages per control and fixture). Everything else
-in the folder (coverage.json, tables/, figures/) is regenerated from these by report."""
+"""A run folder on disk: run.json (metadata), records.parquet (one row per timed decision,
+in every mode the replay measured: the policies, the combined queries, a baseline,
+mechanisms side by side, Pod Security Admission), decisions.json (first decision and
+messages per mode, mechanism, control and fixture), and tables an engine measured itself
+(opa_bench.json). Everything else in the folder (coverage.json, tables/, figures/) is
+regenerated from these by report."""
 
 from __future__ import annotations
 
@@ -20,13 +23,23 @@ import pandas as pd
 
 from harness import __version__, paths
 from harness.errors import HarnessError
+from harness.model.modes import (
+    BASELINE_MODE,
+    COMBINED_MODE,
+    MECHANISMS_MODE,
+    NONE,
+    POLICY,
+    POLICY_MODE,
+    PSA,
+    PSA_MODE,
+    VAP,
+    WEBHOOK,
+)
 
 if TYPE_CHECKING:  # type hints only: results sit below the targets
     from harness.model.fixtures import Fixture
     from harness.targets.base import Decision
 
-POLICY_MODE = "policy"
-COMBINED_MODE = "combined"
 
 RUN_FILE = "run.json"
 RECORDS_FILE = "records.parquet"
@@ -34,7 +47,9 @@ DECISIONS_FILE = "decisions.json"
 # While a run is under way its records are written in chunks here; the finished run
 # joins them into RECORDS_FILE. A killed run leaves them, and load_run reads them.
 PARTIAL_DIR = "records.partial"
-SCHEMA_VERSION = 1
+# 2: a mechanism column, and the series as modes of records.parquet (1 kept them in
+# baseline.json, mechanisms.parquet and psa_agreement.json; load_run reads both).
+SCHEMA_VERSION = 2
 # A checkpoint writes a chunk once this many rows or seconds have gathered.
 CHUNK_ROWS = 20_000
 CHUNK_SECONDS = 10.0
@@ -50,6 +65,7 @@ class Recorder:
             k: []
             for k in (
                 "mode",
+                "mechanism",
                 "control",
                 "fixture",
                 "point",
@@ -64,6 +80,8 @@ class Recorder:
     )
     decisions: list[dict[str, Any]] = field(default_factory=list)
     skipped: list[dict[str, str]] = field(default_factory=list)
+    # Rows an engine measured itself (opa bench), by table name.
+    tables: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     def __len__(self) -> int:
         """Complete rows (an interrupt can leave the last one half-written)."""
@@ -77,10 +95,12 @@ class Recorder:
         iteration: int,
         decision: Decision,
         latency_ns: int,
+        mechanism: str,
     ) -> None:
         cols = self.columns
         expected = fixture.expect if mode == POLICY_MODE else None
         cols["mode"].append(mode)
+        cols["mechanism"].append(mechanism)
         cols["control"].append(control)
         cols["fixture"].append(fixture.id)
         cols["point"].append(fixture.point)
@@ -90,6 +110,29 @@ class Recorder:
         cols["correct"].append(None if expected is None else judged(fixture, decision))
         cols["latency_ns"].append(latency_ns)
         cols["engine_ns"].append(decision.engine_ns)
+
+    def decide(
+        self,
+        mode: str,
+        mechanism: str,
+        control: str,
+        fixture: Fixture,
+        first: Decision,
+        stable: bool,
+    ) -> None:
+        """The first decision of a measured case, with its messages."""
+        self.decisions.append(
+            {
+                "mode": mode,
+                "mechanism": mechanism,
+                "control": control,
+                "fixture": fixture.id,
+                "expected": fixture.expect if mode == POLICY_MODE else None,
+                "decision": first.verdict,
+                "stable": stable,
+                "messages": list(first.messages),
+            }
+        )
 
 
 def judged(fixture: Fixture, decision: Decision) -> bool:
@@ -110,11 +153,20 @@ class Run:
 
     @property
     def policy_records(self) -> pd.DataFrame:
-        return self.records[self.records["mode"] == "policy"]
+        return self.records[self.records["mode"] == POLICY_MODE]
 
     @property
     def combined_records(self) -> pd.DataFrame:
-        return self.records[self.records["mode"] == "combined"]
+        return self.records[self.records["mode"] == COMBINED_MODE]
+
+    def mode_records(self, mode: str) -> pd.DataFrame:
+        """The records of one series (BASELINE_MODE, MECHANISMS_MODE, PSA_MODE)."""
+        return self.records[self.records["mode"] == mode]
+
+    @property
+    def replayed_records(self) -> pd.DataFrame:
+        """The policies and combined queries: the replay proper, without its series."""
+        return self.records[self.records["mode"].isin((POLICY_MODE, COMBINED_MODE))]
 
 
 def now() -> str:
@@ -201,16 +253,18 @@ def base_metadata(target: str, engine: dict[str, Any], **extra: Any) -> dict[str
     }
 
 
-EXTRA_FILES = ("opa_bench", "node_check_process", "baseline", "psa_agreement")
-# Extras of a hundred thousand rows and more, kept as Parquet (as JSON: 17 MB a run).
-TABLE_EXTRAS = ("mechanisms",)
+# Tables beside the records: what an engine measured itself, and whole node-check
+# processes.
+EXTRA_FILES = ("opa_bench", "node_check_process")
+# Written by schema 1 run folders; load_run turns them into records.
+LEGACY_FILES = ("baseline.json", "psa_agreement.json", "mechanisms.parquet")
 # What a run measured; everything else in its folder is derived by report.
 DATA_FILES = (
     RUN_FILE,
     RECORDS_FILE,
     DECISIONS_FILE,
     *(f"{n}.json" for n in EXTRA_FILES),
-    *(f"{n}.parquet" for n in TABLE_EXTRAS),
+    *LEGACY_FILES,
 )
 
 
@@ -218,11 +272,8 @@ def write_run(
     directory: Path, meta: dict[str, Any], recorder: Recorder, extras: dict[str, Any] | None = None
 ) -> None:
     directory.mkdir(parents=True, exist_ok=True)
-    for name, value in (extras or {}).items():
-        if name in TABLE_EXTRAS:
-            pd.DataFrame(value).to_parquet(directory / f"{name}.parquet", index=False)
-        else:
-            _write_json(directory / f"{name}.json", value)
+    for name, value in {**recorder.tables, **(extras or {})}.items():
+        _write_json(directory / f"{name}.json", value)
     frame = records_frame(recorder, meta)
     frame.to_parquet(directory / RECORDS_FILE, index=False)
     _write_json(directory / DECISIONS_FILE, recorder.decisions)
@@ -262,6 +313,8 @@ class RunWriter:
             self.chunks += 1
             self.flushed += pending
             _write_json(self.directory / DECISIONS_FILE, recorder.decisions)
+        for name, rows in recorder.tables.items():
+            _write_json(self.directory / f"{name}.json", rows)
         self.last = time.monotonic()
 
     def finish(self, recorder: Recorder, extras: dict[str, Any] | None = None) -> None:
@@ -295,6 +348,7 @@ def records_frame(recorder: Recorder, meta: dict[str, Any], start: int = 0) -> p
     frame = pd.DataFrame(
         {
             "mode": pd.Categorical(cols["mode"]),
+            "mechanism": pd.Categorical(cols["mechanism"]),
             "control": pd.Categorical(cols["control"]),
             "fixture": pd.Categorical(cols["fixture"]),
             "point": pd.Categorical(cols["point"]),
@@ -326,12 +380,68 @@ def load_run(directory: Path) -> Run:
             for name in EXTRA_FILES
             if (directory / f"{name}.json").is_file()
         }
-        for name in TABLE_EXTRAS:
-            if (directory / f"{name}.parquet").is_file():
-                extras[name] = pd.read_parquet(directory / f"{name}.parquet").to_dict("records")
-    except (OSError, ValueError) as exc:
+        if meta.get("schema", 1) < 2:
+            records, decisions = _upgrade(directory, meta, records, decisions)
+    except (OSError, ValueError, KeyError) as exc:
         raise HarnessError(f"{directory}: unreadable run folder: {exc}") from None
     return Run(directory, meta, records, decisions, extras)
+
+
+# The mechanism a schema 1 run's own replay went through, by target.
+_LEGACY_MECHANISM = {"local": WEBHOOK, "kind": WEBHOOK, "cluster": WEBHOOK, "vap": VAP}
+
+
+def _upgrade(
+    directory: Path, meta: dict[str, Any], records: pd.DataFrame, decisions: list[dict[str, Any]]
+) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """A schema 1 run folder as schema 2: its baseline, mechanisms and PSA files become
+    records of their modes, its decisions name their mechanism."""
+    target = meta.get("target")
+    mechanism = _LEGACY_MECHANISM.get(str(target), POLICY)
+    records = records.assign(mechanism=mechanism)
+    decisions = [{**d, "mechanism": mechanism} for d in decisions]
+    first_control: dict[str, str] = {}
+    for row in records[records["mode"] == POLICY_MODE][["fixture", "control"]].itertuples():
+        first_control.setdefault(str(row.fixture), str(row.control))
+    added = []
+    if (directory / "baseline.json").is_file():
+        base = pd.DataFrame(json.loads((directory / "baseline.json").read_text()))
+        if len(base):
+            added.append(
+                base.assign(
+                    mode=BASELINE_MODE,
+                    mechanism=NONE,
+                    control=base["fixture"].map(first_control),
+                )
+            )
+    if (directory / "mechanisms.parquet").is_file():
+        added.append(pd.read_parquet(directory / "mechanisms.parquet").assign(mode=MECHANISMS_MODE))
+    if (directory / "psa_agreement.json").is_file():
+        psa = []
+        for row in json.loads((directory / "psa_agreement.json").read_text()):
+            message = row.get("psa_message") or ""
+            for mech, verdict, messages in (
+                (POLICY, row["nsa_1_4"], []),
+                (PSA, row["psa"], [message] if message else []),
+            ):
+                case = {"mode": PSA_MODE, "mechanism": mech, "control": "NSA-1.4"}
+                psa.append({**case, "fixture": row["fixture"], "iteration": 0, "decision": verdict})
+                decisions.append(
+                    {**case, "fixture": row["fixture"], "expected": None, "decision": verdict,
+                     "stable": True, "messages": messages}
+                )  # fmt: skip
+        added.append(pd.DataFrame(psa))
+    if added:
+        records = pd.concat([records, *added], ignore_index=True)
+        records["target"] = target
+        records["engine"] = meta.get("engine")
+        records = records.astype({c: "category" for c in _CATEGORIES if c in records})
+    return records, decisions
+
+
+_CATEGORIES = (
+    "mode", "mechanism", "control", "fixture", "point", "expected", "decision", "target", "engine"
+)  # fmt: skip
 
 
 def _read_records(directory: Path) -> pd.DataFrame:
@@ -343,8 +453,7 @@ def _read_records(directory: Path) -> pd.DataFrame:
         return records_frame(Recorder(), {})
     frames = [pd.read_parquet(p) for p in parts]
     records = pd.concat(frames, ignore_index=True)
-    categories = ("mode", "control", "fixture", "point", "expected", "decision", "target", "engine")
-    for column in categories:
+    for column in _CATEGORIES:
         if column in records:  # chunks written before the point column have none
             records[column] = records[column].astype("category")
     return records

@@ -22,8 +22,9 @@ from harness.infra import kubeapi, psa
 from harness.infra.kubeapi import ApiError, Query, api_base
 from harness.model import yamlfile
 from harness.model.manifests import HARNESS_USER, REVIEWED, STATE, KindInfo, pod_spec
+from harness.model.modes import BASELINE_MODE, NONE, WEBHOOK
 from harness.model.policies import COMBINED_QUERY, PolicySet
-from harness.targets.base import Decision, SkipFixture, Target
+from harness.targets.base import Decision, Series, SkipFixture, Target
 
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient
@@ -146,6 +147,7 @@ class KubeTarget(Target):
     config and namespace selector, and OPA's data API (put_data/get_data)."""
 
     dry_run = True
+    mechanism = WEBHOOK
     # Namespaces the webhook's selector leaves out; fixtures there are skipped, not
     # recorded as allowed by a webhook that never saw them.
     unreviewed: frozenset[str] = frozenset()
@@ -647,35 +649,29 @@ class KubeTarget(Target):
         raise TargetError(f"{body['kind']} {name} was not deleted in "
                           f"{GONE_TIMEOUT_S} s")  # fmt: skip
 
-    supplementary_label = "every fixture again without the webhook (the baseline)"
+    # ------------------------------------------------------------ series
 
-    def supplementary(self, plan: Any) -> dict[str, Any]:
-        """The same fixtures without the webhook: the API server's own cost, per fixture."""
+    def select(self, mechanism: str) -> None:
+        """The webhook, or nothing: the baseline series removes the webhook first."""
+        if mechanism == NONE and self.webhook_registered:
+            raise TargetError("no decision without the webhook while it is registered")
+        if mechanism not in (WEBHOOK, NONE):
+            raise TargetError(f"{self.name}: no mechanism {mechanism!r} to select")
+        self.mechanism = mechanism
+
+    def series(self) -> list[Series]:
+        return [BASELINE]
+
+    def enter(self, series: Series) -> None:
+        """Every series after the replay runs without the webhook."""
         self.remove_webhook()
-        rows = []
-        seen = set()
-        for control in plan.controls:
-            for fixture in plan.fixtures.by_control[control.id]:
-                if fixture.id in seen:
-                    continue
-                seen.add(fixture.id)
-                try:
-                    prepared = self.prepare(fixture.input, fixture.entrypoint(control))
-                except SkipFixture:
-                    continue
-                for i in range(plan.iterations):
-                    start = time.perf_counter_ns()
-                    decision = self.decide(prepared)
-                    elapsed = time.perf_counter_ns() - start
-                    self.settle(prepared, decision)
-                    rows.append(
-                        {
-                            "fixture": fixture.id,
-                            "iteration": i,
-                            "latency_ns": elapsed,
-                        }
-                    )
-        return {"baseline": rows}
+
+
+# The same fixtures with no webhook in the path: the API server's own cost, per fixture,
+# for the paired difference.
+BASELINE = Series(
+    BASELINE_MODE, "every fixture again without the webhook (the baseline)", (NONE,), "fixture"
+)
 
 
 def probe_pod(

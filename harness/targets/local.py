@@ -3,8 +3,9 @@ an OPA server registered as a ValidatingWebhookConfiguration over HTTPS, and fix
 submitted through the kubernetes Python client with server-side dry-run.
 
 Each decision is one API call (POST ...?dryRun=All), so its latency is what the policy
-adds to deploying a resource plus the API server's own work; the supplementary baseline
-repeats every fixture with the webhook removed, for the paired difference.
+adds to deploying a resource plus the API server's own work; the baseline series repeats
+every fixture with the webhook removed, for the paired difference, and the PSA series
+asks the real Pod Security Admission about every pod beside NSA-1.4.
 
 Cluster state is created as real API objects (CRDs for Istio's PeerAuthentication and
 Calico's policies are installed first) and reaches OPA the way kube-mgmt brings it: a
@@ -19,9 +20,11 @@ from typing import TYPE_CHECKING, Any
 
 from harness.errors import TargetError
 from harness.infra import psa
-from harness.model.manifests import POD_BEARING, STATE, pod_metadata, pod_spec
+from harness.model.fixtures import Fixture
+from harness.model.manifests import POD_BEARING, STATE, admission_review, pod_metadata, pod_spec
+from harness.model.modes import POLICY, PSA, PSA_MODE
 from harness.model.policies import PolicySet
-from harness.targets.base import Decision
+from harness.targets.base import Decision, Series, SkipFixture
 from harness.targets.kube import (
     HARNESS_NAMESPACE,
     WEBHOOK_PATH,
@@ -36,6 +39,17 @@ if TYPE_CHECKING:
     from harness.infra.controlplane import LocalControlPlane
 
 PSA_NAMESPACE = "pac-harness-psa-restricted"
+NSA_1_4_QUERY = "controls/nsa_1_4/deny"
+# The real Pod Security Admission (restricted, enforce) beside our NSA-1.4, once per pod
+# the fixtures describe, with the webhook removed.
+PSA_AGREEMENT = Series(
+    PSA_MODE,
+    "every pod through Pod Security Admission (restricted) beside NSA-1.4",
+    (POLICY, PSA),
+    "fixture",
+    iterations=1,
+    warmup=False,
+)
 
 
 class LocalTarget(KubeTarget):
@@ -91,36 +105,45 @@ class LocalTarget(KubeTarget):
         """Nothing to remove one by one: the whole control plane is thrown away."""
         self.created = []
 
-    supplementary_label = (
-        "every fixture again without the webhook (the baseline), then every pod through "
-        "Pod Security Admission"
-    )
+    # ------------------------------------------------------------ series
 
-    def supplementary(self, plan: Any) -> dict[str, Any]:
-        return {**super().supplementary(plan), "psa_agreement": self.psa_agreement(plan)}
+    def series(self) -> list[Series]:
+        return [*super().series(), PSA_AGREEMENT]
 
-    def psa_agreement(self, plan: Any) -> list[dict[str, Any]]:
-        """The real Pod Security Admission (restricted, enforce) beside our NSA-1.4, for
-        every pod the fixtures describe (a workload counts as the pod its template makes;
-        PSA enforces on pods only). Runs with our webhook removed."""
-        from harness.model.manifests import admission_review
+    def enter(self, series: Series) -> None:
+        super().enter(series)
+        if series.mode == PSA_MODE:
+            self.ensure_psa_namespace()
 
-        self.ensure_psa_namespace()
-        rows = []
-        for fixture in plan.fixtures.unique:
-            pod = as_pod(fixture.input, PSA_NAMESPACE)
-            if pod is None:
-                continue
-            ours = self.opa.decide(self.opa.prepare(admission_review(pod), "controls/nsa_1_4/deny"))
-            row = {"fixture": fixture.id, "nsa_1_4": ours.verdict}
-            try:
-                psa = self.psa_decide(pod)
-                row.update(psa=psa.verdict, psa_message=" ".join(psa.messages)[:300])
-            except TargetError as exc:
-                row.update(psa="error", psa_message=str(exc)[:300])
-            row["agree"] = row["psa"] == row["nsa_1_4"]
-            rows.append(row)
-        return rows
+    def select(self, mechanism: str) -> None:
+        """Also our NSA-1.4 on its own (OPA's data API) and Pod Security Admission."""
+        if mechanism in (POLICY, PSA):
+            self.mechanism = mechanism
+        else:
+            super().select(mechanism)
+
+    def prepare_series(self, series: Series, fixture: Fixture, query: str) -> Any:
+        """For PSA_AGREEMENT, the pod the fixture describes (a workload counts as the pod
+        its template makes; PSA enforces on pods only): NSA-1.4's question to OPA, or a
+        dry-run create in PSA_NAMESPACE."""
+        if series.mode != PSA_MODE:
+            return super().prepare_series(series, fixture, query)
+        pod = as_pod(fixture.input, PSA_NAMESPACE)
+        if pod is None:
+            raise SkipFixture("not a pod")
+        if self.mechanism == POLICY:
+            return self.opa.prepare(admission_review(pod), NSA_1_4_QUERY)
+        self._ensure_references(PSA_NAMESPACE, pod)
+        return "POST", api_path(pod), pod, None
+
+    def decide(self, prepared: Any) -> Decision:
+        if self.mechanism == POLICY:
+            return self.opa.decide(prepared)
+        return super().decide(prepared)
+
+    def settle(self, prepared: Any, decision: Decision) -> None:
+        if self.mechanism != POLICY:
+            super().settle(prepared, decision)
 
     def ensure_psa_namespace(self) -> None:
         """PSA_NAMESPACE with Pod Security Admission enforcing restricted."""

@@ -24,8 +24,9 @@ from harness.errors import HarnessError, TargetError
 from harness.infra import processes, tls, tools
 from harness.infra.processes import free_port
 from harness.model.defaulting import admitted_review
+from harness.model.modes import OPA_BENCH, POLICY
 from harness.model.policies import COMBINED_QUERY, PolicySet
-from harness.targets.base import Decision, Target
+from harness.targets.base import Decision, Series, Target
 
 READY_TIMEOUT_S = 30
 REQUEST_TIMEOUT_S = 30
@@ -44,6 +45,14 @@ def webhook_path(query: str) -> str | None:
 
 # The bundle owns every top-level data path it writes, and nothing else: data.harness
 # stays writable through the data API (the local target selects a control there).
+# OPA's own evaluation time, without HTTP, on one allow and one deny fixture per control.
+EVAL_ONLY = Series(
+    OPA_BENCH,
+    "opa bench on one allow and one deny fixture per control",
+    (POLICY,),
+    "bench",
+    engine_table=OPA_BENCH,
+)
 BUNDLE_ROOTS = [
     "admission",
     "audit",
@@ -274,13 +283,14 @@ class OpaServerTarget(Target):
                 return lines[-1][:200]
         return "no log output"
 
-    supplementary_label = "opa bench on one allow and one deny fixture per control"
+    def series(self) -> list[Series]:
+        return [EVAL_ONLY]
 
-    def supplementary(self, plan: Any) -> dict[str, Any]:
+    def engine_bench(self, review: dict[str, Any], query: str) -> dict[str, Any]:
         """Eval-only timing with `opa bench` on the same bundle the server loaded."""
-        from harness.targets.opabench import BENCH_FILE, run_bench
+        from harness.targets.opabench import bench_one
 
-        return {BENCH_FILE.removesuffix(".json"): run_bench(self._opa, self.bundle, plan)}
+        return bench_one(self._opa, self.bundle, review, query)
 
     def data_client(self) -> OpaDataClient:
         return OpaDataClient(self.port, self.ca_cert)

@@ -1,8 +1,8 @@
 """OPA's own evaluation time, without HTTP: `opa bench` per control on the run's bundle.
 
 This is the "eval-only" column beside the embedded engine and the HTTPS round trip.
-One allow and one deny fixture per control are benchmarked (each `opa bench` runs for
-about a second), plus each combined query on one fixture. Beside the times, each row
+The replay's bench series asks for one allow and one deny fixture per control (each
+`opa bench` runs for about a second), plus each combined query on one fixture. Beside the times, each row
 keeps two counts that, unlike a time, do not move with the machine's load, so a change to
 the policies shows in them from one run to the next: OPA's heap allocations per
 evaluation, and the expressions it evaluates for one decision (its profiler's count).
@@ -14,57 +14,28 @@ from __future__ import annotations
 import json
 import subprocess
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from harness.model.defaulting import admitted_review
-from harness.model.fixtures import Fixture
-
-if TYPE_CHECKING:  # type hints only: the replay loop sits above the targets
-    from harness.replay import Plan
-
-BENCH_FILE = "opa_bench.json"
 
 
-def bench_cases(plan: Plan) -> list[tuple[str, str, Fixture]]:
-    """(control id, data path, fixture) for the first allow and deny fixture of each control."""
-    cases = []
-    for control in plan.controls:
-        fixtures = plan.fixtures.by_control[control.id]
-        for expect in ("allow", "deny"):
-            first = next((f for f in fixtures if f.expect == expect), None)
-            if first is not None:
-                cases.append((control.id, first.entrypoint(control), first))
-    if plan.combined_iterations:
-        for label, query, fixtures in plan.combined_groups():
-            cases.append((label, query, fixtures[-1]))
-    return cases
-
-
-def run_bench(
-    opa: Path, bundle: Path, plan: Plan, progress: Callable[[str, str], None] | None = None
-) -> list[dict[str, Any]]:
-    rows = []
+def bench_one(opa: Path, bundle: Path, review: dict[str, Any], query: str) -> dict[str, Any]:
+    """`opa bench` of query on review (after the API server's defaulting, as the webhook
+    sees it), with the expressions one decision evaluates."""
     with tempfile.TemporaryDirectory(prefix="pac-harness-bench-") as tmp:
-        for control_id, query, fixture in bench_cases(plan):
-            path = Path(tmp) / "input.json"
-            path.write_text(json.dumps(admitted_review(fixture.input)))
-            row = _bench_one(opa, bundle, path, control_id, query, fixture)
-            if "error" not in row:
-                row["expression_evals"] = _expression_evals(opa, bundle, path, row["query"])
-            rows.append(row)
-            if progress:
-                progress(control_id, fixture.id)
-    return rows
+        path = Path(tmp) / "input.json"
+        path.write_text(json.dumps(admitted_review(review)))
+        row = _bench_one(opa, bundle, path, query)
+        if "error" not in row:
+            row["expression_evals"] = _expression_evals(opa, bundle, path, row["query"])
+    return row
 
 
-def _bench_one(
-    opa: Path, bundle: Path, input_file: Path, control_id: str, query: str, fixture: Fixture
-) -> dict[str, Any]:
+def _bench_one(opa: Path, bundle: Path, input_file: Path, query: str) -> dict[str, Any]:
     ref = "data." + query.replace("/", ".")
     result = _opa(opa, "bench", bundle, input_file, ref, "--benchmem=true", "--fail=false")
-    row: dict[str, Any] = {"control": control_id, "fixture": fixture.id, "query": ref}
+    row: dict[str, Any] = {"query": ref}
     try:
         out = json.loads(result.stdout)
     except ValueError:

@@ -8,8 +8,8 @@ impersonates a user whose group names the control (its policy's match condition 
 it), or the webhook's group, or neither. Nothing is re-registered between controls or
 mechanisms (the API server picks up such changes asynchronously).
 
-The replay measures the policies. The supplementary pass then sends every request of the
-expressed controls through nothing, the policy and the webhook in turn, iteration by
+The replay measures the policies. Its series (SIDE_BY_SIDE) then sends every request of
+the expressed controls through nothing, the policy and the webhook in turn, iteration by
 iteration, so the latency each adds is a paired difference of measurements taken
 together.
 """
@@ -26,6 +26,7 @@ from harness.errors import HarnessError, TargetError
 from harness.infra.kubeapi import ApiError
 from harness.model import inputs
 from harness.model.manifests import KindInfo
+from harness.model.modes import MECHANISMS_MODE, NONE, VAP, WEBHOOK
 from harness.model.policies import COMBINED_QUERY, PolicySet
 from harness.model.vap import (
     APPLIES_TO,
@@ -39,7 +40,7 @@ from harness.model.vap import (
     policy_name,
     vap_dir,
 )
-from harness.targets.base import SkipFixture
+from harness.targets.base import Series, SkipFixture
 from harness.targets.kube import (
     ACTIVE_TIMEOUT_S,
     MANAGED_BY,
@@ -57,8 +58,16 @@ PROBE_PREFIX = "pac-harness:vap-probe:"
 PROBE_MESSAGE = "pac-harness probe"
 WEBHOOK_GROUP = "pac-harness:webhook"
 # What judges a request in the interleaved comparison.
-NONE, VAP, WEBHOOK = "none", "vap", "webhook"
 MECHANISMS = (NONE, VAP, WEBHOOK)
+# Every request of the expressed controls through nothing, the policy and the OPA webhook
+# in turn, the order rotating each iteration, so that each pair of measurements shares
+# the moment it was taken.
+SIDE_BY_SIDE = Series(
+    MECHANISMS_MODE,
+    "every request of the expressed controls N times through nothing, the policy and "
+    "the OPA webhook in turn",
+    MECHANISMS,
+)
 ADMISSION = "admissionregistration.k8s.io/v1"
 POLICIES_PATH = "/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies"
 BINDINGS_PATH = "/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings"
@@ -204,7 +213,7 @@ class VapTarget(LocalTarget):
         super().__init__()
         self.library = load_library()
         self._config: dict[str, Any] = {}
-        self._mechanism = VAP
+        self.mechanism = VAP
 
     def start(self, policy: PolicySet) -> None:
         self._config = policy.config
@@ -300,11 +309,12 @@ class VapTarget(LocalTarget):
 
     @contextlib.contextmanager
     def _as(self, mechanism: str) -> Iterator[None]:
-        before, self._mechanism = self._mechanism, mechanism
+        before = self.mechanism
+        self.select(mechanism)
         try:
             yield
         finally:
-            self._mechanism = before
+            self.select(before)
 
     def routing_groups(self) -> list[str]:
         """Every group request_headers can send."""
@@ -319,9 +329,9 @@ class VapTarget(LocalTarget):
         group selects the control's policy (vap), the OPA webhook (which reads the control
         from data.harness.selected) or neither (the baseline); all three pay for
         impersonation and for evaluating every match condition alike."""
-        if self._mechanism == WEBHOOK:
+        if self.mechanism == WEBHOOK:
             group = WEBHOOK_GROUP
-        elif self._mechanism == VAP:
+        elif self.mechanism == VAP:
             group = GROUP_PREFIX + (self._selected or "NONE")
         else:
             group = GROUP_PREFIX + "NONE"
@@ -348,47 +358,27 @@ class VapTarget(LocalTarget):
                 )
         return super().prepare(review, query)
 
-    supplementary_label = (
-        "every request of the expressed controls N times through nothing, the policy and "
-        "the OPA webhook in turn"
-    )
+    # ------------------------------------------------------------ series
 
-    def supplementary(self, plan: Any) -> dict[str, Any]:
-        """Every fixture of every control with a policy, N times through each mechanism
-        in turn (nothing, the policy, the OPA webhook; the order rotates each iteration),
-        so that each pair of measurements shares the moment it was taken."""
-        rows = []
-        for control in plan.controls:
-            for fixture in plan.fixtures.by_control[control.id]:
-                try:
-                    prepared = self.prepare(fixture.input, fixture.entrypoint(control))
-                except SkipFixture:
-                    continue
-                for i in range(plan.iterations):
-                    for k in range(len(MECHANISMS)):
-                        mechanism = MECHANISMS[(i + k) % len(MECHANISMS)]
-                        with self._as(mechanism):
-                            start = time.perf_counter_ns()
-                            decision = self.decide(prepared)
-                            elapsed = time.perf_counter_ns() - start
-                        rows.append(
-                            {
-                                "mechanism": mechanism,
-                                "control": control.id,
-                                "fixture": fixture.id,
-                                "iteration": i,
-                                "latency_ns": elapsed,
-                                "decision": decision.verdict,
-                            }
-                        )
-        return {"mechanisms": rows}
+    def select(self, mechanism: str) -> None:
+        """Nothing, the control's policy or the OPA webhook: only the groups of the
+        following requests change (request_headers)."""
+        if mechanism not in MECHANISMS:
+            raise TargetError(f"{self.name}: no mechanism {mechanism!r} to select")
+        self.mechanism = mechanism
+
+    def series(self) -> list[Series]:
+        return [SIDE_BY_SIDE]
+
+    def enter(self, series: Series) -> None:
+        """Nothing to set up: every mechanism stays registered for the whole run."""
 
     def describe(self) -> dict[str, Any]:
         return {
             **super().describe(),
             "engine": "ValidatingAdmissionPolicy (CEL in kube-apiserver)",
             "engine_version": self.server_version(),
-            "comparison": "the OPA webhook and no admission check, interleaved (mechanisms.json)",
+            "comparison": "the OPA webhook and no admission check, interleaved (mode mechanisms)",
             "transport": "kube-apiserver dry-run, no webhook",
             "vap_policies": sorted(self.library.policies),
             "vap_digest": inputs.vap_digest(),
