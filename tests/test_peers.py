@@ -7,7 +7,7 @@ import json
 import pytest
 
 from harness.errors import HarnessError
-from harness.infra.psa import forbidden_reasons
+from harness.infra.psa import fired_checks, forbidden_reasons
 from harness.model.peers import PeerMapping, fired_for, load_peers
 from harness.peers import run as peers_run
 from harness.peers.run import ADAPTERS
@@ -48,6 +48,9 @@ def test_psa_reasons_are_read_from_its_refusal():
         "unrestricted capabilities",
         "host namespaces",
     }
+    fired = fired_checks(message)
+    assert {"host namespaces: hostPID", "host namespaces: hostNetwork"} <= fired
+    assert "host namespaces: hostIPC" not in fired
     assert forbidden_reasons("some other refusal") == set()
 
 
@@ -143,12 +146,29 @@ def test_peers_command_writes_a_run_with_psa_and_the_scanners(tmp_path):
 
 
 def test_kyverno_maps_each_control_to_its_own_policy(catalog):
-    from harness.model.vap import load_library, policy_name
-    from harness.peers.kyverno import JUDGED_OFFLINE
-
+    """Derived from policies/vap: a control's CEL policy maps it with no second list."""
     mapped = load_peers(catalog)["kyverno"].controls
-    policies = {c: p for c, p in load_library().policies.items() if p.applies_to in JUDGED_OFFLINE}
-    assert mapped == {c: (policy_name(p.package),) for c, p in policies.items()}
+    assert mapped["CIS-5.2.2"] == ("pac-harness-cis-5-2-2",)
+    assert "CIS-5.4.2" not in mapped  # a Secret's writer: no requester offline
+    assert "NSA-2.2" not in mapped  # no CEL policy (it needs the NetworkPolicies)
+
+
+def test_a_derived_peer_names_its_source(catalog, tmp_path):
+    bad = tmp_path / "peers.yaml"
+    bad.write_text(
+        "peers:\n  k:\n    title: t\n    kind: admission\n    source: s\n    derived_from: rego\n"
+    )
+    with pytest.raises(HarnessError, match="derived_from is vap"):
+        load_peers(catalog, bad)
+
+
+def test_psa_checks_of_one_field_of_a_reason(catalog):
+    """`host namespaces: hostPID` fires on hostPID only, as the fuzzer compares it."""
+    message = 'violates PodSecurity "restricted:latest": host namespaces (hostNetwork=true)'
+    fired = fired_checks(message)
+    checks = load_peers(catalog)["psa"].controls
+    assert set(checks["CIS-5.2.5"]) <= fired
+    assert not set(checks["CIS-5.2.3"]) & fired
 
 
 def test_kyverno_policies_carry_our_cel_and_podsecurity_for_nsa_1_4():

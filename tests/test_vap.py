@@ -10,10 +10,11 @@ import pandas as pd
 import pytest
 
 from harness.model.catalog import load_catalog
+from harness.model.cel import config_variables
 from harness.model.config import load_config
 from harness.model.vap import control_of, load_library, vap_dir
 from harness.reporting.results import load_run
-from harness.targets.vap import config_variables, policy_objects
+from harness.targets.vap import policy_objects
 from tests.conftest import require_tool, small_run
 
 

@@ -24,19 +24,23 @@ from pathlib import Path
 from typing import Any
 
 from harness.infra import psa
+from harness.model.peers import ANY_CHECK
 
 ABSENT = object()  # a mutation that removes the field
 PSA_NAMESPACE = "pac-harness-fuzz"
 
-# CIS controls that are one PSA check: control -> (PSA reason, word its detail must hold).
-CIS_CHECKS: dict[str, tuple[str, str]] = {
-    "CIS-5.2.2": ("privileged", ""),
-    "CIS-5.2.3": ("host namespaces", "hostPID"),
-    "CIS-5.2.4": ("host namespaces", "hostIPC"),
-    "CIS-5.2.5": ("host namespaces", "hostNetwork"),
-    "CIS-5.2.11": ("hostProcess", ""),
-    "CIS-5.2.13": ("hostPort", ""),
-}
+# The controls compared, and the PSA checks each equals: scenarios/peers.yaml's PSA peer
+# (its `equal` list), the one map of our controls to Pod Security checks.
+Checks = dict[str, tuple[str, ...]]
+
+
+def compared_checks(catalog: Any) -> Checks:
+    """Control -> its PSA check ids (ANY_CHECK: the restricted level as a whole)."""
+    from harness.model.peers import load_peers
+
+    psa_peer = load_peers(catalog)["psa"]
+    return {control: psa_peer.controls[control] for control in psa_peer.equal}
+
 
 _PROFILE_VALUES = [
     ABSENT,
@@ -274,23 +278,23 @@ class Verdict:
     reasons: dict[str, str] = field(default_factory=dict)
     ours: dict[str, str] = field(default_factory=dict)  # control -> allow/deny
 
-    def expected(self, control: str) -> str:
-        """PSA's verdict for a control: the whole profile for NSA-1.4, one check else."""
-        if control == "NSA-1.4":
+    def expected(self, control: str, checks: Checks) -> str:
+        """PSA's verdict for a control: the whole profile, or whether one of its checks
+        fired."""
+        if ANY_CHECK in checks[control]:
             return self.psa
-        reason, word = CIS_CHECKS[control]
-        detail = self.reasons.get(reason)
-        return "deny" if detail is not None and word in detail else "allow"
+        fired = psa.check_ids(self.reasons)
+        return "deny" if any(c in fired for c in checks[control]) else "allow"
 
 
-def disagreements(verdicts: Iterable[Verdict]) -> list[tuple[Verdict, str]]:
+def disagreements(verdicts: Iterable[Verdict], checks: Checks) -> list[tuple[Verdict, str]]:
     """(verdict, control) pairs where ours and PSA's differ, on pods PSA judged."""
     return [
         (v, control)
         for v in verdicts
         if v.psa != "invalid"
         for control, ours in sorted(v.ours.items())
-        if ours != v.expected(control)
+        if ours != v.expected(control, checks)
     ]
 
 
@@ -332,6 +336,7 @@ def write(
     out: Path,
     seed: int,
     verdicts: list[Verdict],
+    checks: Checks,
     deliberate: dict[str, str],
     fingerprint: dict[str, str] | None = None,
 ) -> dict[str, Any]:
@@ -356,13 +361,13 @@ def write(
                 )
             )
             f.write("\n")
-    found = minimal(disagreements(verdicts))
+    found = minimal(disagreements(verdicts, checks))
     rows = [
         {
             "control": c,
             "base": v.mutant.base,
             "mutations": [m.label for m in v.mutant.mutations],
-            "psa": v.expected(c),
+            "psa": v.expected(c, checks),
             "ours": v.ours[c],
             "psa_reasons": sorted(v.reasons),
             "deliberate": deliberate.get(c),
@@ -377,7 +382,7 @@ def write(
         "invalid": len(verdicts) - len(judged),
         "psa_denied": sum(v.psa == "deny" for v in judged),
         "bases": len({v.mutant.base for v in verdicts}),
-        "controls": [c for c in ["NSA-1.4", *CIS_CHECKS] if any(c in v.ours for v in judged)],
+        "controls": [c for c in checks if any(c in v.ours for v in judged)],
         "disagreements": rows,
         "unexplained": sum(1 for r in rows if not r["deliberate"]),
         "inputs": fingerprint or {},
@@ -446,7 +451,8 @@ def run(seed: int, count: int, out: Path, progress: Callable[[], None]) -> dict[
     from harness.targets.wasm import WasmTarget
 
     catalog = load_catalog()
-    controls = ["NSA-1.4", *CIS_CHECKS]
+    checks = compared_checks(catalog)
+    controls = list(checks)
     fixture_set = load_fixtures(c for c in catalog.with_policy if c.enforcement == "admission")
     mutants = generate(bases_from_fixtures(fixture_set.unique), count, seed)
     queries = {c: catalog.get(c).entrypoint_at("admission") for c in controls}
@@ -480,4 +486,4 @@ def run(seed: int, count: int, out: Path, progress: Callable[[], None]) -> dict[
     finally:
         cluster.stop()
     deliberate = {c.id: c.fuzz_difference for c in catalog.controls if c.fuzz_difference}
-    return write(out, seed, verdicts, deliberate, inputs.digest(load_config()))
+    return write(out, seed, verdicts, checks, deliberate, inputs.digest(load_config()))

@@ -28,7 +28,7 @@ from harness.checks.regotests import render_tests, test_file
 from harness.errors import HarnessError
 from harness.model.catalog import ID_PATTERN, id_sort_key, load_catalog, package_name
 from harness.model.fixtures import load_fixtures
-from harness.model.vap import load_library, policy_name, vap_dir
+from harness.model.vap import load_library, vap_dir
 
 # The example check: a pod, or a workload's pod template, with this label is denied.
 EXAMPLE_LABEL = "pac-harness.io/example"
@@ -188,8 +188,6 @@ def left_to_do(control_id: str, package: str) -> list[str]:
         "policy_test.rego from the suite, then runs opa test (every line covered)",
         "run python -m harness build: recompiles the Wasm module harness/compiled/ ships "
         "(tests/test_wasm.py)",
-        f"update scenarios/peers.yaml: `{control_id}: [{policy_name(package)}]` under kyverno's "
-        f"controls, while policies/vap/{package}.yaml exists (tests/test_peers.py)",
         f"update scenarios/mutants.yaml: controls/{package}/policy.rego in the files of the "
         "entries whose reason fits its check (for the example's: a dropped `k8s.pod_write` that "
         "guards a pod-spec check; the exemption guard's entry names controls/*/policy.rego, "

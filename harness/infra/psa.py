@@ -53,5 +53,24 @@ def violations(message: str) -> dict[str, str]:
 
 
 def forbidden_reasons(message: str) -> set[str]:
-    """The forbidden reasons of a refusal (the PSA peer's check ids)."""
+    """The forbidden reasons of a refusal."""
     return set(violations(message))
+
+
+def fired_checks(message: str) -> set[str]:
+    """The check ids a refusal fires (the PSA peer's): check_ids of its violations."""
+    return check_ids(violations(message))
+
+
+def check_ids(found: dict[str, str]) -> set[str]:
+    """Each forbidden reason, and "reason: word" for each word its detail names
+    (`host namespaces: hostPID` from host namespaces (hostPID=true)): how
+    scenarios/peers.yaml and the fuzzer name one check of a reason that covers several
+    fields."""
+    ids = set(found)
+    for reason, detail in found.items():
+        ids |= {f"{reason}: {word}" for word in _WORDS.findall(detail)}
+    return ids
+
+
+_WORDS = re.compile(r"[A-Za-z][\w.]*")

@@ -306,3 +306,14 @@ def cluster_state(documents: Iterable[dict[str, Any]]) -> dict[str, Any]:
         else:
             state[info.resource][name] = body
     return state
+
+
+def resources_by_group(kinds: dict[str, KindInfo]) -> dict[str, list[str]]:
+    """API group -> the kinds' resources, sorted; pods bring their ephemeralcontainers
+    subresource (debug containers join a running pod through it)."""
+    by_group: dict[str, set[str]] = {}
+    for info in kinds.values():
+        by_group.setdefault(info.group, set()).add(info.resource)
+    if "pods" in by_group.get("", set()):
+        by_group[""].add("pods/ephemeralcontainers")
+    return {group: sorted(resources) for group, resources in sorted(by_group.items())}

@@ -1,14 +1,20 @@
-"""scenarios/peers.yaml: which checks of each peer correspond to which of our controls."""
+"""scenarios/peers.yaml: which checks of each peer correspond to which of our controls.
+
+A peer's controls are listed there, or derived (`derived_from: vap`: each control with a
+CEL policy an offline CLI can judge, checked by the policy's own name), so that adding a
+control's CEL policy maps it for Kyverno with no second list."""
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+import json
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from harness import paths
 from harness.errors import HarnessError
-from harness.model.catalog import Catalog
+from harness.model.catalog import Catalog, load_catalog
 from harness.model.yamlfile import read_yaml
 
 ANY_CHECK = "*"  # every check the peer fires counts (PSA restricted as a whole: NSA-1.4)
@@ -23,6 +29,9 @@ class PeerMapping:
     source: str  # where the check ids and their meaning come from
     controls: dict[str, tuple[str, ...]] = field(default_factory=dict)
     notes: dict[str, str] = field(default_factory=dict)  # control id -> why this mapping
+    # Controls whose verdict is exactly the peer's verdict on their checks (not only
+    # related): the differential fuzzer compares these verdict for verdict.
+    equal: tuple[str, ...] = ()
 
     def checks_for(self, control_id: str) -> tuple[str, ...] | None:
         """The peer's checks for a control, or None when it has none (not covered)."""
@@ -33,9 +42,27 @@ def peers_file() -> Path:
     return paths.scenarios_dir() / "peers.yaml"
 
 
-def mapping_digest() -> str:
-    """sha256 of scenarios/peers.yaml: a peers run made with another mapping is stale."""
-    return hashlib.sha256(peers_file().read_bytes()).hexdigest()
+def mapping_digest(catalog: Catalog | None = None) -> str:
+    """sha256 of the mapping as loaded (derived lists included, comments and layout of
+    scenarios/peers.yaml not): a peers run made with another mapping is stale."""
+    peers = load_peers(catalog or load_catalog())
+    doc = {name: asdict(mapping) for name, mapping in sorted(peers.items())}
+    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
+
+
+def derived_controls(source: str, path: Path, name: str) -> dict[str, Any]:
+    """The controls a derived peer checks: for `vap`, each control whose CEL policy an
+    offline CLI can judge, by the policy's name."""
+    from harness.model.vap import JUDGED_OFFLINE, load_library, policy_name
+
+    if source != "vap":
+        raise HarnessError(f"{path}: peer {name}: derived_from is vap, not {source!r}")
+    policies = load_library().policies
+    return {
+        control: [policy_name(policy.package)]
+        for control, policy in sorted(policies.items())
+        if policy.applies_to in JUDGED_OFFLINE
+    }
 
 
 def load_peers(catalog: Catalog, path: Path | None = None) -> dict[str, PeerMapping]:
@@ -46,6 +73,8 @@ def load_peers(catalog: Catalog, path: Path | None = None) -> dict[str, PeerMapp
     known = {c.id for c in catalog.controls}
     peers = {}
     for name, entry in doc["peers"].items():
+        if "derived_from" in entry:
+            entry = {**entry, "controls": derived_controls(entry["derived_from"], path, name)}
         for key in ("title", "kind", "source", "controls"):
             if key not in entry:
                 raise HarnessError(f"{path}: peer {name} needs {key}")
@@ -61,12 +90,14 @@ def load_peers(catalog: Catalog, path: Path | None = None) -> dict[str, PeerMapp
                 raise HarnessError(f"{path}: peer {name}: {control_id} needs a list of check ids")
             controls[control_id] = tuple(checks)
         notes = entry.get("notes") or {}
-        stray = set(notes) - set(controls)
-        if stray:
-            raise HarnessError(f"{path}: peer {name}: a note for unmapped {sorted(stray)[0]}")
+        equal = entry.get("equal") or []
+        for what, ids in (("a note", notes), ("equal", equal)):
+            stray = set(ids) - set(controls)
+            if stray:
+                raise HarnessError(f"{path}: peer {name}: {what} for unmapped {sorted(stray)[0]}")
         peers[name] = PeerMapping(
             name, entry["title"], entry["kind"], entry.get("tool"), entry["source"], controls,
-            dict(notes),
+            dict(notes), tuple(equal),
         )  # fmt: skip
     return peers
 

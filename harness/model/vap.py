@@ -79,6 +79,12 @@ def load_library(root: Path | None = None) -> VapLibrary:
     )
 
 
+# What a CLI can judge offline, with no API server: pods and RBAC objects. Not Secrets:
+# CIS-5.4.2 asks who writes a Secret (request.userInfo), and `kyverno apply` judges an
+# object with no requester.
+JUDGED_OFFLINE = ("pods", "rbac")
+
+
 def policy_name(package: str) -> str:
     """cis_5_2_2 -> pac-harness-cis-5-2-2: the object name of a control's policy (a
     ValidatingAdmissionPolicy, its binding, or the Kyverno policy made from it)."""

@@ -18,23 +18,20 @@ from typing import Any
 
 import yaml
 
-from harness.model.config import load_config
-from harness.model.defaulting import admitted
-from harness.model.fixtures import Fixture
-from harness.model.vap import VapLibrary, load_library, policy_name
-from harness.peers.scanners import Fired, _run
-from harness.targets.vap import (
+from harness.model.cel import (
     exemption_conditions,
     policy_variables,
     resource_rules,
     reviewed_kinds,
 )
+from harness.model.config import load_config
+from harness.model.defaulting import admitted
+from harness.model.fixtures import Fixture
+from harness.model.vap import JUDGED_OFFLINE, VapLibrary, load_library, policy_name
+from harness.peers.scanners import Fired, run_tool
 
 PSS_CONTROL = "NSA-1.4"
 BATCH = 40  # objects per CLI call
-# The policies the CLI can judge offline. Not secrets: CIS-5.4.2 asks who writes a
-# Secret (request.userInfo), and `kyverno apply` judges an object with no requester.
-JUDGED_OFFLINE = ("pods", "rbac")
 
 
 def kyverno_policies(library: VapLibrary, config: dict[str, Any]) -> list[dict[str, Any]]:
@@ -117,7 +114,7 @@ def kyverno(binary: Path, fixtures: list[Fixture]) -> Fired:
             path = Path(tmp) / f"batch-{i}.yaml"
             docs = [subject_document(f) for f in batch.values()]
             path.write_text(yaml.safe_dump_all(docs, sort_keys=False))
-            answer = _run(
+            answer = run_tool(
                 [str(binary), "apply", str(policy_files[applies_to]), "--resource", str(path),
                  "--policy-report", "--output-format", "json", "--remove-color"],
                 ok=(0, 1),

@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 from harness.errors import TargetError
-from harness.infra.psa import forbidden_reasons
+from harness.infra.psa import fired_checks
 from harness.model.fixtures import Fixture
 from harness.model.policies import PolicySet
 from harness.peers.scanners import Fired
@@ -68,7 +68,7 @@ def pod_security_admission(policy: PolicySet, fixtures: list[Fixture]) -> Fired:
 
 
 def reasons_of(messages: tuple[str, ...]) -> set[str]:
-    return set().union(*(forbidden_reasons(m) for m in messages))
+    return set().union(*(fired_checks(m) for m in messages))
 
 
 def _debug_updates(target: LocalTarget, fixtures: list[Fixture]) -> Fired:

@@ -49,7 +49,9 @@ def _staged(fixtures: Iterable[Fixture], root: Path) -> dict[str, dict[str, Fixt
     return staged
 
 
-def _run(args: list[str], env: dict[str, str] | None = None, ok: tuple[int, ...] = (0, 1)) -> str:
+def run_tool(
+    args: list[str], env: dict[str, str] | None = None, ok: tuple[int, ...] = (0, 1)
+) -> str:
     try:
         result = subprocess.run(
             args,
@@ -87,7 +89,7 @@ def checkov(binary: Path, fixtures: list[Fixture]) -> Fired:
             shutil.copyfile(fixture.path, folder / fixture.path.name)
             args = [str(binary), "-d", str(folder), "--framework", "kubernetes"]
             args += ["-o", "json", "--quiet", "--compact", "--skip-download"]
-            out = _run(args, env={"BC_SKIP_MAPPING": "TRUE"})
+            out = run_tool(args, env={"BC_SKIP_MAPPING": "TRUE"})
             found = set()
             for report in _reports(json.loads(out) if out.strip() else []):
                 for check in report.get("results", {}).get("failed_checks", []):
@@ -121,7 +123,7 @@ def kube_score(binary: Path, fixtures: list[Fixture]) -> Fired:
         args = [str(binary), "score", "-o", "json", "--output-version", "v2"]
         for test in KUBE_SCORE_OPTIONAL:
             args += ["--enable-optional-test", test]
-        answer = json.loads(_run([*args, str(fixture.path)]) or "[]") or []
+        answer = json.loads(run_tool([*args, str(fixture.path)]) or "[]") or []
         for obj in answer:
             kind = obj.get("type_meta", {}).get("kind", "")
             name = obj.get("object_meta", {}).get("name", "")
@@ -153,7 +155,7 @@ def trivy(binary: Path, fixtures: list[Fixture]) -> Fired:
             args = [str(binary), "config", "--format", "json", "--quiet", "--skip-check-update"]
             args += ["--cache-dir", str(Path(tmp) / "cache"), "--config-data", str(data)]
             args.append(str(Path(tmp) / "fixtures" / folder))
-            answer = json.loads(_run(args, ok=(0,)) or "{}")
+            answer = json.loads(run_tool(args, ok=(0,)) or "{}")
             for result in answer.get("Results") or []:
                 fixture = files.get(Path(result.get("Target", "")).name)
                 for finding in result.get("Misconfigurations") or []:

@@ -21,7 +21,14 @@ from harness.errors import TargetError
 from harness.infra import kubeapi, psa
 from harness.infra.kubeapi import ApiError, Query, api_base
 from harness.model import yamlfile
-from harness.model.manifests import HARNESS_USER, REVIEWED, STATE, KindInfo, pod_spec
+from harness.model.manifests import (
+    HARNESS_USER,
+    REVIEWED,
+    STATE,
+    KindInfo,
+    pod_spec,
+    resources_by_group,
+)
 from harness.model.modes import BASELINE_MODE, NONE, WEBHOOK
 from harness.model.policies import COMBINED_QUERY, PolicySet
 from harness.targets.base import Decision, Series, SkipFixture, Target
@@ -689,17 +696,6 @@ def probe_pod(
         "metadata": {"name": name, "namespace": namespace},
         "spec": {"containers": [container]},
     }
-
-
-def resources_by_group(kinds: dict[str, KindInfo]) -> dict[str, list[str]]:
-    """API group -> the kinds' resources, sorted; pods bring their ephemeralcontainers
-    subresource (debug containers join a running pod through it)."""
-    by_group: dict[str, set[str]] = {}
-    for info in kinds.values():
-        by_group.setdefault(info.group, set()).add(info.resource)
-    if "pods" in by_group.get("", set()):
-        by_group[""].add("pods/ephemeralcontainers")
-    return {group: sorted(resources) for group, resources in sorted(by_group.items())}
 
 
 def replay_role() -> dict[str, Any]:
