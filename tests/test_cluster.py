@@ -51,22 +51,18 @@ def controlplane():
     cluster.stop()
 
 
-class _Api(KubeTarget):
-    """Just the API calls of a cluster target, for submitting objects in tests."""
-
-    def __init__(self, kubeconfig: Path) -> None:
-        super().__init__()
-        self.api = connect(kubeconfig, CONTEXT)
-
-    provision = webhook_client_config = webhook_ca = namespace_selector = None
-    put_data = get_data = describe = None
+def _api(kubeconfig: Path) -> KubeTarget:
+    """A cluster target connected but not started: its API calls, for tests."""
+    target = ClusterTarget(kubeconfig, CONTEXT)
+    target.objects.api = connect(kubeconfig, CONTEXT)
+    return target
 
 
 @pytest.fixture(scope="module")
 def api(controlplane):
-    client = _Api(controlplane.kubeconfig)
+    client = _api(controlplane.kubeconfig)
     yield client
-    client.api.close()
+    client.objects.close()
 
 
 def test_every_incluster_object_passes_the_real_api_server(api, policy_set):
@@ -91,7 +87,7 @@ def test_every_incluster_object_passes_the_real_api_server(api, policy_set):
             body["metadata"]["name"] = "pac-harness-manifests"
         elif "namespace" in body["metadata"]:
             body["metadata"]["namespace"] = "pac-harness-manifests"
-    api._create(objects[0])
+    api.objects.create(objects[0])
     hooks = [
         webhook_configuration(incluster.webhook_client_config(), creds.ca_pem, *selectors)
         for selectors in (
@@ -102,7 +98,7 @@ def test_every_incluster_object_passes_the_real_api_server(api, policy_set):
     rejected = []
     for body in [*objects[1:], *hooks]:
         try:
-            api._call(
+            api.objects.call(
                 "POST", api_path(body), body, [("dryRun", "All"), ("fieldValidation", "Strict")]
             )
         except Exception as exc:
@@ -226,14 +222,14 @@ def test_a_failed_install_leaves_nothing_behind(controlplane, policy_set, monkey
     target = ClusterTarget(controlplane.kubeconfig, CONTEXT)
     with pytest.raises(TargetError, match="OPA did not become available"):
         target.start(policy_set)
-    check = _Api(controlplane.kubeconfig)
+    check = _api(controlplane.kubeconfig)
     role = "/apis/rbac.authorization.k8s.io/v1/clusterroles/pac-harness-opa-replicate"
     with pytest.raises(Exception, match="not found"):
-        check._call("GET", role)
-    ns = json.loads(check._call("GET", f"/api/v1/namespaces/{HARNESS_NAMESPACE}"))
+        check.objects.call("GET", role)
+    ns = json.loads(check.objects.call("GET", f"/api/v1/namespaces/{HARNESS_NAMESPACE}"))
     # No controller-manager here to finish the deletion; a real cluster removes it.
     assert ns["metadata"].get("deletionTimestamp")
-    check.api.close()
+    check.objects.close()
 
 
 def test_a_cluster_run_probes_network_policy_first_and_records_why_it_could_not(
@@ -242,14 +238,15 @@ def test_a_cluster_run_probes_network_policy_first_and_records_why_it_could_not(
     """run --target cluster runs CIS-5.3.1's probe (the one audit runs, tested live in
     test_kind) before its webhook exists; with no node here it says so at once."""
     target = ClusterTarget(controlplane.kubeconfig, CONTEXT, probe_image="example/nc:1")
-    target.connect()
-    target._probe_network_policy()
-    assert target.network_probe is None
+    site = target.site
+    target.objects.api = site.connect()
+    site._probe_network_policy()
+    assert site.network_probe is None
     err = capsys.readouterr().err
     assert "note: no network-policy probe (no Ready, schedulable node" in err
     assert "run.json records none" in err
     assert target.describe()["network_policy_probe"] is None
-    target.api.close()
+    target.objects.close()
 
 
 def test_cluster_options_are_checked_against_the_target():
@@ -415,9 +412,9 @@ def test_the_in_cluster_replicator_mirrors_what_kube_mgmt_would(api, controlplan
     binding["subjects"][0]["namespace"] = home
     for body in ({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": home}},
                  account, role, binding):  # fmt: skip
-        api._create(body, track=True)
+        api.objects.create(body, track=True)
     token = json.loads(
-        api._call(
+        api.objects.call(
             "POST",
             f"/api/v1/namespaces/{home}/serviceaccounts/{incluster.NAME}/token",
             {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {}},
@@ -465,11 +462,11 @@ def test_the_in_cluster_replicator_mirrors_what_kube_mgmt_would(api, controlplan
         eventually(
             lambda: (data(f"namespaces/{home}") or {}).get("metadata", {}).get("name") == home
         )
-        api._create(policy, track=True)
+        api.objects.create(policy, track=True)
         path = f"networkpolicies/{home}/deny"
         eventually(lambda: (data(path) or {}).get("spec") == policy["spec"])
         assert "managedFields" not in data(path)["metadata"]
-        api._call("DELETE", api_path(policy))
+        api.objects.call("DELETE", api_path(policy))
         eventually(lambda: data(path) is None)
         # Least privilege: the same token may not read what it does not replicate.
         request = urllib.request.Request(
@@ -481,7 +478,7 @@ def test_the_in_cluster_replicator_mirrors_what_kube_mgmt_would(api, controlplan
     finally:
         for proc in procs:
             processes.stop(proc)
-        api.remove_created()
+        api.objects.remove_created()
 
 
 def test_a_missing_node_image_is_one_line_naming_the_command(monkeypatch):

@@ -102,10 +102,10 @@ def test_state_reaches_opa_through_replication(local):
             "metadata": {"name": "replication-probe", "namespace": "default"},
             "spec": {"hard": {"pods": "1"}},
         }
-        target._create(quota)
+        target.objects.create(quota)
         while opa.get("kubernetes/resourcequotas/default/replication-probe") is None:
             time.sleep(0.05)
-        target._call("DELETE", "/api/v1/namespaces/default/resourcequotas/replication-probe")
+        target.objects.call("DELETE", "/api/v1/namespaces/default/resourcequotas/replication-probe")
         deadline = time.monotonic() + 30
         while opa.get("kubernetes/resourcequotas/default/replication-probe") is not None:
             assert time.monotonic() < deadline, "deletion not replicated"
@@ -122,7 +122,7 @@ def test_calico_policies_are_real_api_objects(local):
         "metadata": {"name": "default-deny"},
         "spec": {"selector": "all()", "types": ["Ingress", "Egress"]},
     }
-    target._call(
+    target.objects.call(
         "POST", "/apis/crd.projectcalico.org/v1/globalnetworkpolicies", policy, [("dryRun", "All")]
     )
 
@@ -162,7 +162,7 @@ def test_a_fixture_user_is_impersonated_with_a_grant_in_its_namespace_only(local
     as_harness = target.decide(target.prepare(admission_review(pod), query))
     assert as_harness.messages != as_user.messages  # no fixture user: the harness's own
     binding = json.loads(
-        target._call(
+        target.objects.call(
             "GET",
             f"/apis/rbac.authorization.k8s.io/v1/namespaces/replay-as/rolebindings/{REPLAY_ROLE}",
         )
@@ -171,7 +171,7 @@ def test_a_fixture_user_is_impersonated_with_a_grant_in_its_namespace_only(local
         {"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": REPLAY_GROUP}
     ]
     cluster_bindings = json.loads(
-        target._call("GET", "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings")
+        target.objects.call("GET", "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings")
     )["items"]
     assert not [b for b in cluster_bindings if b["roleRef"]["name"] == REPLAY_ROLE]
     role = {
@@ -213,7 +213,7 @@ def test_audit_a_live_cluster_seeded_with_a_cluster_admin_binding(local):
 
     target, _, _ = local
     target._select("cis_5_6_4")  # the webhook lets RBAC objects through for this control
-    target._create(
+    target.objects.create(
         {
             "apiVersion": "rbac.authorization.k8s.io/v1",
             "kind": "ClusterRoleBinding",
@@ -230,8 +230,8 @@ def test_audit_a_live_cluster_seeded_with_a_cluster_admin_binding(local):
     )
     # An Istio control plane whose MeshConfig (read by name) turns access logging on.
     istio = {"name": "istiod", "namespace": "istio-system"}
-    target._create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "istio-system"}})
-    target._create(
+    target.objects.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "istio-system"}})
+    target.objects.create(
         {
             "apiVersion": "v1",
             "kind": "ConfigMap",
@@ -239,7 +239,7 @@ def test_audit_a_live_cluster_seeded_with_a_cluster_admin_binding(local):
             "data": {"mesh": "accessLogFile: /dev/stdout\n"},
         }
     )
-    target._create(
+    target.objects.create(
         {
             "apiVersion": "apps/v1",
             "kind": "Deployment",

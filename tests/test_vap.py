@@ -149,7 +149,7 @@ def test_the_image_policy_parses_references_as_the_kubelet_does(tmp_path):
         for body in policy_objects(hub, target.library, hub_config):
             kind = "validatingadmissionpolicies" if body["kind"].endswith("Policy") else (
                 "validatingadmissionpolicybindings")  # fmt: skip
-            target._call("POST", f"/apis/admissionregistration.k8s.io/v1/{kind}", body)
+            target.objects.call("POST", f"/apis/admissionregistration.k8s.io/v1/{kind}", body)
         target.library.policies["NSA-1.3-hub"] = hub
         target._wait_for_policies()
         wrong = {}

@@ -396,6 +396,7 @@ def known_survivors(path: Path | None = None) -> Known:
         return {}
     entries = read_yaml(path, "mutants file") or {}
     known: Known = {}
+    specific: set[tuple[tuple[str, str, str, str], str]] = set()
     ids = {f"controls/{c.policy}/policy.rego": c.id for c in load_catalog().with_policy}
     for i, entry in enumerate(entries.get("survivors") or []):
         # `files` lists every control package that repeats the same mutation (each
@@ -403,18 +404,24 @@ def known_survivors(path: Path | None = None) -> Known:
         # element left out of a set), so one reason is written once. Each control writes
         # its own id in its deny rules, so such an entry says {control} where it stands.
         try:
-            files = _expand(entry["files"] if "files" in entry else [entry["file"]], ids)
+            patterns = entry["files"] if "files" in entry else [entry["file"]]
             mutated = entry["mutated"]
-            for file, text in itertools.product(files, _listed(mutated)):
-                control = ids.get(file, "{control}")
-                original = entry["original"].replace("{control}", control)
-                key = (file, entry["operator"], original, text.replace("{control}", control))
-                known.setdefault(key, []).append((_rules(entry.get("rule")), entry["reason"]))
+            for pattern in patterns:
+                for file, text in itertools.product(_expand([pattern], ids), _listed(mutated)):
+                    control = ids.get(file, "{control}")
+                    original = entry["original"].replace("{control}", control)
+                    key = (file, entry["operator"], original, text.replace("{control}", control))
+                    known.setdefault(key, []).append((_rules(entry.get("rule")), entry["reason"]))
+                    if "*" not in pattern:
+                        specific.add((key, entry["reason"]))
         except (KeyError, TypeError):
             raise HarnessError(
                 f"{path}: survivors[{i}] needs file (or files), operator, original, mutated"
                 " and reason"
             ) from None
+    # An entry naming the file explains its mutant before one for every control.
+    for key, reasons in known.items():
+        reasons.sort(key=lambda r: (key, r[1]) not in specific)
     return known
 
 

@@ -188,11 +188,10 @@ def left_to_do(control_id: str, package: str) -> list[str]:
         "policy_test.rego from the suite, then runs opa test (every line covered)",
         "run python -m harness build: recompiles the Wasm module harness/compiled/ ships "
         "(tests/test_wasm.py)",
-        f"update scenarios/mutants.yaml: controls/{package}/policy.rego in the files of the "
-        "entries whose reason fits its check (for the example's: a dropped `k8s.pod_write` that "
-        "guards a pod-spec check; the exemption guard's entry names controls/*/policy.rego, "
-        "every control); an unexplained survivor lowers its clause score (harness mutate "
-        "--level clause)",
+        f"update scenarios/mutants.yaml only for a survivor of {control_id}'s own check that no "
+        "fixture can kill, with the reason (the write guards' and the exemption guard's entries "
+        "name controls/*/policy.rego, every control); an unexplained survivor lowers its clause "
+        f"score (harness mutate --controls {control_id} --level clause)",
         "update examples/compliant/: the setting the check asks for, if it denies the "
         "compliant Deployment (tests/test_first_run.py)",
         f"update tests/test_catalog.py: {control_id} in NSA_IDS or CIS_IDS and the count of 55, "

@@ -81,10 +81,10 @@ def _debug_updates(target: LocalTarget, fixtures: list[Fixture]) -> Fired:
             updates[fixture.id] = pair
     if not updates:
         return {}
-    target._ensure_namespace(UPDATE_NAMESPACE)
+    target.objects.ensure_namespace(UPDATE_NAMESPACE)
     for before, _ in updates.values():
-        target._ensure_references(UPDATE_NAMESPACE, before)
-        target._create(before)
+        target.objects.ensure_references(UPDATE_NAMESPACE, before)
+        target.objects.create(before)
     target.enforce_restricted(UPDATE_NAMESPACE)
     _await_enforced(target)
     fired: Fired = {}

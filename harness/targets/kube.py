@@ -3,8 +3,11 @@ the kubernetes Python client (server-side dry-run by default), OPA is registered
 ValidatingWebhookConfiguration, and the control a request is judged by is selected with
 one data write (data.harness.selected) instead of re-registering webhooks.
 
-Subclasses say where the API server and OPA are (a local control plane, a kind cluster,
-a user's cluster) and how OPA's data is reached; replay and recording see none of that.
+A KubeTarget is composed, not derived: a Site says where the API server and OPA are (a
+local control plane, a kind cluster, a user's cluster) and how OPA's data is reached;
+ClusterObjects makes requests and remembers what the run created; the target registers
+the webhook, selects the control and the mechanism, and submits fixtures. Replay and
+recording see none of that.
 """
 
 from __future__ import annotations
@@ -13,36 +16,30 @@ import base64
 import contextlib
 import json
 import time
-from abc import abstractmethod
-from typing import TYPE_CHECKING, Any
+from abc import ABC, abstractmethod
+from typing import Any
 
-from harness import paths
 from harness.errors import TargetError
-from harness.infra import kubeapi, psa
-from harness.infra.kubeapi import ApiError, Query, api_base
-from harness.model import yamlfile
-from harness.model.manifests import (
-    HARNESS_USER,
-    REVIEWED,
-    STATE,
-    KindInfo,
-    pod_spec,
-    resources_by_group,
-)
+from harness.infra import psa
+from harness.infra.kubeapi import ApiError
+from harness.model.manifests import HARNESS_USER, REVIEWED, STATE, KindInfo, resources_by_group
 from harness.model.modes import BASELINE_MODE, NONE, WEBHOOK
 from harness.model.policies import COMBINED_QUERY, PolicySet
 from harness.targets.base import Decision, Series, SkipFixture, Target
+from harness.targets.kubeobjects import (
+    MANAGED_BY,
+    REPLAY_LABEL,
+    ClusterObjects,
+    api_path,
+    kind_info,
+    object_path,
+)
 
-if TYPE_CHECKING:
-    from kubernetes.client import ApiClient
+__all__ = ["MANAGED_BY", "REPLAY_LABEL", "api_path", "kind_info", "object_path"]
 
 WEBHOOK_NAME = "pac-harness"
 HARNESS_NAMESPACE = "pac-harness"
 PROBE_NAMESPACE = "pac-harness-probe"
-# Namespaces the harness creates carry this label; on a cluster it does not own, the
-# webhook only sees namespaces that have it.
-REPLAY_LABEL = "pac-harness.io/replay"
-MANAGED_BY = {"app.kubernetes.io/managed-by": "pac-harness"}
 ACTIVE_TIMEOUT_S = 30
 GONE_TIMEOUT_S = 30  # for a deleted replay object to disappear (--no-dry-run)
 REPLICATION_TIMEOUT_S = 30
@@ -54,42 +51,6 @@ WEBHOOK_PATH = "/v0/data/webhook/selected"
 REPLAY_GROUP = "pac-harness:replay"
 REPLAY_ROLE = "pac-harness-replay"
 RBAC_V1 = "rbac.authorization.k8s.io/v1"
-
-# Kinds the targets themselves create, beside the fixtures' kinds.
-OWN_KINDS = {
-    "ServiceAccount": KindInfo("", "v1", "serviceaccounts"),
-    "ConfigMap": KindInfo("", "v1", "configmaps"),
-    "Service": KindInfo("", "v1", "services"),
-    "RuntimeClass": KindInfo("node.k8s.io", "v1", "runtimeclasses", namespaced=False),
-    "ValidatingWebhookConfiguration": KindInfo(
-        "admissionregistration.k8s.io", "v1", "validatingwebhookconfigurations", namespaced=False
-    ),
-    "CustomResourceDefinition": KindInfo(
-        "apiextensions.k8s.io", "v1", "customresourcedefinitions", namespaced=False
-    ),
-}
-
-
-def kind_info(body: dict[str, Any]) -> KindInfo:
-    kind = body["kind"]
-    info = REVIEWED.get(kind) or STATE.get(kind) or OWN_KINDS.get(kind)
-    if info is None:
-        raise SkipFixture(f"kind {kind} has no API path here")
-    return info
-
-
-def api_path(body: dict[str, Any]) -> str:
-    """The collection a create of body is POSTed to."""
-    info = kind_info(body)
-    base = api_base(info.group, info.version)
-    if info.namespaced:
-        ns = (body.get("metadata") or {}).get("namespace") or "default"
-        return f"{base}/namespaces/{ns}/{info.resource}"
-    return f"{base}/{info.resource}"
-
-
-def object_path(body: dict[str, Any]) -> str:
-    return f"{api_path(body)}/{body['metadata']['name']}"
 
 
 def excluded_namespaces(names: list[str]) -> dict[str, Any]:
@@ -149,34 +110,26 @@ def webhook_configuration(
     }
 
 
-class KubeTarget(Target):
-    """Replay through kube-apiserver. Subclasses provide provision(), the webhook's client
-    config and namespace selector, and OPA's data API (put_data/get_data)."""
+class Site(ABC):
+    """Where the API server and OPA are, and how the harness reaches them: what differs
+    between the local control plane, kind and a user's cluster."""
 
+    # Server-side dry-run; False creates and deletes real objects (kind, cluster).
     dry_run = True
-    mechanism = WEBHOOK
     # Namespaces the webhook's selector leaves out; fixtures there are skipped, not
     # recorded as allowed by a webhook that never saw them.
     unreviewed: frozenset[str] = frozenset()
-
-    def __init__(self) -> None:
-        self.api: ApiClient | None = None
-        self.webhook_registered = False
-        self._selected: str | None = None
-        self._namespaces: set[str] = set()
-        self._foreign_namespaces: set[str] = set()
-        self._accounts: set[tuple[str, str]] = set()
-        self._live: set[tuple[str, str | None, str]] = set()
-        self._incomplete: dict[str, str] = {}  # namespace -> state resource not served
-        self._granted: set[str] = set()  # namespaces where REPLAY_GROUP may replay
-        self.created: list[dict[str, Any]] = []  # what teardown removes, in creation order
-        self._stored = b""  # the API server's answer to the last create without dry-run
-
-    # ------------------------------------------------------------ subclass hooks
+    owns_cluster = True
+    mints_default_accounts = True
 
     @abstractmethod
-    def provision(self, policy: PolicySet) -> None:
-        """Have an API server (self.api) and OPA running, with the policies loaded."""
+    def connect(self) -> Any:
+        """Have an API server (starting or creating it where the harness owns it) and
+        return a kubernetes ApiClient for it."""
+
+    @abstractmethod
+    def provision(self, objects: ClusterObjects, policy: PolicySet) -> None:
+        """Have OPA running with the policies loaded, and what it needs in the cluster."""
 
     @abstractmethod
     def webhook_client_config(self) -> dict[str, Any]: ...
@@ -184,12 +137,9 @@ class KubeTarget(Target):
     @abstractmethod
     def webhook_ca(self) -> bytes: ...
 
-    @abstractmethod
-    def namespace_selector(self) -> dict[str, Any]: ...
-
-    def webhook_match_conditions(self) -> list[dict[str, str]] | None:
-        """None: the webhook is called for every request its rules and selectors match."""
-        return None
+    def namespace_selector(self) -> dict[str, Any]:
+        """Every namespace but the unreviewed ones (a cluster the harness owns)."""
+        return excluded_namespaces(sorted(self.unreviewed))
 
     def object_selector(self) -> dict[str, Any] | None:
         """None: every object in the selected namespaces (a cluster the harness owns)."""
@@ -201,15 +151,66 @@ class KubeTarget(Target):
     @abstractmethod
     def get_data(self, path: str) -> Any: ...
 
-    def release(self) -> None:
-        """Stop what provision() started, after the webhook and objects are gone."""
+    @abstractmethod
+    def describe(self, objects: ClusterObjects) -> dict[str, Any]: ...
+
+    def remove_created(self, objects: ClusterObjects) -> None:
+        """Delete what the run created (a site whose cluster is thrown away need not)."""
+        objects.remove_created()
+
+    def teardown(self) -> contextlib.AbstractContextManager[None]:
+        """What teardown runs under (a user's cluster: Ctrl-C cannot cut it short)."""
+        return contextlib.nullcontext()
+
+    def release(self) -> None:  # noqa: B027 - a site with nothing of its own to stop
+        """Stop what connect() and provision() started, after the webhook and objects
+        are gone."""
+
+
+class KubeTarget(Target):
+    """Replay through kube-apiserver at a site: OPA registered as a webhook, each fixture
+    one API call."""
+
+    mechanism = WEBHOOK
+
+    def __init__(self, site: Site) -> None:
+        self.site = site
+        self.objects = ClusterObjects(site.owns_cluster, site.mints_default_accounts)
+        self.webhook_registered = False
+        self._selected: str | None = None
+        self._live: set[tuple[str, str | None, str]] = set()
+        self._incomplete: dict[str, str] = {}  # namespace -> state resource not served
+        self._granted: set[str] = set()  # namespaces where REPLAY_GROUP may replay
+        self._stored = b""  # the API server's answer to the last create without dry-run
+
+    @property
+    def dry_run(self) -> bool:
+        return self.site.dry_run
+
+    @property
+    def unreviewed(self) -> frozenset[str]:
+        return self.site.unreviewed
+
+    def webhook_match_conditions(self) -> list[dict[str, str]] | None:
+        """None: the webhook is called for every request its rules and selectors match."""
+        return None
+
+    def put_data(self, path: str, value: Any) -> None:
+        self.site.put_data(path, value)
+
+    def get_data(self, path: str) -> Any:
+        return self.site.get_data(path)
+
+    def describe(self) -> dict[str, Any]:
+        return self.site.describe(self.objects)
 
     # ------------------------------------------------------------ lifecycle
 
     def start(self, policy: PolicySet) -> None:
         try:
-            self.provision(policy)
-            self._ensure_namespace(PROBE_NAMESPACE)
+            self.objects.api = self.site.connect()
+            self.site.provision(self.objects, policy)
+            self.objects.ensure_namespace(PROBE_NAMESPACE)
             self._create_state(policy.state)
             self.register_webhook()
         except BaseException:
@@ -217,151 +218,17 @@ class KubeTarget(Target):
             raise
 
     def close(self) -> None:
-        if self.api is not None:
-            # The webhook goes first; teardown goes on whatever happens to it.
-            with contextlib.suppress(Exception):
-                self.remove_webhook()
-            self.remove_created()
-            self.api.close()
-            self.api = None
-        self.release()
-
-    def remove_created(self) -> None:
-        """Delete what this run created, newest first (targets whose cluster is thrown
-        away keep nothing in self.created)."""
-        for body in reversed(self.created):
-            with contextlib.suppress(ApiError, TargetError, SkipFixture):
-                self._call("DELETE", object_path(body))
-        self.created = []
-
-    # ------------------------------------------------------------ API calls
-
-    def _call(
-        self,
-        method: str,
-        path: str,
-        body: Any = None,
-        query: Query | None = None,
-        content_type: str = "application/json",
-        headers: dict[str, str] | None = None,
-    ) -> bytes:
-        return kubeapi.request(self.api, method, path, body, query, content_type, headers)
-
-    def _open(self, method: str, path: str, query: Query) -> Any:
-        """A request whose response body the caller reads as a stream (watches)."""
-        response = kubeapi.open_request(self.api, method, path, query=query, timeout=60)
-        if response.status >= 400:
-            raise ApiError(response.status, kubeapi.status_message(response.read()))
-        return response
-
-    def _create(self, body: dict[str, Any], track: bool = False) -> bool:
-        """Create body; False when it already existed. Tracked objects are removed at close."""
-        try:
-            self._call("POST", api_path(body), body)
-        except ApiError as exc:
-            if exc.status == 409:
-                return False
-            raise TargetError(
-                f"creating {body['kind']} {body['metadata'].get('name')}: {exc}"
-            ) from None
-        if track:
-            self.created.append(body)
-        return True
+        with self.site.teardown():
+            if self.objects.api is not None:
+                # The webhook goes first; teardown goes on whatever happens to it.
+                with contextlib.suppress(Exception):
+                    self.remove_webhook()
+                self.site.remove_created(self.objects)
+                self.objects.close()
+            self.site.release()
 
     def server_version(self) -> str:
-        version: str = json.loads(self._call("GET", "/version")).get("gitVersion", "unknown")
-        return version
-
-    # ------------------------------------------------------------ cluster objects
-
-    def _ensure_namespace(self, name: str, labels: dict[str, str] | None = None) -> None:
-        if name in self._namespaces or name in self._foreign_namespaces:
-            return
-        created = self._create(
-            {
-                "apiVersion": "v1",
-                "kind": "Namespace",
-                "metadata": {
-                    "name": name,
-                    "labels": {REPLAY_LABEL: "true", **MANAGED_BY, **(labels or {})},
-                },
-            },
-            track=True,
-        )
-        if not created and not self._owns(name):
-            self._foreign_namespaces.add(name)
-            return
-        self.ensure_default_service_account(name)
-        self._namespaces.add(name)
-
-    def _owns(self, name: str) -> bool:
-        """An existing namespace counts as the harness's if it carries the replay label
-        (left by an earlier run) or the target owns the whole cluster."""
-        labels = json.loads(self._call("GET", f"/api/v1/namespaces/{name}"))["metadata"].get(
-            "labels", {}
-        )
-        return self.owns_cluster or labels.get(REPLAY_LABEL) == "true"
-
-    owns_cluster = True
-
-    def ensure_default_service_account(self, namespace: str) -> None:
-        """Clusters with a controller-manager mint it; the local control plane has none."""
-
-    def _ensure_service_account(self, namespace: str, name: str) -> None:
-        if (namespace, name) not in self._accounts:
-            self._create(
-                {
-                    "apiVersion": "v1",
-                    "kind": "ServiceAccount",
-                    "metadata": {"name": name, "namespace": namespace},
-                }
-            )
-            self._accounts.add((namespace, name))
-
-    def _ensure_references(self, namespace: str, body: dict[str, Any]) -> None:
-        """What admission plugins want to exist for a pod: its service account and its
-        RuntimeClass (which handler the nodes run does not matter to admission)."""
-        spec = pod_spec(body)
-        if spec.get("serviceAccountName") not in (None, "", "default"):
-            self._ensure_service_account(namespace, spec["serviceAccountName"])
-        if spec.get("runtimeClassName"):
-            name = spec["runtimeClassName"]
-            runtime_class = {
-                "apiVersion": "node.k8s.io/v1",
-                "kind": "RuntimeClass",
-                "metadata": {"name": name, "labels": dict(MANAGED_BY)},
-                "handler": name,
-            }
-            self._create(runtime_class, track=True)
-
-    def install_crds(self) -> None:
-        """The CRDs of the kinds fixtures use beside built-in ones, until established (on
-        clusters the harness owns: the local control plane and kind)."""
-        crds = []
-        for path in sorted((paths.scenarios_dir() / "crds").glob("*.yaml")):
-            crds += [d for d in yamlfile.load_all(path.read_text()) if d]
-        for crd in crds:
-            self._create(crd)
-        deadline = time.monotonic() + ACTIVE_TIMEOUT_S
-        for crd in crds:
-            name = crd["metadata"]["name"]
-            while not established(json.loads(self._call("GET", f"{api_path(crd)}/{name}"))):
-                if time.monotonic() > deadline:
-                    raise TargetError(f"CRD {name} not established in {ACTIVE_TIMEOUT_S} s")
-                time.sleep(0.1)
-
-    def served_state_kinds(self) -> list[KindInfo]:
-        """The state kinds this API server serves (Istio's only where its CRD is installed)."""
-        kinds = []
-        for info in STATE.values():
-            base = api_base(info.group, info.version)
-            try:
-                resources = json.loads(self._call("GET", base))["resources"]
-            except ApiError:
-                continue
-            if any(r["name"] == info.resource for r in resources):
-                kinds.append(info)
-        return kinds
+        return self.objects.server_version()
 
     def _create_state(self, state: dict[str, Any]) -> None:
         """The fixtures' cluster state as API objects, then wait until OPA holds all of it
@@ -370,22 +237,22 @@ class KubeTarget(Target):
         created = []
         for name, body in state.get("namespaces", {}).items():
             labels = (body.get("metadata") or {}).get("labels")
-            self._ensure_namespace(name, labels)
-            if labels and name in self._namespaces:
+            self.objects.ensure_namespace(name, labels)
+            if labels and name in self.objects.namespaces:
                 created.append(body)  # policies read its labels: wait until OPA has them
-        served = {info.resource for info in self.served_state_kinds()}
+        served = {info.resource for info in self.objects.served_state_kinds()}
         for resource, by_ns in state.items():
             if resource == "namespaces":
                 continue
             for ns, objects in by_ns.items():
-                self._ensure_namespace(ns)
-                if ns in self._foreign_namespaces:
+                self.objects.ensure_namespace(ns)
+                if ns in self.objects.foreign_namespaces:
                     continue
                 if resource not in served:
                     self._incomplete[ns] = resource
                     continue
                 for body in objects.values():
-                    self._create(body)
+                    self.objects.create(body)
                     created.append(body)
         deadline = time.monotonic() + REPLICATION_TIMEOUT_S
         for body in created:
@@ -411,12 +278,12 @@ class KubeTarget(Target):
     # ------------------------------------------------------------ webhook
 
     def register_webhook(self) -> None:
-        self._create(
+        self.objects.create(
             webhook_configuration(
-                self.webhook_client_config(),
-                self.webhook_ca(),
-                self.namespace_selector(),
-                self.object_selector(),
+                self.site.webhook_client_config(),
+                self.site.webhook_ca(),
+                self.site.namespace_selector(),
+                self.site.object_selector(),
                 self.webhook_match_conditions(),
             )
         )
@@ -427,7 +294,7 @@ class KubeTarget(Target):
         if not self.webhook_registered:
             return
         try:
-            self._call(
+            self.objects.call(
                 "DELETE",
                 "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/"
                 + WEBHOOK_NAME,
@@ -479,8 +346,8 @@ class KubeTarget(Target):
                     f"the webhook leaves namespace {ns} out, so that an outage of it cannot "
                     "block the cluster's own workloads"
                 )
-            self._ensure_namespace(ns)
-            if ns in self._foreign_namespaces:
+            self.objects.ensure_namespace(ns)
+            if ns in self.objects.foreign_namespaces:
                 raise SkipFixture(
                     f"namespace {ns} exists and is not the harness's; the webhook ignores it"
                 )
@@ -488,7 +355,7 @@ class KubeTarget(Target):
                 raise SkipFixture(
                     f"this cluster does not serve {self._incomplete[ns]}, part of {ns}'s state"
                 )
-        self._ensure_references(ns, body)
+        self.objects.ensure_references(ns, body)
         body = self.labelled(body)
         method, path = "POST", api_path(body)
         operation = request.get("operation", "CREATE")
@@ -526,7 +393,7 @@ class KubeTarget(Target):
         if not self.dry_run:
             raise SkipFixture("an UPDATE of an existing object is replayed with dry-run only")
         try:
-            live = json.loads(self._call("GET", object_path(body)))
+            live = json.loads(self.objects.call("GET", object_path(body)))
         except ApiError:
             raise SkipFixture(
                 f"this cluster has no {body['kind']} {body['metadata']['name']}"
@@ -537,7 +404,7 @@ class KubeTarget(Target):
     def labelled(self, body: dict[str, Any]) -> dict[str, Any]:
         """body with the replay label where the webhook's object selector asks for it (no
         policy reads that label)."""
-        if self.object_selector() is None:
+        if self.site.object_selector() is None:
             return body
         meta = dict(body.get("metadata") or {})
         meta["labels"] = {**(meta.get("labels") or {}), REPLAY_LABEL: "true"}
@@ -550,7 +417,7 @@ class KubeTarget(Target):
         key = (body["kind"], body["metadata"].get("namespace"), body["metadata"]["name"])
         if key not in self._live:
             self._select("NONE")
-            self._create(body, track=True)
+            self.objects.create(body, track=True)
             self._live.add(key)
 
     def decide(self, prepared: Any) -> Decision:
@@ -575,8 +442,8 @@ class KubeTarget(Target):
             return
         self._select("NONE")  # the webhook judges RBAC objects too; these are the harness's
         if not self._granted:
-            self._create(replay_role(), track=True)
-        self._create(replay_binding(namespace), track=True)
+            self.objects.create(replay_role(), track=True)
+        self.objects.create(replay_binding(namespace), track=True)
         self._granted.add(namespace)
         self._wait_authorized(namespace)
 
@@ -593,7 +460,7 @@ class KubeTarget(Target):
         headers = {"Impersonate-User": REPLAY_ROLE, "Impersonate-Group": REPLAY_GROUP}
         deadline = time.monotonic() + ACTIVE_TIMEOUT_S
         while time.monotonic() < deadline:
-            answer = json.loads(self._call("POST", path, review, headers=headers))
+            answer = json.loads(self.objects.call("POST", path, review, headers=headers))
             if (answer.get("status") or {}).get("allowed"):
                 return
             time.sleep(0.1)
@@ -606,7 +473,9 @@ class KubeTarget(Target):
     ) -> Decision:
         query = [("dryRun", "All")] if dry_run else []
         try:
-            answer = self._call(method, path, body, query, headers=self.request_headers(user))
+            answer = self.objects.call(
+                method, path, body, query, headers=self.request_headers(user)
+            )
         except ApiError as exc:
             message = str(exc)
             marker = "denied the request: "
@@ -645,11 +514,11 @@ class KubeTarget(Target):
         path = f"{api_path(body)}/{name}"
         query = [("gracePeriodSeconds", "0"), ("propagationPolicy", "Background")]
         with contextlib.suppress(ApiError):
-            self._call("DELETE", path, query=query)
+            self.objects.call("DELETE", path, query=query)
         deadline = time.monotonic() + GONE_TIMEOUT_S
         while time.monotonic() < deadline:
             try:
-                self._call("GET", path)
+                self.objects.call("GET", path)
             except ApiError:
                 return  # gone
             time.sleep(0.05)
@@ -734,8 +603,3 @@ def replicated_path(info: KindInfo, obj: dict[str, Any]) -> str:
     if info.namespaced:
         return f"kubernetes/{info.resource}/{meta.get('namespace')}/{meta['name']}"
     return f"kubernetes/{info.resource}/{meta['name']}"
-
-
-def established(crd: dict[str, Any]) -> bool:
-    conditions = (crd.get("status") or {}).get("conditions") or []
-    return any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions)

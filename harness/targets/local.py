@@ -25,13 +25,8 @@ from harness.model.manifests import POD_BEARING, STATE, admission_review, pod_me
 from harness.model.modes import POLICY, PSA, PSA_MODE
 from harness.model.policies import PolicySet
 from harness.targets.base import Decision, Series, SkipFixture
-from harness.targets.kube import (
-    HARNESS_NAMESPACE,
-    WEBHOOK_PATH,
-    KubeTarget,
-    api_path,
-    excluded_namespaces,
-)
+from harness.targets.kube import HARNESS_NAMESPACE, WEBHOOK_PATH, KubeTarget, Site, api_path
+from harness.targets.kubeobjects import ClusterObjects
 from harness.targets.opa import OpaServerTarget
 from harness.targets.replicator import Replicator
 
@@ -52,46 +47,42 @@ PSA_AGREEMENT = Series(
 )
 
 
-class LocalTarget(KubeTarget):
-    name = "local"
+class LocalSite(Site):
+    """etcd and kube-apiserver built from source on this machine, OPA beside them as a
+    process, and the replicator bringing the cluster's state into OPA."""
+
+    # The local control plane runs nothing in kube-system, so, like the thesis's webhook,
+    # ours sees it (NSA-2.1 and CIS-5.6.1 deny workloads there); only the harness's own
+    # namespace is left out.
+    unreviewed = frozenset({HARNESS_NAMESPACE})
+    mints_default_accounts = False  # no controller-manager here
 
     def __init__(self) -> None:
-        super().__init__()
         self.opa = OpaServerTarget(with_state=False)  # state comes through the replicator
         self.cluster: LocalControlPlane | None = None
         self.replicator: Replicator | None = None
 
-    def provision(self, policy: PolicySet) -> None:
+    def connect(self) -> Any:
         from kubernetes import config as kube_config
 
         from harness.infra.controlplane import LocalControlPlane
 
-        self.opa.start(policy)
         self.cluster = cluster = LocalControlPlane()
         cluster.start()
-        self.api = kube_config.new_client_from_config(config_file=str(cluster.kubeconfig))
-        self.install_crds()
-        self.replicator = replicator = Replicator(self._open, self.opa.data_client, STATE)
-        replicator.start()
-        self._ensure_namespace(HARNESS_NAMESPACE)
+        return kube_config.new_client_from_config(config_file=str(cluster.kubeconfig))
 
-    def ensure_default_service_account(self, namespace: str) -> None:
-        # No controller-manager mints it here.
-        self._ensure_service_account(namespace, "default")
+    def provision(self, objects: ClusterObjects, policy: PolicySet) -> None:
+        self.opa.start(policy)
+        objects.install_crds()
+        self.replicator = replicator = Replicator(objects.open, self.opa.data_client, STATE)
+        replicator.start()
+        objects.ensure_namespace(HARNESS_NAMESPACE)
 
     def webhook_client_config(self) -> dict[str, Any]:
         return {"url": f"https://127.0.0.1:{self.opa.port}{WEBHOOK_PATH}"}
 
     def webhook_ca(self) -> bytes:
         return self.opa.ca_cert.read_bytes()
-
-    # The local control plane runs nothing in kube-system, so, like the thesis's webhook,
-    # ours sees it (NSA-2.1 and CIS-5.6.1 deny workloads there); only the harness's own
-    # namespace is left out.
-    unreviewed = frozenset({HARNESS_NAMESPACE})
-
-    def namespace_selector(self) -> dict[str, Any]:
-        return excluded_namespaces(sorted(self.unreviewed))
 
     def put_data(self, path: str, value: Any) -> None:
         self.opa.put_data(path, value)
@@ -101,9 +92,43 @@ class LocalTarget(KubeTarget):
             raise TargetError(self.replicator.errors[0])
         return self.opa.get_data(path)
 
-    def remove_created(self) -> None:
-        """Nothing to remove one by one: the whole control plane is thrown away."""
-        self.created = []
+    def describe(self, objects: ClusterObjects) -> dict[str, Any]:
+        return {
+            **self.opa.describe(),
+            "engine": "opa via kube-apiserver webhook",
+            "kubernetes": f"{objects.server_version()} (source build)",
+            "transport": "kube-apiserver dry-run -> HTTPS webhook",
+        }
+
+    def remove_created(self, objects: ClusterObjects) -> None:
+        """Nothing to remove one by one: the whole control plane is thrown away. The
+        replicator stops here, before the client its watches read through closes."""
+        self._stop_replicator()
+        objects.created = []
+
+    def _stop_replicator(self) -> None:
+        if self.replicator is not None:
+            self.replicator.stop()
+            self.replicator = None
+
+    def release(self) -> None:
+        self._stop_replicator()
+        if self.cluster is not None:
+            self.cluster.stop()
+            self.cluster = None
+        self.opa.close()
+
+
+class LocalTarget(KubeTarget):
+    """The OPA webhook on the local control plane, then the baseline without it and Pod
+    Security Admission beside NSA-1.4."""
+
+    name = "local"
+
+    def __init__(self) -> None:
+        self.local = LocalSite()
+        super().__init__(self.local)
+        self.opa = self.local.opa
 
     # ------------------------------------------------------------ series
 
@@ -133,7 +158,7 @@ class LocalTarget(KubeTarget):
             raise SkipFixture("not a pod")
         if self.mechanism == POLICY:
             return self.opa.prepare(admission_review(pod), NSA_1_4_QUERY)
-        self._ensure_references(PSA_NAMESPACE, pod)
+        self.objects.ensure_references(PSA_NAMESPACE, pod)
         return "POST", api_path(pod), pod, None
 
     def decide(self, prepared: Any) -> Decision:
@@ -147,11 +172,11 @@ class LocalTarget(KubeTarget):
 
     def ensure_psa_namespace(self) -> None:
         """PSA_NAMESPACE with Pod Security Admission enforcing restricted."""
-        self._ensure_namespace(PSA_NAMESPACE)
+        self.objects.ensure_namespace(PSA_NAMESPACE)
         self.enforce_restricted(PSA_NAMESPACE)
 
     def enforce_restricted(self, namespace: str) -> None:
-        self._call(
+        self.objects.call(
             "PATCH",
             f"/api/v1/namespaces/{namespace}",
             {"metadata": {"labels": psa.RESTRICTED}},
@@ -161,29 +186,8 @@ class LocalTarget(KubeTarget):
     def psa_decide(self, pod: dict[str, Any]) -> Decision:
         """A dry-run create of pod (from as_pod) in PSA_NAMESPACE: PSA's verdict, and its
         message when it refuses."""
-        self._ensure_references(PSA_NAMESPACE, pod)
+        self.objects.ensure_references(PSA_NAMESPACE, pod)
         return self._submit("POST", api_path(pod), pod, dry_run=True)
-
-    def describe(self) -> dict[str, Any]:
-        return {
-            **self.opa.describe(),
-            "engine": "opa via kube-apiserver webhook",
-            "kubernetes": f"{self.server_version()} (source build)",
-            "transport": "kube-apiserver dry-run -> HTTPS webhook",
-        }
-
-    def close(self) -> None:
-        # Replication stops first: its watches would otherwise fail on a closed client.
-        if self.replicator is not None:
-            self.replicator.stop()
-            self.replicator = None
-        super().close()
-
-    def release(self) -> None:
-        if self.cluster is not None:
-            self.cluster.stop()
-            self.cluster = None
-        self.opa.close()
 
 
 def as_pod(review: dict[str, Any], namespace: str) -> dict[str, Any] | None:

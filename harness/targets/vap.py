@@ -49,7 +49,7 @@ from harness.targets.kube import (
     api_path,
     probe_pod,
 )
-from harness.targets.local import LocalTarget
+from harness.targets.local import LocalSite
 
 REPLAY_USER = "pac-harness-vap"
 GROUP_PREFIX = "pac-harness:vap:"
@@ -129,14 +129,14 @@ def policy_objects(
     ]
 
 
-class VapTarget(LocalTarget):
+class VapTarget(KubeTarget):
     """The policies and the OPA webhook are both registered for the whole run; which of
     them (or neither) judges a request is chosen by the groups it is made in."""
 
     name = "vap"
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__(LocalSite())
         self.library = load_library()
         self._config: dict[str, Any] = {}
         self.mechanism = VAP
@@ -157,7 +157,7 @@ class VapTarget(LocalTarget):
         """Here: the ValidatingAdmissionPolicies and their bindings, and the binding that
         lets the replay user create what the fixtures hold (and so a fixture's own user,
         impersonated in a routing group; the control plane is thrown away at close)."""
-        self._create(
+        self.objects.create(
             {
                 "apiVersion": "rbac.authorization.k8s.io/v1",
                 "kind": "ClusterRoleBinding",
@@ -182,7 +182,7 @@ class VapTarget(LocalTarget):
                     POLICIES_PATH if body["kind"] == "ValidatingAdmissionPolicy" else BINDINGS_PATH
                 )
                 try:
-                    self._call("POST", path, body)
+                    self.objects.call("POST", path, body)
                 except ApiError as exc:
                     raise HarnessError(
                         f"{vap_dir() / (policy.package + '.yaml')}: kube-apiserver refused it: {exc}"
@@ -222,7 +222,7 @@ class VapTarget(LocalTarget):
             "Impersonate-Group": PROBE_PREFIX + policy.package,
         }
         try:
-            self._call("POST", api_path(body), body, [("dryRun", "All")], headers=headers)
+            self.objects.call("POST", api_path(body), body, [("dryRun", "All")], headers=headers)
         except ApiError as exc:
             if PROBE_MESSAGE in str(exc):
                 return True
