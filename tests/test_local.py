@@ -230,7 +230,9 @@ def test_audit_a_live_cluster_seeded_with_a_cluster_admin_binding(local):
     )
     # An Istio control plane whose MeshConfig (read by name) turns access logging on.
     istio = {"name": "istiod", "namespace": "istio-system"}
-    target.objects.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "istio-system"}})
+    target.objects.create(
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "istio-system"}}
+    )
     target.objects.create(
         {
             "apiVersion": "v1",

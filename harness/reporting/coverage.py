@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 
 from harness import paths
+from harness.model.benchmarks import Benchmark
 from harness.model.catalog import FRAMEWORKS, Catalog, Control
 from harness.model.modes import POLICY_MODE
 
@@ -120,6 +121,36 @@ class Coverage:
                 k: {"enforceable": v[0], "total": v[1]} for k, v in THESIS_TOTALS.items()
             },
         }
+
+
+@dataclass(frozen=True)
+class BenchmarkRow:
+    """One control of a benchmark version, with our status for the catalog control it is
+    (NOT_COVERED where the catalog has none)."""
+
+    id: str  # as the version numbers it
+    title: str
+    assessment: str  # automated or manual, in this version
+    control: str | None
+    status: str
+    symbol: str
+
+
+NOT_COVERED = "not-covered"
+
+
+def benchmark_rows(coverage: Coverage, benchmark: Benchmark) -> list[BenchmarkRow]:
+    """A benchmark version's section 5 with our status per row."""
+    ours = {c.id: c for c in coverage.controls}
+    rows = []
+    for row in benchmark.rows:
+        mine = ours.get(row.control) if row.control else None
+        status = mine.status if mine else NOT_COVERED
+        symbol = mine.symbol if mine else "—"
+        rows.append(
+            BenchmarkRow(f"CIS-{row.id}", row.title, row.assessment, row.control, status, symbol)
+        )
+    return rows
 
 
 def compute_coverage(

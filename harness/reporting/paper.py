@@ -28,6 +28,7 @@ import pandas as pd
 from harness import paths
 from harness.errors import HarnessError
 from harness.model import inputs
+from harness.model.benchmarks import load_benchmarks
 from harness.model.catalog import Catalog, load_catalog
 from harness.model.config import load_config
 from harness.model.peers import mapping_digest
@@ -41,6 +42,7 @@ from harness.reporting.coverage import (
 )
 from harness.reporting.peers import reference_peers_file
 from harness.reporting.report import (
+    benchmark_versions_text,
     changed_verdicts,
     defaulting_text,
     figure_combined,
@@ -167,6 +169,7 @@ def sections(evidence: Evidence) -> dict[str, str]:
         "coverage-totals": markdown_frame(totals_frame(coverage)),
         "table-6.1-nsa": markdown_table(coverage, latency, "nsa"),
         "table-6.2-cis": markdown_table(coverage, latency, "cis"),
+        "cis-versions": benchmark_versions_text(coverage, load_benchmarks(evidence.catalog)),
         "changed-verdicts": markdown_frame(changed_verdicts(coverage)),
         "latency": markdown_frame(target_summary(evidence.runs, evidence.catalog), digits=3),
         "thesis-consistency": markdown_frame(thesis_consistency(evidence.catalog)),

@@ -20,12 +20,18 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
+from harness.model.benchmarks import DEFAULT as DEFAULT_BENCHMARK
+from harness.model.benchmarks import Benchmark
 from harness.model.catalog import FRAMEWORKS, Catalog, load_catalog
 from harness.model.modes import BASELINE_MODE, MECHANISMS_MODE, NONE, POLICY, PSA, PSA_MODE
 from harness.reporting.coverage import (
+    ENFORCED,
+    NOT_COVERED,
     THESIS_TOTALS,
+    BenchmarkRow,
     ControlCoverage,
     Coverage,
+    benchmark_rows,
     compute_coverage,
     mutation_scores,
 )
@@ -1001,3 +1007,67 @@ def markdown_frame(frame: pd.DataFrame, digits: int = 2) -> str:
     for row in frame.itertuples(index=False):
         lines.append("| " + " | ".join(cell(v) for v in row) + " |")
     return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------- benchmark versions
+
+
+def benchmark_versions_text(coverage: Coverage, benchmarks: dict[str, Benchmark]) -> str:
+    """Coverage of CIS section 5 in every version, then the thesis's version beside the
+    newest row by row: what was added, removed, renumbered or relabelled in between."""
+    names = list(benchmarks)
+    old, new = benchmarks[DEFAULT_BENCHMARK], benchmarks[names[-1]]
+    totals = []
+    for benchmark in benchmarks.values():
+        rows = benchmark_rows(coverage, benchmark)
+        enforced = sum(r.status == ENFORCED for r in rows)
+        uncovered = sum(r.status == NOT_COVERED for r in rows)
+        totals.append(
+            {
+                "version": benchmark.title.removeprefix("CIS Kubernetes Benchmark "),
+                "Kubernetes": ", ".join(benchmark.kubernetes) or "—",
+                "controls": len(rows),
+                "automated": sum(r.assessment == "automated" for r in rows),
+                "enforced (ours)": f"{enforced}/{len(rows)}",
+                "not in our catalog": uncovered,
+            }
+        )
+    text = markdown_frame(pd.DataFrame(totals)) + "\n"
+    old_rows = {r.control: r for r in benchmark_rows(coverage, old) if r.control}
+    new_rows = benchmark_rows(coverage, new)
+    side = []
+    for row in new_rows:
+        before = old_rows.pop(row.control, None) if row.control else None
+        side.append(_side_row(old.name, new.name, before, row))
+    side += [_side_row(old.name, new.name, before, None) for before in old_rows.values()]
+    changed = [r for r in side if not r.pop("same")]
+    text += (
+        f"\n{len(side) - len(changed)} controls are the same in {old.name} and {new.name} "
+        "(id, title and assessment); the others:\n\n" + markdown_frame(pd.DataFrame(changed))
+    )
+    return text
+
+
+def _side_row(
+    old: str, new: str, before: BenchmarkRow | None, after: BenchmarkRow | None
+) -> dict[str, Any]:
+    either = after or before
+    assert either is not None
+    changes = []
+    if before is None or after is None:
+        changes.append("added" if before is None else "removed")
+    else:
+        changes += ["renumbered"] if before.id != after.id else []
+        changes += ["title"] if before.title != after.title else []
+        changes += ["assessment"] if before.assessment != after.assessment else []
+    return {
+        old: before.id if before else "—",
+        new: after.id if after else "—",
+        "title": either.title,
+        "assessment": " → ".join(
+            dict.fromkeys(r.assessment for r in (before, after) if r is not None)
+        ),
+        "changed": ", ".join(changes),
+        "ours": either.symbol if either.control else "not in our catalog",
+        "same": not changes,
+    }
