@@ -138,3 +138,17 @@ def test_audit_probes_network_policy_on_a_live_kind_cluster(kind_ready, tmp_path
         cluster.delete()
         cluster.cleanup()
     assert leftovers() == {"clusters": [], "containers": []}
+
+
+def test_a_frozen_node_cgroup_is_thawed_before_the_second_delete(tmp_path, monkeypatch):
+    """A kill that lands while a node's runc has a cgroup frozen leaves `runc init` in the
+    freezer; the engine then cannot remove the node. Thawing lets the delete finish."""
+    from harness.infra import kind
+
+    frozen = tmp_path / "node-id" / "kubelet.slice" / "pod.scope"
+    frozen.mkdir(parents=True)
+    (frozen / "freezer.state").write_text("FROZEN\n")
+    (tmp_path / "node-id" / "freezer.state").write_text("THAWED\n")
+    monkeypatch.setattr(kind, "run", lambda cmd, what, timeout=0: "node-id\n")
+    assert kind.thaw_frozen("c", tmp_path) == 1
+    assert (frozen / "freezer.state").read_text() == "THAWED"

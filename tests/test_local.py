@@ -262,7 +262,7 @@ def test_audit_a_live_cluster_seeded_with_a_cluster_admin_binding(local):
             "harness",
             "audit",
             "--kubeconfig",
-            str(target.cluster.kubeconfig),
+            str(target.local.cluster.kubeconfig),
             "--controls",
             "CIS-5.1.1,CIS-5.1.7,CIS-5.2.1,CIS-5.3.1,NSA-4.1.6",
             "--format",

@@ -261,15 +261,42 @@ class KindCluster:
         return netprobe.probe(self.kubectl, image, self._workdir)
 
     def delete(self) -> None:
-        run(
-            [self.kind, "delete", "cluster", "--name", self.name],
-            "kind delete cluster",
-            timeout=300,
-        )
+        """Delete the cluster. Once more after thawing its frozen cgroups when the engine
+        could not kill a node: on cgroup v1, the node's runc freezes a container's cgroup
+        while it sets it up, and a kill that lands meanwhile (a run torn down under load)
+        leaves `runc init` in the freezer for good, so the engine waits for an exit event
+        that never comes."""
+        command = [self.kind, "delete", "cluster", "--name", self.name]
+        try:
+            run(command, "kind delete cluster", timeout=300)
+        except TargetError as exc:
+            if "did not receive an exit event" not in str(exc) or not thaw_frozen(self.name):
+                raise
+            run(command, "kind delete cluster", timeout=300)
 
     def cleanup(self) -> None:
         with contextlib.suppress(OSError):
             shutil.rmtree(self._workdir)
+
+
+FREEZER = Path("/sys/fs/cgroup/freezer/docker")
+
+
+def thaw_frozen(cluster: str, root: Path = FREEZER) -> int:
+    """Thaw every frozen cgroup v1 freezer below the cluster's node containers; how many."""
+    ids = run(
+        ["docker", "ps", "-aq", "--no-trunc", "--filter", f"label=io.x-k8s.kind.cluster={cluster}"],
+        "docker ps",
+        timeout=60,
+    ).split()
+    thawed = 0
+    for container in ids:
+        for state in sorted((root / container).rglob("freezer.state")):
+            with contextlib.suppress(OSError):
+                if state.read_text().strip() != "THAWED":
+                    state.write_text("THAWED")
+                    thawed += 1
+    return thawed
 
 
 def kube_router_manifest(directory: Path) -> Path:
