@@ -171,12 +171,12 @@ def execute(
             measuring = True
             writer.start()
             series = target.series() if bench else []
+            steps = plan.total_steps(series)
             log(
-                f"replaying {plan.total_steps(series):,} timed decisions against "
-                f"{target.name}; results go to {out_dir}"
+                f"replaying {steps:,} timed decisions against {target.name}; results go to {out_dir}"
             )
             with progress() as bar:
-                task = bar.add_task("replay", total=plan.total_steps(series))
+                task = bar.add_task("replay", total=steps)
 
                 def advanced(n: int, what: str) -> None:
                     bar.update(task, advance=n, description=what)

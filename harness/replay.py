@@ -182,30 +182,37 @@ def _measure(
         target.select(mechanism)
         for _ in range(warmup):
             target.settle(prepared[mechanism], target.decide(prepared[mechanism]))
+    # Each iteration's order, made once: the loop below only looks it up, and switches
+    # mechanism only where there is more than one.
+    n = len(mechanisms)
+    rounds = [[(m, prepared[m]) for m in mechanisms[k:] + mechanisms[:k]] for k in range(n)]
+    rotate = n > 1
     first: dict[str, Decision] = {}
-    stable = dict.fromkeys(mechanisms, True)
+    verdicts: dict[str, set[bool]] = {m: set() for m in mechanisms}
     clock = time.perf_counter_ns
-    decide, settle, select, add = target.decide, target.settle, target.select, recorder.add
+    decide, settle, select, add, mode = (
+        target.decide, target.settle, target.select, recorder.add, series.mode
+    )  # fmt: skip
     where = _where(series, control_id, fixture)
     for block in range(0, iterations, BLOCK):
         end = min(block + BLOCK, iterations)
         for i in range(block, end):
-            for k in range(len(mechanisms)):
-                mechanism = mechanisms[(i + k) % len(mechanisms)]
-                select(mechanism)
-                case = prepared[mechanism]
+            for mechanism, case in rounds[i % n]:
+                if rotate:
+                    select(mechanism)
                 start = clock()
                 decision = decide(case)
                 elapsed = clock() - start
                 settle(case, decision)
-                add(series.mode, control_id, fixture, i, decision, elapsed, mechanism)
-                seen = first.setdefault(mechanism, decision)
-                if decision.allowed != seen.allowed:
-                    stable[mechanism] = False
+                add(mode, control_id, fixture, i, decision, elapsed, mechanism)
+                verdicts[mechanism].add(decision.allowed)
+                if mechanism not in first:
+                    first[mechanism] = decision
         done = f" ({end:,}/{iterations:,})" if end < iterations else ""
-        progress((end - block) * len(mechanisms), where + done)
+        progress((end - block) * n, where + done)
     for mechanism, decision in first.items():
-        recorder.decide(series.mode, mechanism, control_id, fixture, decision, stable[mechanism])
+        stable = len(verdicts[mechanism]) == 1
+        recorder.decide(series.mode, mechanism, control_id, fixture, decision, stable)
 
 
 def _bench(

@@ -158,8 +158,7 @@ class LocalTarget(KubeTarget):
             raise SkipFixture("not a pod")
         if self.mechanism == POLICY:
             return self.opa.prepare(admission_review(pod), NSA_1_4_QUERY)
-        self.objects.ensure_references(PSA_NAMESPACE, pod)
-        return "POST", api_path(pod), pod, None
+        return self._psa_create(pod)
 
     def decide(self, prepared: Any) -> Decision:
         if self.mechanism == POLICY:
@@ -186,8 +185,13 @@ class LocalTarget(KubeTarget):
     def psa_decide(self, pod: dict[str, Any]) -> Decision:
         """A dry-run create of pod (from as_pod) in PSA_NAMESPACE: PSA's verdict, and its
         message when it refuses."""
+        method, path, body, user = self._psa_create(pod)
+        return self._submit(method, path, body, dry_run=True, user=user)
+
+    def _psa_create(self, pod: dict[str, Any]) -> tuple[str, str, dict[str, Any], None]:
+        """The create of pod in PSA_NAMESPACE, with what admission wants to exist."""
         self.objects.ensure_references(PSA_NAMESPACE, pod)
-        return self._submit("POST", api_path(pod), pod, dry_run=True)
+        return "POST", api_path(pod), pod, None
 
 
 def as_pod(review: dict[str, Any], namespace: str) -> dict[str, Any] | None:
